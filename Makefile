@@ -1,0 +1,33 @@
+# hwprof: the two commands are `make demo` (main job) and `make test` (tests).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HWPROF := $(VENV)/bin/hwprof
+
+.PHONY: venv demo test test-all lint clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $$(scripts/find-python310.sh) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(HWPROF) check-device cpu
+	$(HWPROF) build-table --device cpu --space mbv2-cifar --out tables/cpu-mbv2-cifar.parquet
+	$(HWPROF) table show tables/cpu-mbv2-cifar.parquet
+
+test: venv
+	$(VENV)/bin/pytest -q
+
+test-all: venv
+	$(VENV)/bin/pytest -q -m ""
+
+lint: venv
+	$(VENV)/bin/ruff check hwprof tests scripts
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

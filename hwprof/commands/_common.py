@@ -1,0 +1,54 @@
+"""Argument groups and output helpers shared by several verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("device options")
+    g.add_argument("--runtime", default="nnabla", choices=("nnabla", "torch"),
+                   help="framework the agent builds ops with (default: nnabla)")
+    g.add_argument("--op-timeout", type=float, default=120.0, metavar="S",
+                   help="seconds without an answer before an op counts as hung (default: 120)")
+    g.add_argument("--ssh-key", metavar="FILE", help="private key for ssh:// devices")
+    g.add_argument("--remote-python", default=None, metavar="PATH",
+                   help="Python interpreter on ssh:// boards (default: python3)")
+    g.add_argument("--accept-new-host-key", action="store_true",
+                   help="add an unknown ssh host key to known_hosts (like OpenSSH "
+                        "StrictHostKeyChecking=accept-new); changed keys are still refused")
+
+
+def backend_options(args: argparse.Namespace):
+    from hwprof.latency.backends.base import BackendOptions
+    extra = {"ssh_key": args.ssh_key, "remote_python": args.remote_python,
+             "accept_new_host_key": args.accept_new_host_key}
+    return BackendOptions(runtime=args.runtime, op_timeout=args.op_timeout, extra=extra)
+
+
+def duration_ms(text: str) -> float:
+    """Parse '20ms', '500us', '0.02s' (or a bare number of ms) into milliseconds."""
+    from hwprof.errors import UserError
+    t = text.strip().lower()
+    for suffix, scale in (("ms", 1.0), ("us", 1e-3), ("µs", 1e-3), ("s", 1e3)):
+        if t.endswith(suffix):
+            t, mult = t[: -len(suffix)], scale
+            break
+    else:
+        mult = 1.0
+    try:
+        v = float(t) * mult
+    except ValueError:
+        raise UserError(f"cannot read {text!r} as a duration; write e.g. 20ms, 500us or 0.02s") \
+            from None
+    if not v > 0:
+        raise UserError(f"a duration must be positive, got {text!r}")
+    return v

@@ -1,0 +1,124 @@
+"""Measure ops on a device into a Parquet latency table.
+
+The ops come from a search space (--space, default mbv2-cifar), an ops file
+(--ops: JSON lines or a JSON array of op specs) or random realistic
+configurations (--sample N, optionally --kinds and --adaptive). Every result is
+checkpointed into --out as it arrives: an interrupted build (Ctrl-C, kill -9,
+dropped link) is resumed by running the same command again, and ops already in
+the table are not measured again unless --remeasure is given. Error rows are
+retried.
+
+  hwprof build-table --device cpu --space mbv2-cifar --out tables/cpu.parquet
+  hwprof build-table --device cpu --ops my_ops.json --out my.parquet
+  hwprof build-table --device cuda:0 --runtime torch --space mbv2-cifar --out tables/gpu.parquet
+  hwprof build-table --device ssh://pi@b1 --device ssh://pi@b2 --out tables/pi.parquet
+"""
+
+VERB = "build-table"
+HELP = "measure ops on a device into a latency table"
+
+
+def add_arguments(p):
+    from hwprof.commands._common import add_backend_arguments
+    p.add_argument("--device", action="append", metavar="DEVICE",
+                   help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
+                        "the work across boards of one kind")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--space", metavar="NAME",
+                     help="measure every op the space's lookup table needs (default: mbv2-cifar; "
+                          "see `hwprof spaces`)")
+    src.add_argument("--ops", metavar="FILE", help="JSON lines or JSON array of op specs")
+    src.add_argument("--sample", type=int, metavar="N",
+                     help="measure N random configurations drawn from a prior of mobile CNN "
+                          "layers")
+    p.add_argument("--kinds", metavar="K1,K2",
+                   help="op kinds for --sample (default: conv2d,dwconv2d,mbconv)")
+    p.add_argument("--adaptive", action="store_true",
+                   help="with --sample and --predictor: draw the N configs near those the "
+                        "predictor gets most wrong")
+    p.add_argument("--predictor", metavar="FILE", help="predictor file for --adaptive")
+    p.add_argument("--batch", type=int, metavar="N", help="override the space's batch size")
+    p.add_argument("--out", metavar="PATH",
+                   help="table file (default: tables/<device>-<space>.parquet)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for random inputs and sampling (default: 0)")
+    p.add_argument("--remeasure", action="store_true",
+                   help="measure again ops already in the table (rows are replaced)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="allow devices with different fingerprints in one build")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    g = p.add_argument_group("measurement protocol")
+    g.add_argument("--time-cap", type=float, metavar="S",
+                   help="max seconds of sampling per op (default: 2)")
+    g.add_argument("--target-ci", type=float, metavar="FRAC",
+                   help="stop when the 95%% CI of the median is within +-FRAC (default: 0.02)")
+    g.add_argument("--min-samples", type=int, metavar="N", help="minimum samples (default: 10)")
+    add_backend_arguments(p)
+
+
+def _specs(args):
+    from pathlib import Path
+
+    from hwprof.errors import UserError
+    from hwprof.latency.specs import load_specs, unique
+
+    if args.ops:
+        path = Path(args.ops)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise UserError(f"cannot read ops file {path}: {e.strerror or e}") from None
+        return unique(load_specs(text, str(path))), path.stem
+    if args.sample is not None:
+        if args.sample < 1:
+            raise UserError("--sample must be at least 1")
+        from hwprof.latency.sampling import parse_kinds, sample_specs
+        kinds = parse_kinds(args.kinds)
+        if args.adaptive:
+            if not args.predictor:
+                raise UserError("--adaptive needs --predictor FILE (the model to improve)")
+            from hwprof.latency.predictors.adaptive import adaptive_specs
+            return adaptive_specs(args.predictor, args.sample, kinds, args.seed), "adaptive"
+        return sample_specs(args.sample, kinds, args.seed), "sample"
+    if args.kinds or args.adaptive:
+        raise UserError("--kinds and --adaptive go with --sample N")
+    from hwprof.latency.spaces import get_space
+    space = get_space(args.space or "mbv2-cifar", batch=args.batch)
+    return space.table_specs(), space.name
+
+
+def run(args):
+    import re
+
+    from hwprof.commands._common import backend_options, print_json
+    from hwprof.latency.backends.registry import get_backend
+    from hwprof.latency.build import build_table
+    from hwprof.latency.table import read_table
+
+    devices = args.device or ["cpu"]
+    if len(set(devices)) != len(devices):
+        from hwprof.errors import UserError
+        raise UserError("the same --device is given twice")
+    opts = backend_options(args)
+    backends = [get_backend(d, opts) for d in devices]
+    specs, name = _specs(args)
+    out = args.out or "tables/{}-{}.parquet".format(
+        re.sub(r"[^A-Za-z0-9_.-]+", "_", backends[0].label.split("@")[-1]), name)
+    protocol = {k: v for k, v in (("time_cap_s", args.time_cap), ("target_ci", args.target_ci),
+                                  ("min_samples", args.min_samples)) if v is not None}
+    report = build_table(specs, backends, out, seed=args.seed, protocol=protocol,
+                         remeasure=args.remeasure, quiet=args.quiet,
+                         allow_mixed=args.allow_mixed)
+    if args.json:
+        print_json(report.as_dict())
+    elif not args.quiet:
+        from hwprof.commands.table_show import format_summary
+        share = report.sampled_s / report.wall_s if report.wall_s else 0.0
+        print(f"measured {report.measured} op(s) ({report.errors} errors), skipped "
+              f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
+              f"({100 * share:.0f} % of it timing samples)")
+        summary = read_table(out).summary()
+        summary["path"] = out
+        print(format_summary(summary))
+    return 0

@@ -1,0 +1,56 @@
+"""Summarise a latency table: rows, devices, runtimes, kinds, errors,
+unstable rows, latency range and the protocol it was measured with.
+
+  hwprof table show tables/cpu.parquet
+  hwprof table show tables/cpu.parquet --json
+"""
+
+VERB = "table show"
+HELP = "summarise a latency table"
+GROUP_HELP = "inspect and combine latency tables"
+
+
+def add_arguments(p):
+    p.add_argument("path", help="a .parquet table")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args):
+    from hwprof.commands._common import print_json
+    from hwprof.latency.table import read_table
+
+    summary = read_table(args.path).summary()
+    summary["path"] = args.path
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"{s['path']}  (schema v{s['schema_version']}, {s['rows']} rows: {s['ok']} ok, "
+             f"{s['errors']} errors, {s['unstable']} unstable)"]
+    for d in s["devices"]:
+        hw = d.get("gpu_name") or d.get("board_model") or d.get("cpu_model") or "?"
+        lines.append(f"device    {d['fingerprint']}  {hw}  [{d['label']}]  {d['rows']} rows")
+    if s["runtimes"]:
+        lines.append(f"runtime   {', '.join(s['runtimes'])}")
+    lines.append("kinds     " + ", ".join(f"{k} {n}" for k, n in s["kinds"].items()))
+    m = s.get("median_ms")
+    if m:
+        lines.append(f"latency   median of medians {m['p50']:.4g} ms (min {m['min']:.4g}, "
+                     f"max {m['max']:.4g}); sum {s['total_median_ms']:.4g} ms")
+    if s.get("median_cv") is not None:
+        lines.append(f"spread    median CV {100 * s['median_cv']:.1f} %, "
+                     f"{s['not_converged']} rows did not reach the CI target")
+    p = s.get("protocol") or {}
+    if p:
+        lines.append(f"protocol  CI of median within +-{100 * p.get('target_ci', 0):.0f} %, "
+                     f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms, "
+                     f"cap {p.get('time_cap_s')} s per op")
+    if s.get("sources") and s["sources"] != ["measured"]:
+        lines.append(f"sources   {', '.join(s['sources'])}")
+    if s.get("updated_at"):
+        lines.append(f"updated   {s['updated_at']}")
+    return "\n".join(lines)

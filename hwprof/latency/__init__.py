@@ -1,0 +1,1 @@
+"""Core: op specs, measurement protocol, table model, build orchestration."""

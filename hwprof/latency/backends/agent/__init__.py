@@ -1,0 +1,9 @@
+"""The on-device agent: reads op plans as JSON lines, measures them, writes results.
+
+Standard library plus the runtime (nnabla by default) only, Python 3.8+, so it
+can be copied to a board that has neither hwprof nor pandas. Nothing in this
+package imports the rest of hwprof; :mod:`hwprof.latency.backends.bundle`
+packs it into a zip application that every backend runs.
+"""
+
+AGENT_VERSION = "1"

@@ -1,0 +1,138 @@
+"""The host side of the agent conversation, over any line transport.
+
+A backend supplies a :class:`Transport` (a local pipe, an SSH channel...);
+:class:`AgentSession` speaks the JSON-lines protocol of
+:mod:`hwprof.latency.backends.agent.main` over it, with a timeout on every
+answer so a hung device is detected rather than waited on forever.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from hwprof.errors import DeviceError
+
+
+class AgentLost(DeviceError):
+    """The agent's link ended (process died, connection dropped)."""
+
+
+class AgentHung(AgentLost):
+    """The agent produced no answer within the timeout; it has been killed."""
+
+
+class Transport:
+    """A bidirectional line stream to an agent process."""
+
+    def write_line(self, line: str) -> None:
+        raise NotImplementedError
+
+    def read_line(self, timeout: float) -> Optional[str]:
+        """Next line (without newline); ``None`` at end of stream; raises
+        :class:`TimeoutError` when nothing arrives in ``timeout`` seconds."""
+        raise NotImplementedError
+
+    def stderr_tail(self) -> str:
+        return ""
+
+    def close(self, wait: float = 5.0) -> None:
+        """Let the agent exit, killing it when it does not within ``wait``."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+class LineReader:
+    """Feeds lines from a blocking ``readline`` into a queue on a daemon thread."""
+
+    def __init__(self, readline: Callable[[], Any]):
+        self.q: queue.Queue = queue.Queue()
+        self._t = threading.Thread(target=self._pump, args=(readline,), daemon=True)
+        self._t.start()
+
+    def _pump(self, readline):
+        try:
+            while True:
+                line = readline()
+                if not line:
+                    break
+                self.q.put(line.decode("utf-8", "replace") if isinstance(line, bytes) else line)
+        except Exception:  # the stream broke: same as end of stream
+            pass
+        self.q.put(None)
+
+    def get(self, timeout: float) -> Optional[str]:
+        try:
+            line = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError from None
+        if line is None:
+            self.q.put(None)  # keep reporting EOF
+            return None
+        return line.rstrip("\r\n")
+
+
+class AgentSession:
+    """One running agent: hello, measure ops one at a time, goodbye."""
+
+    def __init__(self, transport: Transport, label: str, op_timeout: float = 120.0,
+                 start_timeout: float = 120.0):
+        self.t, self.label = transport, label
+        self.op_timeout, self.start_timeout = op_timeout, start_timeout
+        self.hello: dict = {}
+        self.calibrations: list[dict] = []
+
+    def _next(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self.t.read_line(max(0.0, left))
+            except TimeoutError:
+                self.t.kill()
+                raise AgentHung(f"{self.label}: no answer from the agent within {timeout:.0f} s; "
+                                f"it was stopped") from None
+            if line is None:
+                tail = self.t.stderr_tail().strip()
+                raise AgentLost(f"{self.label}: the agent stopped unexpectedly"
+                                + (f": {tail.splitlines()[-1]}" if tail else ""))
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+
+    def start(self, config: dict) -> dict:
+        self.t.write_line(json.dumps({"type": "config", **config}))
+        msg = self._next(self.start_timeout)
+        if msg.get("type") != "hello":
+            raise AgentLost(f"{self.label}: expected the agent's hello, got {msg.get('type')!r}")
+        self.hello = msg
+        if not msg.get("ok"):
+            self.t.close()
+            raise DeviceError(f"{self.label}: device not usable: " + "; ".join(msg["problems"]))
+        return msg
+
+    def measure(self, op_id: str, plan: dict) -> dict:
+        try:
+            self.t.write_line(json.dumps({"type": "measure", "id": op_id, "plan": plan}))
+        except (OSError, EOFError) as e:
+            raise AgentLost(f"{self.label}: link to the agent broke: {e}") from None
+        while True:
+            msg = self._next(self.op_timeout)
+            if msg.get("type") == "calibration":
+                self.calibrations.append(msg)
+            elif msg.get("type") == "result" and msg.get("id") == op_id:
+                return msg
+
+    def close(self) -> None:
+        try:
+            self.t.write_line(json.dumps({"type": "exit"}))
+        except Exception:
+            pass
+        self.t.close()

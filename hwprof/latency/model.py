@@ -1,0 +1,79 @@
+"""LatencyModel: what search consumes. Table first, predictor where the table has no row.
+
+Given op specs it returns latencies in milliseconds and says where each came
+from (``"table"`` or ``"predictor"``). Search never talks to hardware; it only
+asks this object.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Protocol, Sequence
+
+from hwprof.errors import UserError
+from hwprof.latency.specs import OpSpec, parse_spec
+from hwprof.latency.table import LatencyTable
+
+
+class SpecPredictor(Protocol):
+    """Anything that predicts milliseconds for op specs (see latency.predictors)."""
+
+    def predict_specs(self, specs: Sequence[OpSpec]) -> Sequence[float]: ...
+
+
+class MissingLatency(UserError):
+    """An op has no table row and there is no predictor to fall back on."""
+
+
+class LatencyModel:
+    def __init__(self, table: LatencyTable | None = None, predictor: SpecPredictor | None = None,
+                 device_fingerprint: str | None = None, env_key: str | None = None):
+        if table is None and predictor is None:
+            raise UserError("a LatencyModel needs a table, a predictor, or both")
+        self.table, self.predictor = table, predictor
+        self._lut: dict[str, float] = {}
+        self.device_fingerprint = device_fingerprint
+        if table is not None:
+            df = table.df[table.df["status"] == "ok"]
+            if device_fingerprint is None:
+                fps = sorted(set(df["device_fingerprint"]))
+                if len(fps) > 1:
+                    raise UserError(f"the table holds {len(fps)} devices ({', '.join(fps)}); "
+                                    f"choose one device fingerprint")
+                self.device_fingerprint = fps[0] if fps else None
+            df = df[df["device_fingerprint"] == self.device_fingerprint]
+            if env_key is None and df["env_key"].nunique() > 1:
+                raise UserError(f"the table holds {df['env_key'].nunique()} environments of "
+                                f"device {self.device_fingerprint}; choose one env_key")
+            if env_key is not None:
+                df = df[df["env_key"] == env_key]
+            self._lut = dict(zip(df["signature"], df["median_ms"].astype(float)))
+
+    def lookup(self, spec: OpSpec | dict) -> float | None:
+        return self._lut.get(parse_spec(spec).signature)
+
+    def latencies(self, specs: Iterable[OpSpec | dict]) -> list[tuple[float, str]]:
+        """(milliseconds, source) per spec; source is 'table' or 'predictor'."""
+        specs = [parse_spec(s) for s in specs]
+        out: list[Any] = [None] * len(specs)
+        missing = []
+        for i, s in enumerate(specs):
+            v = self._lut.get(s.signature)
+            if v is not None:
+                out[i] = (v, "table")
+            else:
+                missing.append(i)
+        if missing:
+            if self.predictor is None:
+                s = specs[missing[0]]
+                raise MissingLatency(f"{len(missing)} op(s) are not in the table and no predictor "
+                                     f"was given; first: {s.kind} {s.canonical_json()}")
+            preds = self.predictor.predict_specs([specs[i] for i in missing])
+            for i, v in zip(missing, preds):
+                out[i] = (float(v), "predictor")
+        return out
+
+    def latency(self, spec: OpSpec | dict) -> tuple[float, str]:
+        return self.latencies([spec])[0]
+
+    def sum_ms(self, specs: Iterable[OpSpec | dict]) -> float:
+        return sum(ms for ms, _ in self.latencies(specs))

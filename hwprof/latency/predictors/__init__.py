@@ -1,0 +1,1 @@
+"""Features and regressors that generalise a latency table to unmeasured ops."""

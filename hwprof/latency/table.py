@@ -1,0 +1,255 @@
+"""Latency tables: the Parquet file format, its reader, writer and summary.
+
+One row per (op signature, device fingerprint, environment key). File-level
+metadata (Parquet key ``hwprof``) holds the schema version, the fingerprints
+and environments the rows refer to, and the protocol settings. Every column
+is documented in ``tables/SCHEMA.md``; change the schema only together with
+``SCHEMA_VERSION`` and the history there.
+
+Writes are atomic (temporary file, fsync, rename), so a reader never sees a
+half-written table and a killed build leaves the last checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hwprof import __version__
+from hwprof.errors import TableError
+
+SCHEMA_VERSION = 1
+META_KEY = b"hwprof"
+KEY = ("signature", "device_fingerprint", "env_key")
+
+# (column, arrow type); order is the on-disk order
+COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("signature", pa.string()), ("kind", pa.string()), ("spec", pa.string()),
+    ("device_fingerprint", pa.string()), ("env_key", pa.string()),
+    ("status", pa.string()), ("error", pa.string()),
+    ("batch", pa.int64()), ("in_channels", pa.int64()), ("in_h", pa.int64()),
+    ("in_w", pa.int64()), ("out_channels", pa.int64()), ("kernel", pa.int64()),
+    ("stride", pa.int64()), ("expand", pa.float64()),
+    ("macs", pa.int64()), ("params", pa.int64()), ("bytes_read", pa.int64()),
+    ("bytes_written", pa.int64()),
+    ("median_ms", pa.float64()), ("mean_ms", pa.float64()), ("min_ms", pa.float64()),
+    ("max_ms", pa.float64()), ("p10_ms", pa.float64()), ("p90_ms", pa.float64()),
+    ("iqr_ms", pa.float64()), ("std_ms", pa.float64()), ("cv", pa.float64()),
+    ("ci_low_ms", pa.float64()), ("ci_high_ms", pa.float64()),
+    ("n_samples", pa.int64()), ("block_size", pa.int64()), ("first_call_ms", pa.float64()),
+    ("converged", pa.bool_()), ("unstable", pa.bool_()),
+    ("sampled_s", pa.float64()), ("wall_s", pa.float64()),
+    ("device", pa.string()), ("runtime", pa.string()), ("runtime_version", pa.string()),
+    ("board_model", pa.string()), ("governor", pa.string()), ("freq_mhz", pa.float64()),
+    ("temp_c_before", pa.float64()), ("temp_c_after", pa.float64()),
+    ("calib_median_ms", pa.float64()), ("calib_ratio", pa.float64()),
+    ("measured_at", pa.timestamp("ms", tz="UTC")), ("hwprof_version", pa.string()),
+    ("source", pa.string()), ("source_key", pa.string()),
+]
+COLUMN_NAMES = [c for c, _ in COLUMNS]
+SCHEMA = pa.schema(COLUMNS)
+ENV_KEY_FIELDS = ("runtime", "runtime_version", "device", "omp_num_threads", "affinity_cpus",
+                  "cuda_version", "cudnn_version", "torch_threads")
+
+
+def environment_key(env: dict[str, Any], device: str) -> str:
+    """Hash of the settings that change latencies (not of passing state)."""
+    ident = {k: env.get(k) for k in ENV_KEY_FIELDS}
+    ident["device"] = device
+    blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def empty_frame() -> pd.DataFrame:
+    return SCHEMA.empty_table().to_pandas()
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns in schema order, missing ones added as nulls, types coerced."""
+    for name in COLUMN_NAMES:
+        if name not in df.columns:
+            df[name] = None
+    extra = [c for c in df.columns if c not in COLUMN_NAMES]
+    if extra:
+        raise TableError(f"unexpected table column(s) {extra}; see tables/SCHEMA.md")
+    table = pa.Table.from_pandas(df[COLUMN_NAMES], schema=SCHEMA, preserve_index=False)
+    return table.to_pandas()
+
+
+@dataclass
+class LatencyTable:
+    """Rows plus file metadata."""
+
+    df: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls) -> LatencyTable:
+        return cls(empty_frame(), {"schema_version": SCHEMA_VERSION, "devices": {},
+                                   "environments": {}, "protocol": None})
+
+    def keys(self, status: str | None = None) -> set[tuple[str, str, str]]:
+        df = self.df if status is None else self.df[self.df["status"] == status]
+        return set(zip(*(df[k] for k in KEY)))
+
+    def upsert(self, rows: pd.DataFrame) -> None:
+        """Add rows, replacing any existing rows with the same key."""
+        if rows.empty:
+            return
+        rows = normalise(rows.copy())
+        new_keys = set(zip(*(rows[k] for k in KEY)))
+        keep = [k not in new_keys for k in zip(*(self.df[c] for c in KEY))]
+        parts = [f for f in (self.df[keep], rows) if not f.empty]
+        self.df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(
+            drop=True)
+
+    def summary(self) -> dict[str, Any]:
+        df = self.df
+        ok = df[df["status"] == "ok"]
+        devices = []
+        for fp, grp in df.groupby("device_fingerprint", sort=True):
+            info = self.meta.get("devices", {}).get(fp, {})
+            devices.append({"fingerprint": fp, "label": ", ".join(sorted(set(grp["device"].dropna()))),
+                            "cpu_model": info.get("cpu_model"), "gpu_name": info.get("gpu_name"),
+                            "board_model": info.get("board_model"), "rows": int(len(grp))})
+        runtimes = sorted({f"{r} {v}" for r, v in zip(ok["runtime"], ok["runtime_version"])
+                           if r is not None})
+        return {
+            "rows": int(len(df)), "schema_version": self.meta.get("schema_version", SCHEMA_VERSION),
+            "devices": devices, "runtimes": runtimes,
+            "kinds": {k: int(v) for k, v in df["kind"].value_counts().sort_index().items()},
+            "ok": int(len(ok)), "errors": int((df["status"] == "error").sum()),
+            "unstable": int(ok["unstable"].fillna(False).astype(bool).sum()),
+            "not_converged": int((~ok["converged"].fillna(False).astype(bool)).sum()),
+            "median_ms": _describe(ok["median_ms"]),
+            "median_cv": float(ok["cv"].median()) if len(ok) and ok["cv"].notna().any() else None,
+            "total_median_ms": float(ok["median_ms"].sum()) if len(ok) else 0.0,
+            "protocol": self.meta.get("protocol"),
+            "created_at": self.meta.get("created_at"), "updated_at": self.meta.get("updated_at"),
+            "sources": sorted({s for s in df["source"].dropna()}),
+        }
+
+
+def _describe(s: pd.Series) -> dict[str, float] | None:
+    s = s.dropna()
+    if s.empty:
+        return None
+    return {"min": float(s.min()), "p50": float(s.median()), "max": float(s.max())}
+
+
+def read_table(path: str | os.PathLike) -> LatencyTable:
+    """Read a table; unknown schema versions and foreign files are refused."""
+    path = Path(path)
+    if not path.exists():
+        raise TableError(f"no table at {path}")
+    if path.is_dir():
+        raise TableError(f"{path} is a directory; expected a .parquet table file")
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:
+        raise TableError(f"{path} is not a readable Parquet file ({e})") from None
+    raw = (pf.schema_arrow.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise TableError(f"{path} is a Parquet file but not an hwprof latency table "
+                         f"(no '{META_KEY.decode()}' metadata); import other formats with "
+                         f"`hwprof import`")
+    meta = json.loads(raw)
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        raise TableError(f"{path} has table schema version {version!r}; this hwprof "
+                         f"({__version__}) reads version {SCHEMA_VERSION}"
+                         + (": upgrade hwprof to read it" if newer else
+                            ": see tables/SCHEMA.md for the history"))
+    df = pf.read().to_pandas()
+    missing = [c for c in COLUMN_NAMES if c not in df.columns]
+    if missing:
+        raise TableError(f"{path} claims schema {version} but lacks columns {missing}")
+    return LatencyTable(df[COLUMN_NAMES], meta)
+
+
+def write_table(path: str | os.PathLike, table: LatencyTable) -> None:
+    """Atomically write ``table`` to ``path`` (temp file + fsync + rename)."""
+    path = Path(path)
+    meta = dict(table.meta)
+    meta["schema_version"] = SCHEMA_VERSION
+    meta.setdefault("created_at", _now())
+    meta["updated_at"] = _now()
+    meta["hwprof_version"] = __version__
+    arrow = pa.Table.from_pandas(normalise(table.df.copy()), schema=SCHEMA, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise TableError(f"cannot write a table at {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(arrow, f, compression="zstd")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    table.meta = meta
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early, before measuring anything, when ``path`` cannot be written."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise TableError(f"{path} is a directory; give a file name such as {path}/table.parquet")
+    probe_dir = parent
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not os.access(probe_dir, os.W_OK):
+        raise TableError(f"cannot write a table at {path}: {probe_dir} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise TableError(f"cannot write a table at {path}: the file is read-only")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def spec_columns(spec) -> dict[str, Any]:
+    """The spec summary and analytic-feature columns of a row."""
+    inp = spec.input
+    k = spec.get("kernel")
+    s = spec.get("stride")
+    out = spec.output_shape
+    row = {"signature": spec.signature, "kind": spec.kind, "spec": spec.canonical_json(),
+           "batch": inp[0], "in_channels": inp[1] if len(inp) > 1 else None,
+           "in_h": inp[2] if len(inp) == 4 else None, "in_w": inp[3] if len(inp) == 4 else None,
+           "out_channels": out[1] if len(out) > 1 else None,
+           "kernel": (k if isinstance(k, int) else k[0]) if k is not None else None,
+           "stride": (s if isinstance(s, int) else s[0]) if s is not None else None,
+           "expand": float(spec["expand"]) if spec.get("expand") is not None else None}
+    row.update({f: v for f, v in spec.features().items() if f != "out_elements"})
+    return row
+
+
+def rows_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    rows = list(rows)
+    if not rows:
+        return empty_frame()
+    return normalise(pd.DataFrame(rows))

@@ -1,0 +1,1 @@
+"""Search spaces, supernet, DARTS / ProxylessNAS learners, latency loss, export."""
