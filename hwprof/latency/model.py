@@ -32,6 +32,7 @@ class LatencyModel:
         self.table, self.predictor = table, predictor
         self._lut: dict[str, float] = {}
         self.device_fingerprint = device_fingerprint
+        self.calibration = None  # object with apply(sum_ms, specs) -> ms; see estimate_arch
         if table is not None:
             df = table.df[table.df["status"] == "ok"]
             if device_fingerprint is None:
@@ -77,3 +78,19 @@ class LatencyModel:
 
     def sum_ms(self, specs: Iterable[OpSpec | dict]) -> float:
         return sum(ms for ms, _ in self.latencies(specs))
+
+    def estimate_arch(self, space, choices) -> dict[str, Any]:
+        """Whole-network estimate: the sum of the ops, then the calibration.
+
+        ``self.calibration`` (set by whoever loads one; see the predictors
+        package) maps the plain sum to an end-to-end estimate; without one the
+        estimate is the plain sum.
+        """
+        specs = space.arch_specs(choices)
+        lat = self.latencies(specs)
+        total = sum(ms for ms, _ in lat)
+        cal = getattr(self, "calibration", None)
+        est = float(cal.apply(total, specs)) if cal is not None else total
+        return {"estimate_ms": est, "sum_ms": total, "calibrated": cal is not None,
+                "from_table": sum(src == "table" for _, src in lat),
+                "from_predictor": sum(src == "predictor" for _, src in lat)}
