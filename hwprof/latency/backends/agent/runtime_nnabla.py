@@ -96,6 +96,9 @@ class Runtime:
     # -- builders -----------------------------------------------------------
     def _op(self, p, x):
         kind = p["kind"]
+        if p.get("dtype", "float32") != "float32":
+            raise NotImplementedError("the nnabla runtime measures float32 only; got dtype %r"
+                                      % p["dtype"])
         builder = getattr(self, "_b_" + kind, None)
         if builder is None:
             raise NotImplementedError("nnabla runtime cannot build op kind %r" % kind)
