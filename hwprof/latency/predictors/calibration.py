@@ -1,0 +1,174 @@
+"""Whole-network calibration: from the sum of isolated ops to the end-to-end latency.
+
+Ops timed one at a time are not the network: one ``forward()`` over the whole
+graph saves per-call overhead, keeps activations in cache, and so on. A
+calibration is fitted from a handful of random architectures of one space,
+each measured end to end (``hwprof calibrate``), against the plain sum the
+LatencyModel gives for it::
+
+    end_to_end_ms ~= slope * sum_ms + intercept
+
+fitted by least squares on *relative* errors (weights 1/measured), so a small
+and a large network count alike. With fewer than three architectures only the
+slope (a ratio) is fitted.
+
+Calibrations are stored as plain JSON, one per space, under the key
+``calibrations`` of the table's metadata (or of the predictor file when there
+is no table). :class:`CalibrationSet` is what ``LatencyModel.calibration``
+holds: it recognises the space of an architecture by the signature of its
+first op (the stem) and applies that space's calibration; an architecture of
+a space it has no calibration for gets the plain sum (``covers()`` says which).
+
+Standard library and numpy only: this module is imported without sklearn.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+from hwprof.errors import UserError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Calibration:
+    """One space's linear map from the sum of ops to the end-to-end latency."""
+
+    space: str
+    stem_signature: str
+    slope: float
+    intercept: float
+    n: int
+    points: list[dict[str, Any]] = field(default_factory=list)  # choices, sum_ms, measured_ms
+    sum_rmspe: float | None = None         # plain sum vs measured, on the fitting points
+    calibrated_rmspe: float | None = None  # calibrated vs measured, same points
+    device_fingerprint: str | None = None
+    fitted_at: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def predict(self, sum_ms: float) -> float:
+        est = self.slope * float(sum_ms) + self.intercept
+        if not est > 0:  # far outside the fitted range: keep the ratio, never <= 0
+            est = self.slope * float(sum_ms)
+        return est
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
+        if d.get("format_version") != FORMAT_VERSION:
+            raise UserError(f"stored calibration has format version {d.get('format_version')!r};"
+                            f" this hwprof reads version {FORMAT_VERSION}: run `hwprof calibrate`"
+                            f" again")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _rmspe(pred: Sequence[float], true: Sequence[float]) -> float:
+    import numpy as np
+    p, t = np.asarray(pred, float), np.asarray(true, float)
+    return float(np.sqrt(np.mean(((p - t) / t) ** 2)))
+
+
+def fit_calibration(sum_ms: Sequence[float], measured_ms: Sequence[float], *, space: str,
+                    stem_signature: str, choices: Sequence[Sequence[str]] | None = None,
+                    device_fingerprint: str | None = None) -> Calibration:
+    """Fit end-to-end = slope * sum + intercept on relative errors."""
+    import numpy as np
+    s = np.asarray(sum_ms, dtype=float)
+    m = np.asarray(measured_ms, dtype=float)
+    if s.shape != m.shape or s.ndim != 1:
+        raise UserError(f"calibration needs one sum per measurement; got {s.shape} and {m.shape}")
+    if len(s) < 1:
+        raise UserError("calibration needs at least one architecture measured end to end")
+    if not (np.all(np.isfinite(s)) and np.all(s > 0) and np.all(np.isfinite(m)) and np.all(m > 0)):
+        raise UserError("calibration needs positive, finite sums and measurements")
+    w = 1.0 / m
+    if len(s) >= 3 and np.ptp(s) > 0:
+        a = np.stack([s * w, w], axis=1)
+        (slope, intercept), *_ = np.linalg.lstsq(a, m * w, rcond=None)
+        if slope <= 0:  # degenerate spread: fall back to a ratio
+            slope, intercept = float(np.median(m / s)), 0.0
+    else:
+        slope, intercept = float(np.median(m / s)), 0.0
+    choices = list(choices) if choices is not None else [None] * len(s)
+    points = [{"choices": list(c) if c is not None else None, "sum_ms": float(x),
+               "measured_ms": float(y)} for c, x, y in zip(choices, s, m)]
+    cal = Calibration(space=space, stem_signature=stem_signature, slope=float(slope),
+                      intercept=float(intercept), n=int(len(s)), points=points,
+                      device_fingerprint=device_fingerprint,
+                      fitted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    cal.sum_rmspe = _rmspe(s, m)
+    cal.calibrated_rmspe = _rmspe([cal.predict(x) for x in s], m)
+    return cal
+
+
+class CalibrationSet:
+    """Calibrations by space; ``apply(sum_ms, specs)`` is what LatencyModel calls."""
+
+    def __init__(self, calibrations: Sequence[Calibration] = ()):
+        self.by_space: dict[str, Calibration] = {c.space: c for c in calibrations}
+
+    def __bool__(self) -> bool:
+        return bool(self.by_space)
+
+    def __len__(self) -> int:
+        return len(self.by_space)
+
+    def for_specs(self, specs: Sequence[Any]) -> Calibration | None:
+        """The calibration whose space's stem is the first of ``specs``, if any."""
+        if not specs:
+            return None
+        first = specs[0]
+        sig = first.signature if hasattr(first, "signature") else None
+        if sig is None:
+            from hwprof.latency.specs import parse_spec
+            sig = parse_spec(first).signature
+        for cal in self.by_space.values():
+            if cal.stem_signature == sig:
+                return cal
+        return None
+
+    def covers(self, specs: Sequence[Any]) -> bool:
+        return self.for_specs(specs) is not None
+
+    def apply(self, sum_ms: float, specs: Sequence[Any]) -> float:
+        cal = self.for_specs(specs)
+        return float(sum_ms) if cal is None else cal.predict(sum_ms)
+
+    def to_meta(self) -> dict[str, Any]:
+        return {name: c.to_dict() for name, c in self.by_space.items()}
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any] | None) -> CalibrationSet:
+        if not meta:
+            return cls()
+        if not isinstance(meta, Mapping):
+            raise UserError("stored calibrations are not a JSON object; run `hwprof calibrate` "
+                            "again")
+        return cls([Calibration.from_dict(d) for d in meta.values()])
+
+
+def stored_calibration(table=None, predictor=None) -> CalibrationSet | None:
+    """The calibrations stored with a table (preferred) or a predictor; None if none.
+
+    With both, the table's calibrations win for the spaces they cover.
+    """
+    cals = CalibrationSet()
+    if predictor is not None:
+        cals.by_space.update(CalibrationSet.from_meta(
+            getattr(predictor, "meta", {}).get("calibrations")).by_space)
+    if table is not None:
+        cals.by_space.update(CalibrationSet.from_meta(table.meta.get("calibrations")).by_space)
+    return cals if cals else None
+
+
+def store_in_meta(meta: dict[str, Any], cal: Calibration) -> None:
+    """Add or replace ``cal`` in a metadata dict (table or predictor)."""
+    cur = dict(meta.get("calibrations") or {})
+    cur[cal.space] = cal.to_dict()
+    meta["calibrations"] = cur
