@@ -55,6 +55,22 @@ _SPACES: dict[str, dict[str, Any]] = {
         "candidates": _mbconv_candidates((3, 6), (3, 5, 7)),
         "head": {"out_channels": 320, "classes": 10},
     },
+    "proxyless-mobile": {
+        "description": "ProxylessNAS mobile space on 224x224 ImageNet input (21 searchable layers, "
+                       "MBConv e{3,6} x k{3,5,7} + skip); matches the published phone LUT "
+                       "(`hwprof import proxylessnas`)",
+        "input": [1, 3, 224, 224],
+        "stem": {"out_channels": 32, "kernel": 3, "stride": 2},
+        "first_block": {"out_channels": 16, "expand": 1, "kernel": 3, "stride": 1},
+        "stages": [{"out_channels": 24, "layers": 4, "stride": 2},
+                   {"out_channels": 40, "layers": 4, "stride": 2},
+                   {"out_channels": 80, "layers": 4, "stride": 2},
+                   {"out_channels": 96, "layers": 4, "stride": 1},
+                   {"out_channels": 192, "layers": 4, "stride": 2},
+                   {"out_channels": 320, "layers": 1, "stride": 1}],
+        "candidates": _mbconv_candidates((3, 6), (3, 5, 7)),
+        "head": {"out_channels": 1280, "classes": 1000},
+    },
     "tiny": {
         "description": "two searchable layers on 16x16 input; for tests",
         "input": [1, 3, 16, 16],
