@@ -221,6 +221,8 @@ def check_writable(path: str | os.PathLike) -> None:
     probe_dir = parent
     while not probe_dir.exists():
         probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise TableError(f"cannot write a table at {path}: {probe_dir} is a file, not a directory")
     if not os.access(probe_dir, os.W_OK):
         raise TableError(f"cannot write a table at {path}: {probe_dir} is not writable")
     if path.exists() and not os.access(path, os.W_OK):

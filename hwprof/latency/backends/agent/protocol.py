@@ -47,13 +47,14 @@ def quantile(sorted_xs, q):
 def median_ci(sorted_xs, z=Z95):
     """Distribution-free confidence interval of the median from order statistics.
 
-    The ranks are n/2 -+ z*sqrt(n)/2 (normal approximation to the binomial);
-    returns (low, high), clipped to the sample range.
+    The 1-based ranks are floor(n/2 - z*sqrt(n)/2) and ceil(1 + n/2 + z*sqrt(n)/2)
+    (normal approximation to the binomial); returns (low, high), clipped to the
+    sample range.
     """
     n = len(sorted_xs)
     half = z * math.sqrt(n) / 2.0
-    lo = max(0, int(math.floor(n / 2.0 - half)))
-    hi = min(n - 1, int(math.ceil(n / 2.0 + half)) - 1)
+    lo = max(0, int(math.floor(n / 2.0 - half)) - 1)
+    hi = min(n - 1, int(math.ceil(1 + n / 2.0 + half)) - 1)
     return sorted_xs[lo], sorted_xs[max(lo, hi)]
 
 

@@ -1,0 +1,113 @@
+"""The on-device agent: self-contained, real nnabla ops, error rows, fingerprint."""
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from hwprof.latency.backends.agent.runtime_nnabla import Runtime
+from hwprof.latency.backends.bundle import agent_bytes, agent_hash, local_agent_path
+from hwprof.latency.backends.local import PipeTransport
+from hwprof.latency.backends.session import AgentSession
+from hwprof.latency.specs import parse_spec
+
+FAST = {"time_cap_s": 0.1, "min_samples": 3, "warmup_s": 0.005}
+
+EVERY_KIND = [
+    {"kind": "conv2d", "input": [1, 8, 12, 12], "out_channels": 6, "kernel": [3, 1], "stride": 2,
+     "bias": True, "groups": 2},
+    {"kind": "dwconv2d", "input": [1, 8, 12, 12], "kernel": 5, "stride": 2, "multiplier": 2},
+    {"kind": "bn", "input": [1, 8, 6, 6]},
+    {"kind": "relu", "input": [2, 8, 6, 6]},
+    {"kind": "relu6", "input": [1, 8, 6, 6]},
+    {"kind": "hswish", "input": [1, 8, 6, 6]},
+    {"kind": "avgpool", "input": [1, 8, 6, 6], "kernel": 2},
+    {"kind": "maxpool", "input": [1, 8, 7, 7], "kernel": 3, "stride": 2, "padding": 1},
+    {"kind": "global_avgpool", "input": [1, 8, 6, 6]},
+    {"kind": "fc", "input": [1, 8, 2, 2], "out_features": 5},
+    {"kind": "add", "input": [1, 8, 6, 6], "n_inputs": 3},
+    {"kind": "concat", "input": [1, 8, 6, 6], "n_inputs": 3},
+    {"kind": "se", "input": [1, 8, 6, 6], "reduction": 4, "gate": "hsigmoid"},
+    {"kind": "mbconv", "input": [1, 8, 8, 8], "out_channels": 8, "expand": 3, "kernel": 5,
+     "se": True, "activation": "hswish"},
+    {"kind": "mbconv", "input": [1, 8, 8, 8], "out_channels": 16, "expand": 6, "stride": 2},
+    {"kind": "sepconv", "input": [1, 8, 8, 8], "out_channels": 12, "kernel": 3, "stride": 2},
+    {"kind": "sepconv", "input": [1, 8, 8, 8], "out_channels": 8, "kernel": 3, "dilation": 2,
+     "repeats": 1},
+]
+
+
+@pytest.mark.parametrize("raw", EVERY_KIND, ids=lambda r: r["kind"])
+def test_nnabla_builds_every_kind_with_the_specs_output_shape(raw):
+    import nnabla as nn
+
+    spec = parse_spec(raw)
+    rt = Runtime("cpu", seed=0)
+    x = rt._rand(spec.input)
+    y = rt._op(spec.plan(), x)
+    y.forward()
+    assert list(y.shape) == spec.output_shape
+    assert np.isfinite(y.d).all() and np.abs(y.d).sum() > 0
+    # inputs are random, not zeros
+    assert x.d.std() > 0.5
+    nn.clear_parameters()
+
+
+def test_zipapp_is_deterministic_and_cached():
+    assert agent_bytes() == agent_bytes()
+    names = zipfile.ZipFile(local_agent_path()).namelist()
+    assert "__main__.py" in names and "hwprof_agent/protocol.py" in names
+    assert agent_hash() in local_agent_path().name
+
+
+BLOCK_HWPROF = """
+import runpy, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "hwprof" or name.startswith("hwprof."):
+            raise ImportError("hwprof is not installed on this board")
+sys.meta_path.insert(0, Block())
+sys.argv = [sys.argv[1], "--check"]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_agent_runs_without_hwprof_importable(tmp_path):
+    """As on a board without hwprof: every import of hwprof fails, cwd elsewhere."""
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(agent_bytes())
+    p = subprocess.run([sys.executable, "-I", "-c", BLOCK_HWPROF, str(pyz)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    hello = json.loads(p.stdout.strip().splitlines()[-1])
+    assert hello["ok"] and hello["runtime"] == "nnabla"
+    assert hello["environment"]["runtime_version"]
+    fp = hello["fingerprint"]
+    assert fp["cores_logical"] >= 1 and fp["machine"] and fp["cpu_model"]
+    assert len(hello["fingerprint_id"]) == 12
+
+
+def test_session_measures_real_ops_and_reports_failures():
+    sess = AgentSession(PipeTransport([sys.executable, str(local_agent_path())]), "cpu")
+    hello = sess.start({"seed": 0, "protocol": FAST, "runtime": "nnabla", "device": "cpu"})
+    try:
+        assert hello["protocol"]["time_cap_s"] == 0.1
+        good = parse_spec({"kind": "relu6", "input": [1, 16, 16, 16]})
+        res = sess.measure(good.signature, good.plan())
+        assert res["status"] == "ok" and res["median_ms"] > 0
+        assert res["n_samples"] >= 3 and res["block_size"] >= 1
+        assert res["calib_median_ms"] > 0 and res["calib_ratio"] == pytest.approx(1.0)
+        assert len(sess.calibrations) == 1
+        bad = parse_spec({"kind": "relu6", "input": [1, 16, 16, 16], "dtype": "float16"})
+        err = sess.measure(bad.signature, bad.plan())
+        assert err["status"] == "error" and "float32" in err["error"]
+        assert "median_ms" not in err
+        # the agent carries on after a failure
+        again = sess.measure(good.signature, good.plan())
+        assert again["status"] == "ok"
+    finally:
+        sess.close()
+    assert sess.t.proc.poll() == 0

@@ -1,0 +1,116 @@
+"""Table files: round trips through pandas and pyarrow, versions, atomic writes."""
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hwprof.errors import TableError
+from hwprof.latency.specs import parse_spec
+from hwprof.latency.table import (
+    COLUMN_NAMES,
+    META_KEY,
+    SCHEMA_VERSION,
+    LatencyTable,
+    read_table,
+    rows_frame,
+    spec_columns,
+    write_table,
+)
+
+
+def _row(spec, median, fp="fp1", env="env1", status="ok"):
+    r = spec_columns(parse_spec(spec))
+    r.update({"device_fingerprint": fp, "env_key": env, "status": status, "device": "cpu",
+              "median_ms": median if status == "ok" else None, "converged": True,
+              "unstable": False, "n_samples": 10, "cv": 0.01, "runtime": "nnabla",
+              "runtime_version": "1.39.0", "source": "measured",
+              "measured_at": pd.Timestamp("2026-01-01", tz="UTC")})
+    return r
+
+
+SPECS = [{"kind": "relu", "input": [1, 4, 8, 8]},
+         {"kind": "conv2d", "input": [1, 4, 8, 8], "out_channels": 8, "kernel": 3}]
+
+
+def _table():
+    t = LatencyTable.new()
+    t.upsert(rows_frame([_row(SPECS[0], 0.01), _row(SPECS[1], 0.2)]))
+    t.meta["devices"] = {"fp1": {"cpu_model": "test cpu"}}
+    return t
+
+
+def test_round_trip_with_pandas_and_pyarrow(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_table(path, _table())
+    back = read_table(path)
+    assert list(back.df.columns) == COLUMN_NAMES
+    assert back.df["median_ms"].tolist() == [0.01, 0.2]
+    assert back.meta["schema_version"] == SCHEMA_VERSION
+    assert back.meta["devices"]["fp1"]["cpu_model"] == "test cpu"
+    # plain pandas and pyarrow read the same file
+    df = pd.read_parquet(path)
+    assert set(df["signature"]) == {parse_spec(s).signature for s in SPECS}
+    meta = json.loads(pq.read_schema(path).metadata[META_KEY])
+    assert meta["schema_version"] == SCHEMA_VERSION
+    assert pq.read_table(path).num_rows == 2
+    assert pq.read_schema(path).field("median_ms").type == pa.float64()
+
+
+def test_upsert_replaces_rows_with_the_same_key():
+    t = _table()
+    t.upsert(rows_frame([_row(SPECS[0], 0.05), _row(SPECS[0], 0.07, fp="fp2")]))
+    assert len(t.df) == 3
+    sig = parse_spec(SPECS[0]).signature
+    got = t.df[t.df["signature"] == sig].set_index("device_fingerprint")["median_ms"]
+    assert got.to_dict() == {"fp1": 0.05, "fp2": 0.07}
+
+
+def test_unknown_schema_version_is_refused(tmp_path):
+    path = tmp_path / "future.parquet"
+    write_table(path, _table())
+    tbl = pq.read_table(path)
+    meta = json.loads(tbl.schema.metadata[META_KEY])
+    meta["schema_version"] = SCHEMA_VERSION + 1
+    pq.write_table(tbl.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
+    with pytest.raises(TableError, match=r"schema version 2; this hwprof .* reads version 1: "
+                                         r"upgrade hwprof"):
+        read_table(path)
+
+
+def test_foreign_and_missing_files_are_refused(tmp_path):
+    other = tmp_path / "other.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(other)
+    with pytest.raises(TableError, match="not an hwprof latency table"):
+        read_table(other)
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(TableError, match="not a readable Parquet file"):
+        read_table(junk)
+    with pytest.raises(TableError, match="no table at"):
+        read_table(tmp_path / "absent.parquet")
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "sub" / "t.parquet"
+    write_table(path, _table())
+    write_table(path, _table())
+    assert sorted(p.name for p in path.parent.iterdir()) == ["t.parquet"]
+
+
+def test_summary_counts():
+    t = _table()
+    t.upsert(rows_frame([_row({"kind": "relu6", "input": [1, 2, 2, 2]}, None, status="error")]))
+    s = t.summary()
+    assert s["rows"] == 3 and s["ok"] == 2 and s["errors"] == 1
+    assert s["kinds"] == {"conv2d": 1, "relu": 1, "relu6": 1}
+    assert s["devices"][0]["fingerprint"] == "fp1" and s["devices"][0]["rows"] == 3
+    assert s["unstable"] == 0
+
+
+def test_spec_columns_carry_features():
+    r = spec_columns(parse_spec(SPECS[1]))
+    assert r["macs"] == 8 * 8 * 8 * 4 * 9 and r["kernel"] == 3 and r["out_channels"] == 8
+    assert json.loads(r["spec"])["kind"] == "conv2d"
