@@ -106,10 +106,7 @@ def connect(target: SshTarget, accept_new: bool = False, timeout: float = 15.0) 
                           f"ssh-agent (ssh-add) so hwprof can use it") from None
     except paramiko.AuthenticationException:
         client.close()
-        tried = ", ".join(target.key_files) or "the default keys in ~/.ssh"
-        raise DeviceError(f"{where}: authentication failed for user {target.user!r} (tried "
-                          f"{tried} and the ssh-agent); pass --ssh-key FILE or set IdentityFile "
-                          f"in ~/.ssh/config") from None
+        raise _auth_error(target) from None
     except socket.gaierror:
         client.close()
         raise DeviceError(f"{where}: unknown host {target.hostname!r} (name does not resolve)") from None
@@ -122,9 +119,18 @@ def connect(target: SshTarget, accept_new: bool = False, timeout: float = 15.0) 
                           f"{target.port}?)") from None
     except (paramiko.SSHException, OSError, EOFError) as e:
         client.close()
+        if "No authentication methods" in str(e):  # no key and no agent to offer
+            raise _auth_error(target) from None
         raise DeviceError(f"{where}: cannot connect: {e or type(e).__name__}") from None
     client.get_transport().set_keepalive(10)
     return client
+
+
+def _auth_error(target: SshTarget) -> DeviceError:
+    tried = ", ".join(target.key_files) or "the default keys in ~/.ssh"
+    return DeviceError(f"{target.label}: authentication failed for user {target.user!r} (tried "
+                       f"{tried} and the ssh-agent); pass --ssh-key FILE or set IdentityFile "
+                       f"in ~/.ssh/config")
 
 
 def agent_command(python: str, agent_path: str, *args: str) -> str:
