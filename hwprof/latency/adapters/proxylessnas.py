@@ -1,0 +1,420 @@
+"""ProxylessNAS / Once-for-All latency lookup tables (yaml) to and from hwprof rows.
+
+A LUT is a yaml mapping from a layer key to ``{count, mean, var}`` (ProxylessNAS)
+or ``{count, mean, std}`` (Once-for-All), in milliseconds. Keys are ``-``-joined
+fields after a layer type::
+
+    expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:5-stride:2-idskip:0
+    expanded_conv-input:56x56x24-output:56x56x24-expand:72-kernel:3-stride:1-idskip:1-se:0-hs:1
+    Conv-input:224x224x3-output:112x112x32          first conv (3x3) + BN + act
+    Conv_1-input:7x7x320-output:7x7x1280            1x1 conv + BN + act (feature mix / final expand)
+    Conv_2-input:1x1x960-output:1x1x1280            OFA MobileNetV3 feature mix: 1x1 conv + act
+    Logits-input:7x7x1280-output:1000               global average pool + classifier
+
+Shapes are H x W x C. Keys with ``se``/``hs`` fields are the Once-for-All form,
+whose ``expand`` is the middle channel count (hwprof's ``expand`` is the ratio
+``mid / C``). A fixed layer such as ``Conv`` is one measurement of several
+hwprof ops (conv2d, bn, relu6): its time goes to the main op's row and the
+others get ``:folded`` rows of 0 ms, so the layer sums to what was measured
+and a space's fixed ops all have rows. See ``tables/IMPORT.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from hwprof.errors import SpecError, UserError
+from hwprof.latency.adapters.common import (
+    Entry,
+    ImportError_,
+    ImportResult,
+    build_table,
+    positive_ms,
+    unit_scale,
+)
+from hwprof.latency.specs import OpSpec, mbconv_mid_channels, parse_spec
+from hwprof.latency.table import LatencyTable
+
+FLAVORS = ("proxylessnas", "ofa")
+MBCONV_FIELDS = ("input", "output", "expand", "kernel", "stride", "idskip")
+OFA_FIELDS = ("se", "hs")
+FIXED_TYPES = ("Conv", "Conv_1", "Conv_2", "Logits")
+
+
+class KeyError_(ValueError):
+    """A key that cannot be mapped; the message says why."""
+
+
+@dataclass
+class Layer:
+    """One LUT key as hwprof ops: ``specs[main]`` holds the time, the rest are folded."""
+
+    key: str
+    specs: list[OpSpec]
+    main: int = 0
+
+
+# --------------------------------------------------------------------------- #
+# keys
+
+
+def _shape(text: str, ranks: tuple[int, ...], key_field: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(x) for x in text.split("x"))
+    except ValueError:
+        raise KeyError_(f"{key_field} {text!r} is not HxWxC") from None
+    if len(dims) not in ranks or min(dims) < 1:
+        raise KeyError_(f"{key_field} {text!r} should be " + " or ".join(
+            {3: "HxWxC", 1: "N"}[r] for r in ranks))
+    return dims
+
+
+def _int(fields: dict[str, str], name: str) -> int:
+    try:
+        return int(fields[name])
+    except ValueError:
+        raise KeyError_(f"{name} {fields[name]!r} is not an integer") from None
+
+
+def split_key(key: str) -> tuple[str, dict[str, str]]:
+    if not isinstance(key, str) or not key:
+        raise KeyError_("the key is not a string")
+    ltype, *parts = key.split("-")
+    fields: dict[str, str] = {}
+    for p in parts:
+        name, sep, value = p.partition(":")
+        if not sep or not name or not value:
+            raise KeyError_(f"field {p!r} is not name:value")
+        if name in fields:
+            raise KeyError_(f"field {name!r} appears twice")
+        fields[name] = value
+    return ltype, fields
+
+
+def key_flavor(key: str) -> str | None:
+    """``ofa`` for keys with se/hs fields, ``proxylessnas`` for other MBConv keys."""
+    try:
+        ltype, fields = split_key(key)
+    except KeyError_:
+        return None
+    if ltype != "expanded_conv":
+        return None
+    return "ofa" if any(f in fields for f in OFA_FIELDS) else "proxylessnas"
+
+
+def _mk(kind: str, shape, **kw) -> OpSpec:
+    return parse_spec({"kind": kind, "input": list(shape), **kw})
+
+
+def key_to_layer(key: str, flavor: str) -> Layer:
+    """Map one key to hwprof op specs, or raise :class:`KeyError_` saying why not."""
+    ltype, f = split_key(key)
+    if "input" not in f or "output" not in f:
+        raise KeyError_("a key needs input: and output: fields")
+    try:
+        if ltype == "expanded_conv":
+            return Layer(key, [_mbconv(f)])
+        if ltype in FIXED_TYPES:
+            return _fixed(key, ltype, f, flavor)
+    except SpecError as e:
+        raise KeyError_(f"not a valid op: {e}") from None
+    raise KeyError_(f"unknown layer type {ltype!r}; expected expanded_conv, "
+                    f"{', '.join(FIXED_TYPES)}")
+
+
+def _mbconv(f: dict[str, str]) -> OpSpec:
+    missing = [n for n in MBCONV_FIELDS if n not in f]
+    if missing:
+        raise KeyError_(f"expanded_conv lacks field(s) {missing}")
+    ofa = any(n in f for n in OFA_FIELDS)
+    if ofa and not all(n in f for n in OFA_FIELDS):
+        raise KeyError_("an Once-for-All key needs both se: and hs:")
+    extra = set(f) - set(MBCONV_FIELDS) - set(OFA_FIELDS)
+    if extra:
+        raise KeyError_(f"unknown field(s) {sorted(extra)}")
+    h, w, c = _shape(f["input"], (3,), "input")
+    ho, wo, co = _shape(f["output"], (3,), "output")
+    e, k, s, idskip = (_int(f, n) for n in ("expand", "kernel", "stride", "idskip"))
+    se = _int(f, "se") if ofa else 0
+    hs = _int(f, "hs") if ofa else 0
+    if idskip not in (0, 1) or se not in (0, 1) or hs not in (0, 1):
+        raise KeyError_("idskip, se and hs must be 0 or 1")
+    if ofa:  # expand is the middle channel count
+        ratio: float = e / c
+        if ratio.is_integer():
+            ratio = int(ratio)
+        if ratio < 1 or mbconv_mid_channels(c, ratio) != e:
+            raise KeyError_(f"expand (middle channels) {e} is not a whole expansion of {c} "
+                            f"input channels")
+    else:
+        ratio = e
+    spec = _mk("mbconv", (1, c, h, w), out_channels=co, expand=ratio, kernel=k, stride=s,
+               se=bool(se), activation="hswish" if hs else "relu6", residual=bool(idskip))
+    if spec.output_shape != [1, co, ho, wo]:
+        o = spec.output_shape
+        raise KeyError_(f"output {ho}x{wo}x{co} does not follow from input {h}x{w}x{c}, kernel {k}, "
+                        f"stride {s} (that gives {o[2]}x{o[3]}x{o[1]})")
+    return spec
+
+
+def _fixed(key: str, ltype: str, f: dict[str, str], flavor: str) -> Layer:
+    extra = set(f) - {"input", "output"}
+    if extra:
+        raise KeyError_(f"{ltype} takes only input: and output:, got {sorted(extra)}")
+    h, w, c = _shape(f["input"], (3,), "input")
+    act = "hswish" if flavor == "ofa" else "relu6"
+    if ltype == "Logits":
+        (n,) = _shape(f["output"], (1,), "output")
+        specs = []
+        if h * w > 1:
+            specs.append(_mk("global_avgpool", (1, c, h, w)))
+        specs.append(_mk("fc", (1, c, 1, 1), out_features=n))
+        return Layer(key, specs, main=len(specs) - 1)
+    ho, wo, co = _shape(f["output"], (3,), "output")
+    if ltype == "Conv":
+        stride = h // ho if ho else 0
+        conv = _mk("conv2d", (1, c, h, w), out_channels=co, kernel=3, stride=max(stride, 1))
+    else:
+        conv = _mk("conv2d", (1, c, h, w), out_channels=co, kernel=1)
+    if conv.output_shape != [1, co, ho, wo]:
+        raise KeyError_(f"output {ho}x{wo}x{co} does not follow from a "
+                        f"{conv['kernel']}x{conv['kernel']} conv of {h}x{w}x{c}")
+    out = conv.output_shape
+    specs = [conv] + ([] if ltype == "Conv_2" else [_mk("bn", out)]) + [_mk(act, out)]
+    return Layer(key, specs)
+
+
+def layer_key(layer_type: str, spec: OpSpec, flavor: str) -> str:
+    """The LUT key of an mbconv spec (``expanded_conv``); raises KeyError_ if it has none."""
+    if spec.kind != "mbconv" or layer_type != "expanded_conv":
+        raise KeyError_(f"{spec.kind} has no {layer_type} key")
+    n, c, h, w = spec.input
+    _, co, ho, wo = spec.output_shape
+    if n != 1:
+        raise KeyError_("LUT keys describe batch 1 only")
+    k, s = spec["kernel"], spec["stride"]
+    if not isinstance(k, int) or not isinstance(s, int):
+        raise KeyError_("LUT keys need square kernels and strides")
+    if spec["padding"] != (k - 1) // 2:
+        raise KeyError_("LUT keys assume 'same' padding")
+    if flavor == "ofa":
+        expand = mbconv_mid_channels(c, spec["expand"])
+        tail = f"-se:{int(spec['se'])}-hs:{int(spec['activation'] == 'hswish')}"
+        if spec["activation"] not in ("relu6", "hswish"):
+            raise KeyError_(f"activation {spec['activation']} has no OFA key")
+    else:
+        if spec["se"] or spec["activation"] != "relu6":
+            raise KeyError_("ProxylessNAS keys describe relu6 blocks without SE; use --flavor ofa")
+        if not float(spec["expand"]).is_integer():
+            raise KeyError_(f"expand {spec['expand']} is not a whole ratio")
+        expand, tail = int(spec["expand"]), ""
+    return (f"expanded_conv-input:{h}x{w}x{c}-output:{ho}x{wo}x{co}-expand:{expand}-kernel:{k}"
+            f"-stride:{s}-idskip:{int(spec['residual'])}{tail}")
+
+
+def _fixed_key(ltype: str, specs: list[OpSpec]) -> str:
+    first, last = specs[0], specs[-1]
+    _, c, h, w = first.input
+    if ltype == "Logits":
+        return f"Logits-input:{h}x{w}x{c}-output:{last.output_shape[1]}"
+    _, co, ho, wo = first.output_shape
+    return f"{ltype}-input:{h}x{w}x{c}-output:{ho}x{wo}x{co}"
+
+
+# --------------------------------------------------------------------------- #
+# import
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ImportError_(f"no file at {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as e:
+        raise ImportError_(f"cannot read {path}: {e}") from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        raise ImportError_(f"{path} is not valid yaml ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not data:
+        raise ImportError_(f"{path} is not a ProxylessNAS/OFA lookup table: expected a mapping "
+                           f"from layer keys to {{count, mean, var|std}}")
+    return data
+
+
+def detect_flavor(lut: dict[str, Any]) -> str:
+    flavors = {key_flavor(k) for k in lut} - {None}
+    if "ofa" in flavors:
+        return "ofa"
+    if any(isinstance(v, dict) and "std" in v and "var" not in v for v in lut.values()):
+        return "ofa"
+    return "proxylessnas"
+
+
+def _stats(value: Any, scale: float) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise KeyError_(f"value is {type(value).__name__}, expected {{count, mean, var|std}}")
+    if "mean" not in value:
+        raise KeyError_("value has no mean")
+    mean = positive_ms(value["mean"], scale, "mean")
+    std = None
+    for name, to_std in (("std", lambda v: v), ("var", math.sqrt)):
+        if value.get(name) is not None:
+            try:
+                raw = float(value[name])
+            except (TypeError, ValueError):
+                raise KeyError_(f"{name} is {value[name]!r}, not a number") from None
+            if not math.isfinite(raw) or raw < 0:
+                raise KeyError_(f"{name} is {value[name]!r}; expected a number >= 0")
+            std = to_std(raw) * scale if name == "std" else to_std(raw * scale * scale)
+            break
+    count = value.get("count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise KeyError_(f"count is {count!r}; expected a positive integer")
+    return {"median_ms": mean, "mean_ms": mean, "std_ms": std, "n_samples": count}
+
+
+def import_lut(lut: dict[str, Any], *, device_name: str, flavor: str = "auto", unit: str = "ms",
+               source_file: str | None = None, runtime: str | None = None) -> ImportResult:
+    """Map every key of a LUT to hwprof rows; unmappable keys are reported with a reason."""
+    if flavor == "auto":
+        flavor = detect_flavor(lut)
+    if flavor not in FLAVORS:
+        raise UserError(f"unknown LUT flavor {flavor!r}; expected auto, {', '.join(FLAVORS)}")
+    scale = unit_scale(unit)
+    entries: list[Entry] = []
+    unmapped: list[dict[str, str]] = []
+    folded = 0
+    for key, value in lut.items():
+        try:
+            layer = key_to_layer(key, flavor)
+            stats = _stats(value, scale)
+        except (KeyError_, ValueError) as e:
+            unmapped.append({"key": str(key), "reason": str(e)})
+            continue
+        for i, spec in enumerate(layer.specs):
+            if i == layer.main:
+                entries.append(Entry(spec, key, **stats))
+            else:
+                entries.append(Entry(spec, key, median_ms=0.0, mean_ms=0.0, folded=True))
+                folded += 1
+    table, dupes = build_table(entries, source=f"import:{flavor}", device_name=device_name,
+                               unit=unit, source_file=source_file, runtime=runtime,
+                               extra_meta={"flavor": flavor})
+    return ImportResult(table, unmapped + dupes, folded=int(table.df["source"].str.endswith(
+        ":folded").sum()))
+
+
+def import_file(path: str | Path, **kw) -> ImportResult:
+    return import_lut(load_yaml(path), source_file=str(path), **kw)
+
+
+# --------------------------------------------------------------------------- #
+# export
+
+
+def _num(x: Any) -> float | None:
+    return None if x is None or x != x else float(x)
+
+
+def _value(rows, flavor: str) -> dict[str, Any]:
+    """count/mean/var|std of one layer from the rows that hold its time."""
+    mean = sum(_num(r["mean_ms"]) if _num(r["mean_ms"]) is not None else float(r["median_ms"])
+               for r in rows)
+    stds = [_num(r["std_ms"]) for r in rows]
+    counts = [_num(r["n_samples"]) for r in rows]
+    out: dict[str, Any] = {}
+    if all(c is not None for c in counts):
+        out["count"] = int(min(counts))
+    out["mean"] = mean
+    if all(s is not None for s in stds):
+        var = sum(float(s) ** 2 for s in stds)
+        out["std" if flavor == "ofa" else "var"] = math.sqrt(var) if flavor == "ofa" else var
+    return out
+
+
+def table_flavor(table: LatencyTable) -> str:
+    sources = {s for s in table.df["source"].dropna()}
+    return "ofa" if sources and all(s.startswith("import:ofa") for s in sources) else "proxylessnas"
+
+
+def export_lut(table: LatencyTable, *, flavor: str = "auto", space=None
+               ) -> tuple[dict[str, dict], list[dict[str, str]]]:
+    """The LUT of a one-device table, and the rows that could not be expressed as keys.
+
+    Imported rows go back under their own keys (a fused layer's rows are summed).
+    Other mbconv rows get ``expanded_conv`` keys; with ``space`` its fixed layers
+    (first conv, feature mix, classifier) are composed from their ops' rows.
+    """
+    if flavor == "auto":
+        flavor = table_flavor(table)
+    if flavor not in FLAVORS:
+        raise UserError(f"unknown LUT flavor {flavor!r}; expected auto, {', '.join(FLAVORS)}")
+    df = table.df[table.df["status"] == "ok"]
+    if df["device_fingerprint"].nunique() > 1 or df["env_key"].nunique() > 1:
+        raise UserError("a LUT holds one device; the table has several devices or environments: "
+                        "pick one with `hwprof table filter --device ...`")
+    rows = {r["signature"]: r for r in df.to_dict("records")}
+    lut: dict[str, dict] = {}
+    skipped: list[dict[str, str]] = []
+    used: set[str] = set()
+    own = f"import:{flavor}"
+    by_key: dict[str, list[dict]] = {}
+    for r in rows.values():
+        if r["source_key"] and (r["source"] or "").split(":folded")[0] == own:
+            by_key.setdefault(r["source_key"], []).append(r)
+    for key, grp in by_key.items():
+        timed = [r for r in grp if not r["source"].endswith(":folded")]
+        lut[key] = _value(timed, flavor)
+        used.update(r["signature"] for r in grp)
+    if space is not None:
+        for ltype, specs in _space_layers(space):
+            sigs = [s.signature for s in specs]
+            if any(s in used for s in sigs):
+                continue
+            missing = [s for s in specs if s.signature not in rows]
+            if missing:
+                skipped.append({"key": _fixed_key(ltype, specs),
+                                "reason": f"no row for {missing[0].kind} {missing[0].canonical_json()}"})
+                continue
+            lut[_fixed_key(ltype, specs)] = _value([rows[s] for s in sigs], flavor)
+            used.update(sigs)
+    for sig, r in rows.items():
+        if sig in used:
+            continue
+        spec = OpSpec(json.loads(r["spec"]), _trusted=True)
+        try:
+            key = layer_key("expanded_conv", spec, flavor)
+        except KeyError_ as e:
+            skipped.append({"key": f"{spec.kind} {sig}", "reason": str(e)})
+            continue
+        if key in lut:
+            skipped.append({"key": key, "reason": "another row already holds this key"})
+            continue
+        lut[key] = _value([r], flavor)
+    return lut, skipped
+
+
+def _space_layers(space) -> Iterable[tuple[str, list[OpSpec]]]:
+    """The space's fixed layers as LUT layer types (stem, head conv, classifier)."""
+    pre = [s for s in space.prefix if s.kind != "mbconv"]
+    suf = space.suffix
+    if len(pre) == 3:
+        yield "Conv", pre
+    if len(suf) == 5:
+        yield "Conv_1", suf[:3]
+        yield "Logits", suf[3:]
+
+
+def write_lut(path: str | Path, lut: dict[str, dict]) -> None:
+    import yaml
+
+    from hwprof.latency.adapters.tabular import atomic_write_text
+    atomic_write_text(path, yaml.safe_dump(lut, sort_keys=False, default_flow_style=False))

@@ -1,0 +1,387 @@
+"""Operations on whole latency tables: merge, diff, filter, validate.
+
+All of them take and return :class:`~hwprof.latency.table.LatencyTable` objects
+(rows plus file metadata); the command modules only read, call and print.
+
+Merge policy (``on_conflict``) when two inputs hold a row with the same key
+(signature, device fingerprint, env key) and different numbers:
+
+``error``       refuse, naming the first conflicting op (the default)
+``keep-first``  the row of the earliest input wins
+``keep-last``   the row of the latest input wins
+``min``         the row with the smallest median wins (optimistic)
+``max``         the row with the largest median wins (conservative)
+``mean``        one row whose median is the mean of the medians; ``mean_ms`` is
+                the mean of the means, ``n_samples`` the sum, ``min_ms``/``max_ms``
+                the extremes; quantiles, IQR, std, CV and CI are set to null
+                because they no longer describe one sample
+
+Rows that agree on every statistic are duplicates, not conflicts. An ``ok``
+row always beats an ``error`` row of the same key (a failed attempt does not
+hide a measurement); of two error rows the later one is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hwprof.errors import UserError
+from hwprof.latency.specs import parse_spec
+from hwprof.latency.table import (
+    COLUMN_NAMES,
+    KEY,
+    SCHEMA_VERSION,
+    LatencyTable,
+    normalise,
+    spec_columns,
+)
+
+POLICIES = ("error", "keep-first", "keep-last", "min", "max", "mean")
+STAT_COLUMNS = ("median_ms", "mean_ms", "min_ms", "max_ms", "p10_ms", "p90_ms", "iqr_ms",
+                "std_ms", "cv", "ci_low_ms", "ci_high_ms", "n_samples")
+RESET_ON_MEAN = ("p10_ms", "p90_ms", "iqr_ms", "std_ms", "cv", "ci_low_ms", "ci_high_ms",
+                 "block_size", "first_call_ms")
+
+
+class MergeConflict(UserError):
+    """Two inputs disagree about one op and no policy was chosen."""
+
+
+# --------------------------------------------------------------------------- #
+# merge
+
+
+def check_mixed(df: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """Refuse more than one device or environment in one table (see ``allow_mixed``)."""
+    fps = sorted(set(df["device_fingerprint"]))
+    if len(fps) > 1:
+        labels = [_device_label(fp, df, meta) for fp in fps]
+        raise UserError(f"the inputs hold {len(fps)} devices ({'; '.join(labels)}); one table "
+                        f"should hold one device: pass --allow-mixed to merge them anyway, or "
+                        f"write a fleet (`hwprof export --format fleet`)")
+    envs = sorted(set(df["env_key"]))
+    if len(envs) > 1:
+        desc = []
+        for k in envs:
+            sub = df[df["env_key"] == k]
+            rts = sorted({f"{r} {v}" for r, v in zip(sub["runtime"], sub["runtime_version"])})
+            desc.append(f"{k}: {', '.join(rts) or 'runtime unknown'}")
+        raise UserError(f"the inputs hold {len(envs)} runtime environments ({'; '.join(desc)}); "
+                        f"pass --allow-mixed to merge them anyway")
+
+
+def _device_label(fp: str, df: pd.DataFrame, meta: dict[str, Any]) -> str:
+    info = meta.get("devices", {}).get(fp, {})
+    names = sorted(set(df.loc[df["device_fingerprint"] == fp, "device"].dropna()))
+    hw = info.get("label") or info.get("gpu_name") or info.get("board_model") or info.get(
+        "cpu_model")
+    return f"{fp} ({', '.join(filter(None, [', '.join(names), hw]))})"
+
+
+def merge_meta(metas: Sequence[dict[str, Any]], sources: Sequence[str] | None = None) -> dict:
+    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "devices": {}, "environments": {},
+                           "protocol": None}
+    protocols = []
+    imports = []
+    for m in metas:
+        out["devices"].update(m.get("devices") or {})
+        out["environments"].update(m.get("environments") or {})
+        if m.get("protocol") is not None and m["protocol"] not in protocols:
+            protocols.append(m["protocol"])
+        if m.get("import"):
+            imports.append(m["import"])
+        imports += m.get("imports", [])
+    if len(protocols) == 1:
+        out["protocol"] = protocols[0]
+    elif protocols:
+        out["protocols"] = protocols
+    if imports:
+        out["imports"] = imports
+    if sources:
+        out["merged_from"] = list(sources)
+    return out
+
+
+def _same(a: dict, b: dict) -> bool:
+    for c in ("status",) + STAT_COLUMNS:
+        x, y = a.get(c), b.get(c)
+        if _isnull(x) and _isnull(y):
+            continue
+        if _isnull(x) or _isnull(y) or x != y:
+            return False
+    return True
+
+
+def _isnull(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NaT
+
+
+def _resolve(rows: list[dict], policy: str) -> dict:
+    ok = [r for r in rows if r["status"] == "ok"]
+    if not ok:
+        return rows[-1]
+    distinct: list[dict] = []
+    for r in ok:
+        if not any(_same(r, d) for d in distinct):
+            distinct.append(r)
+    if len(distinct) == 1:
+        return distinct[0]
+    if policy == "error":
+        r = distinct[0]
+        meds = ", ".join(f"{d['median_ms']:.4g}" for d in distinct)
+        raise MergeConflict(f"{len(distinct)} inputs disagree on {r['kind']} {r['spec']} "
+                            f"(median ms {meds}); choose --on-conflict "
+                            f"{'|'.join(p for p in POLICIES if p != 'error')}")
+    if policy == "keep-first":
+        return distinct[0]
+    if policy == "keep-last":
+        return distinct[-1]
+    if policy == "min":
+        return min(distinct, key=lambda r: r["median_ms"])
+    if policy == "max":
+        return max(distinct, key=lambda r: r["median_ms"])
+    out = dict(distinct[0])
+
+    def vals(c):
+        return [float(d[c]) for d in distinct if not _isnull(d.get(c))]
+    out["median_ms"] = float(np.mean(vals("median_ms")))
+    means = vals("mean_ms")
+    out["mean_ms"] = float(np.mean(means)) if means else None
+    mins, maxs = vals("min_ms"), vals("max_ms")
+    out["min_ms"] = min(mins) if mins else None
+    out["max_ms"] = max(maxs) if maxs else None
+    ns = vals("n_samples")
+    out["n_samples"] = int(sum(ns)) if len(ns) == len(distinct) else None
+    for c in RESET_ON_MEAN:
+        out[c] = None
+    conv = [d.get("converged") for d in distinct]
+    out["converged"] = None if any(_isnull(c) for c in conv) else all(conv)
+    unst = [d.get("unstable") for d in distinct]
+    out["unstable"] = None if all(_isnull(u) for u in unst) else any(bool(u) for u in unst
+                                                                      if not _isnull(u))
+    return out
+
+
+@dataclass
+class MergeReport:
+    table: LatencyTable
+    inputs: int
+    rows_in: int
+    duplicates: int = 0
+    conflicts: int = 0
+    conflict_keys: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": int(len(self.table.df)), "inputs": self.inputs, "rows_in": self.rows_in,
+                "duplicates": self.duplicates, "conflicts": self.conflicts}
+
+
+def merge(tables: Sequence[LatencyTable], on_conflict: str = "error", allow_mixed: bool = False,
+          sources: Sequence[str] | None = None) -> MergeReport:
+    """One table holding every row of ``tables``; same-key rows go through the policy."""
+    if on_conflict not in POLICIES:
+        raise UserError(f"unknown conflict policy {on_conflict!r}; expected one of: "
+                        f"{', '.join(POLICIES)}")
+    if not tables:
+        raise UserError("merge needs at least one table")
+    frames = [t.df for t in tables if len(t.df)]
+    meta = merge_meta([t.meta for t in tables], sources)
+    df = pd.concat(frames, ignore_index=True) if frames else tables[0].df.iloc[:0]
+    if not allow_mixed and len(df):
+        check_mixed(df, meta)
+    groups: dict[tuple, list[dict]] = {}
+    for r in df.to_dict("records"):
+        groups.setdefault(tuple(r[k] for k in KEY), []).append(r)
+    rows, dup, conf = [], 0, 0
+    for rs in groups.values():
+        if len(rs) > 1:
+            ok = [r for r in rs if r["status"] == "ok"]
+            same = all(_same(ok[0], r) for r in ok[1:]) if ok else True
+            if same:
+                dup += len(rs) - 1
+            else:
+                conf += 1
+        rows.append(_resolve(rs, on_conflict))
+    out = normalise(pd.DataFrame(rows, columns=COLUMN_NAMES)) if rows else df
+    return MergeReport(LatencyTable(out.reset_index(drop=True), meta), len(tables), int(len(df)),
+                       dup, conf)
+
+
+# --------------------------------------------------------------------------- #
+# filter
+
+
+def filter_table(table: LatencyTable, *, kinds: Iterable[str] | None = None,
+                 devices: Iterable[str] | None = None, env_keys: Iterable[str] | None = None,
+                 status: str | None = None, sources: Iterable[str] | None = None,
+                 max_cv: float | None = None, drop_unstable: bool = False,
+                 space=None) -> LatencyTable:
+    """Rows that pass every given test; ``devices`` match fingerprint or device label."""
+    df = table.df
+    mask = pd.Series(True, index=df.index)
+    if kinds:
+        kinds = set(kinds)
+        mask &= df["kind"].isin(kinds)
+    if devices:
+        devices = set(devices)
+        labels = {fp: (info or {}).get("label") for fp, info in table.meta.get("devices", {}).items()}
+        mask &= (df["device_fingerprint"].isin(devices) | df["device"].isin(devices)
+                 | df["device_fingerprint"].map(lambda fp: labels.get(fp) in devices))
+    if env_keys:
+        mask &= df["env_key"].isin(set(env_keys))
+    if status:
+        mask &= df["status"] == status
+    if sources:
+        pats = list(sources)
+        mask &= df["source"].fillna("").map(lambda s: any(s == p or s.startswith(p + ":")
+                                                          for p in pats))
+    if max_cv is not None:
+        mask &= df["cv"].isna() | (df["cv"] <= max_cv)
+    if drop_unstable:
+        mask &= ~df["unstable"].fillna(False).astype(bool)
+    if space is not None:
+        mask &= df["signature"].isin({s.signature for s in space.table_specs()})
+    out = df[mask].reset_index(drop=True)
+    meta = dict(table.meta)
+    fps, envs = set(out["device_fingerprint"]), set(out["env_key"])
+    meta["devices"] = {k: v for k, v in (meta.get("devices") or {}).items() if k in fps}
+    meta["environments"] = {k: v for k, v in (meta.get("environments") or {}).items() if k in envs}
+    return LatencyTable(out, meta)
+
+
+# --------------------------------------------------------------------------- #
+# diff
+
+
+def one_device(table: LatencyTable, what: str) -> pd.DataFrame:
+    ok = table.df[table.df["status"] == "ok"]
+    if ok["device_fingerprint"].nunique() > 1 or ok["env_key"].nunique() > 1:
+        raise UserError(f"{what} holds several devices or environments; pick one with "
+                        f"`hwprof table filter --device ... --out ...` first")
+    return ok
+
+
+def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> dict[str, Any]:
+    """Per-op ratio b/a for the ops both tables hold, with a summary.
+
+    Folded rows (0 ms parts of an imported fused layer) have no ratio and are
+    left out of the comparison.
+    """
+    da, db = one_device(a, names[0]), one_device(b, names[1])
+    da = da[da["median_ms"] > 0]
+    db = db[db["median_ms"] > 0]
+    j = da[["signature", "kind", "spec", "macs", "median_ms"]].merge(
+        db[["signature", "median_ms"]], on="signature", suffixes=("_a", "_b"))
+    j["ratio"] = j["median_ms_b"] / j["median_ms_a"]
+    j["log_ratio"] = np.log(j["ratio"])
+    out: dict[str, Any] = {"a": names[0], "b": names[1], "common": int(len(j)),
+                           "only_a": int(len(set(da["signature"]) - set(j["signature"]))),
+                           "only_b": int(len(set(db["signature"]) - set(j["signature"])))}
+    if j.empty:
+        out.update({"median_ratio": None, "geomean_ratio": None, "spread": None, "worst": [],
+                    "kinds": {}})
+        return out
+    r = j["ratio"]
+    q10, q25, q75, q90 = (float(r.quantile(q)) for q in (0.1, 0.25, 0.75, 0.9))
+    out["median_ratio"] = float(r.median())
+    out["geomean_ratio"] = float(np.exp(j["log_ratio"].mean()))
+    out["spread"] = {"p10": q10, "p25": q25, "p75": q75, "p90": q90, "min": float(r.min()),
+                     "max": float(r.max()),
+                     "log_std": float(j["log_ratio"].std(ddof=0))}
+    out["kinds"] = {k: {"n": int(len(g)), "median_ratio": float(g["ratio"].median())}
+                    for k, g in j.groupby("kind", sort=True)}
+    # worst = furthest from the median ratio (the ops that do not scale like the rest)
+    j["dev"] = (j["log_ratio"] - math.log(out["median_ratio"])).abs()
+    worst = j.sort_values("dev", ascending=False).head(top)
+    out["worst"] = [{"kind": w["kind"], "signature": w["signature"], "spec": json.loads(w["spec"]),
+                     "a_ms": float(w["median_ms_a"]), "b_ms": float(w["median_ms_b"]),
+                     "ratio": float(w["ratio"])} for _, w in worst.iterrows()]
+    out["_pairs"] = j
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# validate
+
+
+def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
+    """Problems in a table: ``errors`` make it unfit to use, ``warnings`` deserve a look."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    df = table.df
+    dup = df.duplicated(list(KEY), keep=False)
+    if dup.any():
+        errors.append(f"{int(dup.sum())} rows share a key (signature, device, env) with another row")
+    meta_devs = set(table.meta.get("devices") or {})
+    meta_envs = set(table.meta.get("environments") or {})
+    for fp in sorted(set(df["device_fingerprint"]) - meta_devs):
+        warnings.append(f"device fingerprint {fp} is not described in the file metadata")
+    for k in sorted(set(df["env_key"]) - meta_envs):
+        warnings.append(f"environment {k} is not described in the file metadata")
+    bad_spec = bad_sig = bad_feat = 0
+    first: dict[str, str] = {}
+    for r in df[["signature", "kind", "spec", "macs", "params"]].to_dict("records"):
+        try:
+            spec = parse_spec(json.loads(r["spec"]))
+        except (ValueError, TypeError, UserError) as e:
+            bad_spec += 1
+            first.setdefault("spec", f"{r['signature']}: {e}")
+            continue
+        if spec.signature != r["signature"] or spec.kind != r["kind"]:
+            bad_sig += 1
+            first.setdefault("sig", r["signature"])
+            continue
+        cols = spec_columns(spec)
+        if cols["macs"] != r["macs"] or cols["params"] != r["params"]:
+            bad_feat += 1
+            first.setdefault("feat", r["signature"])
+    if bad_spec:
+        errors.append(f"{bad_spec} rows have a spec that does not parse (first: {first['spec']})")
+    if bad_sig:
+        errors.append(f"{bad_sig} rows have a signature or kind that does not match their spec "
+                      f"(first: {first['sig']})")
+    if bad_feat:
+        warnings.append(f"{bad_feat} rows have MACs/params that differ from their spec's "
+                        f"(first: {first['feat']}); written by another hwprof version?")
+    ok = df[df["status"] == "ok"]
+    folded = ok["source"].fillna("").str.endswith(":folded")
+    med = ok["median_ms"]
+    nonpos = ~folded & ~(med > 0)
+    if nonpos.any():
+        errors.append(f"{int(nonpos.sum())} ok rows have no positive median_ms "
+                      f"(e.g. {ok.loc[nonpos, 'signature'].iloc[0]})")
+    fold_bad = folded & (med != 0)
+    if fold_bad.any():
+        errors.append(f"{int(fold_bad.sum())} folded rows carry a latency")
+    order = ((ok["min_ms"] > ok["median_ms"]) | (ok["median_ms"] > ok["max_ms"])).fillna(False)
+    if order.any():
+        errors.append(f"{int(order.sum())} ok rows have median_ms outside [min_ms, max_ms]")
+    err = df[df["status"] != "ok"]
+    lat_on_err = err["median_ms"].notna()
+    if lat_on_err.any():
+        errors.append(f"{int(lat_on_err.sum())} rows with status {sorted(set(err['status']))} "
+                      f"carry a latency")
+    if len(err):
+        warnings.append(f"{len(err)} rows are errors (ops that failed to build or run)")
+    unstable = int(ok["unstable"].fillna(False).astype(bool).sum())
+    if unstable:
+        warnings.append(f"{unstable} ok rows are flagged unstable (large spread)")
+    if ok["device_fingerprint"].nunique() > 1:
+        warnings.append(f"the table holds {ok['device_fingerprint'].nunique()} devices")
+    out = {"rows": int(len(df)), "errors": errors, "warnings": warnings}
+    if space is not None:
+        have = set(ok["signature"])
+        need = space.table_specs()
+        missing = [s for s in need if s.signature not in have]
+        out["space"] = {"name": space.name, "needed": len(need), "missing": len(missing),
+                        "first_missing": [f"{s.kind} {s.canonical_json()}" for s in missing[:5]]}
+        if missing:
+            warnings.append(f"{len(missing)} of the {len(need)} ops of space {space.name!r} have "
+                            f"no ok row")
+    return out
