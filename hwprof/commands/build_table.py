@@ -29,7 +29,7 @@ def add_arguments(p):
                           "see `hwprof spaces`)")
     src.add_argument("--ops", metavar="FILE", help="JSON lines or JSON array of op specs")
     src.add_argument("--sample", type=int, metavar="N",
-                     help="measure N random configurations drawn from a prior of mobile CNN "
+                     help="measure N random configurations per kind, drawn from a prior of mobile CNN "
                           "layers")
     p.add_argument("--kinds", metavar="K1,K2",
                    help="op kinds for --sample (default: conv2d,dwconv2d,mbconv)")
@@ -45,7 +45,8 @@ def add_arguments(p):
     p.add_argument("--remeasure", action="store_true",
                    help="measure again ops already in the table (rows are replaced)")
     p.add_argument("--allow-mixed", action="store_true",
-                   help="allow devices with different fingerprints in one build")
+                   help="allow devices with different fingerprints in one build, or rows of "
+                        "another runtime (nnabla/torch) for the same device in one table")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     g = p.add_argument_group("measurement protocol")
