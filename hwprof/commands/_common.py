@@ -19,6 +19,9 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
                    help="framework the agent builds ops with (default: nnabla)")
     g.add_argument("--op-timeout", type=float, default=120.0, metavar="S",
                    help="seconds without an answer before an op counts as hung (default: 120)")
+    g.add_argument("--agent-python", default=None, metavar="PATH",
+                   help="Python interpreter that runs the agent for cpu/cuda devices, e.g. a "
+                        "virtual environment with torch (default: the one running hwprof)")
     g.add_argument("--ssh-key", metavar="FILE", help="private key for ssh:// devices")
     g.add_argument("--remote-python", default=None, metavar="PATH",
                    help="Python interpreter on ssh:// boards (default: python3)")
@@ -30,7 +33,7 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
 def backend_options(args: argparse.Namespace):
     from hwprof.latency.backends.base import BackendOptions
     extra = {"ssh_key": args.ssh_key, "remote_python": args.remote_python,
-             "accept_new_host_key": args.accept_new_host_key}
+             "accept_new_host_key": args.accept_new_host_key, "agent_python": args.agent_python}
     return BackendOptions(runtime=args.runtime, op_timeout=args.op_timeout, extra=extra)
 
 

@@ -88,6 +88,19 @@ def _hardware(fp: dict) -> str:
     return fp.get("gpu_name") or fp.get("board_model") or fp.get("cpu_model") or "unknown"
 
 
+def _runtime_clash(table: LatencyTable, hellos: list[dict]) -> str | None:
+    """Why the new rows would mix runtimes on a device of ``table``, or None."""
+    df = table.df
+    for h in hellos:
+        runtime = h["environment"].get("runtime")
+        held = set(df.loc[df["device_fingerprint"] == h["fingerprint_id"], "runtime"].dropna())
+        held.discard(runtime)
+        if held:
+            return (f"holds {', '.join(sorted(held))} rows for {_hardware(h['fingerprint'])} "
+                    f"({h['fingerprint_id']}) and this build measures with {runtime}")
+    return None
+
+
 class _Checkpointer:
     """Merges rows into the table and writes it atomically, throttled."""
 
@@ -161,6 +174,13 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
                          for b, h in zip(backends, hellos))
         raise BuildError(f"the devices differ ({desc}); one table should hold one kind of "
                          f"device. Pass --allow-mixed to measure them into one table anyway.")
+    clash = None if allow_mixed else _runtime_clash(table, hellos)
+    if clash:
+        for s in sessions:
+            s.close()
+        raise BuildError(f"{out} {clash}; one table should hold one runtime per device, so its "
+                         f"rows are never mixed silently. Write to another --out, or pass "
+                         f"--allow-mixed to add them anyway.")
 
     keys_of = {}
     for h in hellos:

@@ -1,7 +1,8 @@
 """Backends that run the agent as a local subprocess: ``cpu`` and ``cuda[:N]``.
 
-Both run the same zipapp with the same interpreter; they differ only in the
-device string the agent's runtime receives.
+Both run the same zipapp, with this interpreter or the one given as
+``--agent-python`` (say a virtual environment that has PyTorch); they differ
+only in the device string the agent's runtime receives.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -64,8 +66,21 @@ class PipeTransport(Transport):
 
 
 class LocalBackend(Backend):
+    def _python(self) -> str:
+        """The agent's interpreter: --agent-python (e.g. a venv with torch) or this one."""
+        python = self.options.extra.get("agent_python")
+        if not python:
+            return sys.executable
+        if os.sep not in python:
+            python = shutil.which(python) or python
+        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            raise DeviceError(f"--agent-python {python!r} is not an executable file; give the path "
+                              f"of a Python 3.8+ interpreter that has the runtime "
+                              f"({self.options.runtime}) installed")
+        return python
+
     def _argv(self, *extra: str) -> list[str]:
-        return [sys.executable, str(local_agent_path()), *extra]
+        return [self._python(), str(local_agent_path()), *extra]
 
     def open(self, config: dict) -> AgentSession:
         sess = AgentSession(PipeTransport(self._argv()), self.label, self.options.op_timeout,

@@ -9,47 +9,70 @@ import math
 
 NAME = "nnabla"
 CUDA_PACKAGE = "nnabla-ext-cuda120"
+# On CUDA a sample's block of calls lasts at least this long, so the few
+# microseconds of the synchronisation around it stay under ~0.2 % of it.
+CUDA_MIN_SAMPLE_MS = 5.0
 
 
-def _device_index(device):
-    return device.split(":", 1)[1] if ":" in device else "0"
+def _cuda_index(device):
+    """The integer N of ``cuda`` / ``cuda:N``; ValueError for anything else."""
+    head, _, idx = device.partition(":")
+    if head != "cuda" or (idx and not idx.isdigit()):
+        raise ValueError("nnabla runtime does not know device %r (expected cpu or cuda[:N])" % device)
+    return int(idx or 0)
+
+
+def _missing_extension(err):
+    return ("the nnabla CUDA extension is not importable (%s): install it with `pip install %s` "
+            "(the nnabla-ext-cudaXXX package matching your CUDA version and nnabla's version), "
+            "or measure with --runtime torch" % (err, CUDA_PACKAGE))
 
 
 def probe(device):
-    """(version, problems, fingerprint extra, environment extra) for ``device``."""
+    """(version, problems, fingerprint extra, environment extra) for ``device``.
+
+    For ``cuda[:N]`` it reports what is there (GPU name, compute capability,
+    memory, driver, CUDA and cuDNN versions) and every missing piece.
+    """
     problems, fp, env = [], {}, {}
     try:
         import nnabla
     except ImportError as e:
         return None, ["nnabla is not importable (%s): install it with `pip install nnabla`" % e], fp, env
     version = nnabla.__version__
-    if device.startswith("cuda"):
-        try:
-            import nnabla_ext.cuda as ext
-        except ImportError as e:
-            problems.append("the nnabla CUDA extension is not importable (%s): install it with "
-                            "`pip install %s` (matching your CUDA version)" % (e, CUDA_PACKAGE))
-            return version, problems, fp, env
-        idx = _device_index(device)
-        try:
-            n = ext.get_device_count()
-        except Exception as e:  # driver missing or broken
-            problems.append("no usable CUDA device: %s" % e)
-            return version, problems, fp, env
-        if int(idx) >= int(n):
-            problems.append("CUDA device %s does not exist (found %s)" % (idx, n))
-            return version, problems, fp, env
-        props = {}
-        try:
-            props = ext.get_device_properties(idx) if hasattr(ext, "get_device_properties") else {}
-        except Exception:
-            props = {}
-        fp["gpu_name"] = str(props.get("name")) if props else None
-        env["cuda_version"] = getattr(ext, "__cuda_version__", None)
-        env["cudnn_version"] = getattr(ext, "__cudnn_version__", None)
-        env["ext_version"] = getattr(ext, "__version__", None)
-    elif device != "cpu":
-        problems.append("nnabla runtime does not know device %r (expected cpu or cuda[:N])" % device)
+    if device == "cpu":
+        return version, problems, fp, env
+    try:
+        idx = _cuda_index(device)
+    except ValueError as e:
+        return version, [str(e)], fp, env
+
+    from . import gpu_info
+    gfp, genv, gpu_problems = gpu_info.describe(idx)
+    fp.update(gfp)
+    env.update(genv)
+    problems.extend(gpu_problems)
+    try:
+        import nnabla_ext.cuda as ext
+        import nnabla_ext.cudnn  # noqa: F401  (the context hwprof measures in)
+    except Exception as e:  # ImportError, or the extension's own GPU check failing
+        problems.append(_missing_extension(e))
+        return version, problems, fp, env
+    env["cuda_version"] = getattr(ext, "__cuda_version__", None)
+    env["cudnn_version"] = getattr(ext, "__cudnn_version__", None)
+    env["ext_version"] = getattr(ext, "__version__", None)
+    if env["ext_version"] and env["ext_version"] != version:
+        problems.append("%s %s does not match nnabla %s: install the same version of both"
+                        % (CUDA_PACKAGE, env["ext_version"], version))
+    if gpu_problems:
+        return version, problems, fp, env
+    try:
+        n = int(ext.get_device_count())
+    except Exception as e:  # driver missing or broken
+        problems.append("no usable CUDA device: %s" % e)
+        return version, problems, fp, env
+    if idx >= n:
+        problems.append("CUDA device %d does not exist (nnabla sees %d)" % (idx, n))
     return version, problems, fp, env
 
 
@@ -57,19 +80,21 @@ class Runtime:
     def __init__(self, device, seed=0):
         import nnabla as nn
         import numpy as np
+        from nnabla.ext_utils import get_extension_context
         self.np, self.nn = np, nn
         self.rng = np.random.RandomState(seed)
         self.device = device
         self._sync = None
-        if device.startswith("cuda"):
-            import nnabla_ext.cuda as ext
-            from nnabla.ext_utils import get_extension_context
-            idx = _device_index(device)
-            nn.set_default_context(get_extension_context("cudnn", device_id=idx))
-            self._sync = lambda: ext.synchronize(device_id=idx)
-        else:
-            from nnabla.ext_utils import get_extension_context
+        self.min_sample_ms = None
+        if device == "cpu":
             nn.set_default_context(get_extension_context("cpu"))
+        else:
+            import nnabla_ext.cuda as ext
+            idx = _cuda_index(device)
+            nn.set_default_context(get_extension_context("cudnn", device_id=str(idx)))
+            # cudaDeviceSynchronize on GPU idx (the extension wants an int id)
+            self._sync = lambda: ext.device_synchronize(idx)
+            self.min_sample_ms = CUDA_MIN_SAMPLE_MS
 
     def sync(self):
         if self._sync is not None:

@@ -1,0 +1,37 @@
+"""Find a Python interpreter that has PyTorch, for the torch runtime's tests.
+
+The project's venv is Python 3.10 without torch; the agent is stdlib plus its
+runtime, so the torch runtime runs under another interpreter (``--agent-python``).
+Looked up in order: $HWPROF_TORCH_PYTHON, the checkout's .venv-torch (made by
+.ci/run), then this interpreter.
+"""
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+PROBE = "import json, torch; print(json.dumps([torch.__version__, torch.cuda.is_available()]))"
+
+
+@functools.lru_cache(maxsize=None)
+def torch_python():
+    """(interpreter path, torch version, CUDA usable) or None when none has torch."""
+    import json
+    candidates = [os.environ.get("HWPROF_TORCH_PYTHON"), str(ROOT / ".venv-torch" / "bin" / "python"),
+                  sys.executable]
+    for py in candidates:
+        if not py or not os.path.exists(py):
+            continue
+        p = subprocess.run([py, "-c", PROBE], capture_output=True, text=True, timeout=120)
+        if p.returncode == 0:
+            version, cuda = json.loads(p.stdout.strip().splitlines()[-1])
+            return py, version, cuda
+    return None
+
+
+def agent_env(**extra):
+    """Environment for an agent subprocess: one intra-op thread on this shared box."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
