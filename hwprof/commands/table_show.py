@@ -3,6 +3,7 @@ unstable rows, latency range and the protocol it was measured with.
 
   hwprof table show tables/cpu.parquet
   hwprof table show tables/cpu.parquet --json
+  hwprof table show tables/fleet/          # a fleet directory: every device in it
 """
 
 VERB = "table show"
@@ -11,15 +12,15 @@ GROUP_HELP = "inspect and combine latency tables"
 
 
 def add_arguments(p):
-    p.add_argument("path", help="a .parquet table")
+    p.add_argument("path", help="a .parquet table, or a fleet directory (partitioned by device)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args):
     from hwprof.commands._common import print_json
-    from hwprof.latency.table import read_table
+    from hwprof.latency.fleet import load_table
 
-    summary = read_table(args.path).summary()
+    summary = load_table(args.path).summary()
     summary["path"] = args.path
     if args.json:
         print_json(summary)

@@ -79,9 +79,9 @@ def check_mixed(df: pd.DataFrame, meta: dict[str, Any]) -> None:
 def _device_label(fp: str, df: pd.DataFrame, meta: dict[str, Any]) -> str:
     info = meta.get("devices", {}).get(fp, {})
     names = sorted(set(df.loc[df["device_fingerprint"] == fp, "device"].dropna()))
-    hw = info.get("label") or info.get("gpu_name") or info.get("board_model") or info.get(
-        "cpu_model")
-    return f"{fp} ({', '.join(filter(None, [', '.join(names), hw]))})"
+    hw = info.get("gpu_name") or info.get("board_model") or info.get("cpu_model")
+    parts = names + ([hw] if hw and hw not in names else [])
+    return f"{fp} ({', '.join(parts) or 'unknown'})"
 
 
 def merge_meta(metas: Sequence[dict[str, Any]], sources: Sequence[str] | None = None) -> dict:
@@ -118,6 +118,11 @@ def _same(a: dict, b: dict) -> bool:
     return True
 
 
+def _flags(s: pd.Series) -> pd.Series:
+    """A nullable flag column as bools (null counts as False)."""
+    return s.map(lambda v: False if _isnull(v) else bool(v)).astype(bool)
+
+
 def _isnull(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NaT
 
@@ -134,7 +139,7 @@ def _resolve(rows: list[dict], policy: str) -> dict:
         return distinct[0]
     if policy == "error":
         r = distinct[0]
-        meds = ", ".join(f"{d['median_ms']:.4g}" for d in distinct)
+        meds = ", ".join(f"{d['median_ms']:.6g}" for d in distinct)
         raise MergeConflict(f"{len(distinct)} inputs disagree on {r['kind']} {r['spec']} "
                             f"(median ms {meds}); choose --on-conflict "
                             f"{'|'.join(p for p in POLICIES if p != 'error')}")
@@ -244,7 +249,7 @@ def filter_table(table: LatencyTable, *, kinds: Iterable[str] | None = None,
     if max_cv is not None:
         mask &= df["cv"].isna() | (df["cv"] <= max_cv)
     if drop_unstable:
-        mask &= ~df["unstable"].fillna(False).astype(bool)
+        mask &= ~_flags(df["unstable"])
     if space is not None:
         mask &= df["signature"].isin({s.signature for s in space.table_specs()})
     out = df[mask].reset_index(drop=True)
@@ -369,7 +374,7 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
                       f"carry a latency")
     if len(err):
         warnings.append(f"{len(err)} rows are errors (ops that failed to build or run)")
-    unstable = int(ok["unstable"].fillna(False).astype(bool).sum())
+    unstable = int(_flags(ok["unstable"]).sum())
     if unstable:
         warnings.append(f"{unstable} ok rows are flagged unstable (large spread)")
     if ok["device_fingerprint"].nunique() > 1:

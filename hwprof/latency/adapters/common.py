@@ -62,7 +62,10 @@ class Entry:
 class ImportResult:
     table: LatencyTable
     unmapped: list[dict[str, str]] = field(default_factory=list)
-    folded: int = 0
+
+    @property
+    def folded(self) -> int:
+        return int(self.table.df["source"].fillna("").str.endswith(":folded").sum())
 
     @property
     def imported(self) -> int:
@@ -116,7 +119,8 @@ def build_table(entries: list[Entry], *, source: str, device_name: str, unit: st
         rows[sig] = row
     table = LatencyTable(rows_frame(rows.values()), {
         "schema_version": SCHEMA_VERSION,
-        "devices": {fp: {"label": device_name, "imported": True, "source": source}},
+        "devices": {fp: {"label": device_name, "board_model": device_name, "imported": True,
+                         "source": source}},
         "environments": {env_key: env},
         "protocol": None,
         "import": {"source": source, "unit": unit, "file": source_file,

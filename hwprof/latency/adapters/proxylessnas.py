@@ -291,7 +291,6 @@ def import_lut(lut: dict[str, Any], *, device_name: str, flavor: str = "auto", u
     scale = unit_scale(unit)
     entries: list[Entry] = []
     unmapped: list[dict[str, str]] = []
-    folded = 0
     for key, value in lut.items():
         try:
             layer = key_to_layer(key, flavor)
@@ -304,12 +303,10 @@ def import_lut(lut: dict[str, Any], *, device_name: str, flavor: str = "auto", u
                 entries.append(Entry(spec, key, **stats))
             else:
                 entries.append(Entry(spec, key, median_ms=0.0, mean_ms=0.0, folded=True))
-                folded += 1
     table, dupes = build_table(entries, source=f"import:{flavor}", device_name=device_name,
                                unit=unit, source_file=source_file, runtime=runtime,
                                extra_meta={"flavor": flavor})
-    return ImportResult(table, unmapped + dupes, folded=int(table.df["source"].str.endswith(
-        ":folded").sum()))
+    return ImportResult(table, unmapped + dupes)
 
 
 def import_file(path: str | Path, **kw) -> ImportResult:
@@ -365,13 +362,21 @@ def export_lut(table: LatencyTable, *, flavor: str = "auto", space=None
     lut: dict[str, dict] = {}
     skipped: list[dict[str, str]] = []
     used: set[str] = set()
-    own = f"import:{flavor}"
     by_key: dict[str, list[dict]] = {}
     for r in rows.values():
-        if r["source_key"] and (r["source"] or "").split(":folded")[0] == own:
+        if r["source_key"] and key_flavor(r["source_key"]) in (None, flavor):
             by_key.setdefault(r["source_key"], []).append(r)
     for key, grp in by_key.items():
-        timed = [r for r in grp if not r["source"].endswith(":folded")]
+        # an imported key goes back as itself when its rows are exactly that layer's ops
+        try:
+            layer = key_to_layer(key, flavor)
+        except KeyError_:
+            continue
+        if {s.signature for s in layer.specs} != {r["signature"] for r in grp}:
+            continue
+        timed = [r for r in grp if not (r["source"] or "").endswith(":folded")]
+        if not timed:
+            continue
         lut[key] = _value(timed, flavor)
         used.update(r["signature"] for r in grp)
     if space is not None:

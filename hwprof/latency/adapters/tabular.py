@@ -81,7 +81,7 @@ def read_records(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     try:
         if fmt == "csv":
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            return pd.read_csv(path, sep=sep, keep_default_na=True)
+            return pd.read_csv(path, sep=sep, float_precision="round_trip")
         text = path.read_text()
         stripped = text.strip()
         if stripped.startswith("[") or stripped.startswith("{"):
@@ -203,6 +203,10 @@ def import_frame(df: pd.DataFrame, *, device_name: str, colmap: dict[str, str] |
         try:
             spec = _row_spec(m, row)
             lat = m.get(row, "latency")
+            if str(row.get("source") or "").endswith(":folded") and lat == 0:
+                # a 0 ms part of a fused layer, as `hwprof export` writes imported LUT rows
+                entries.append(Entry(spec, key, median_ms=0.0, mean_ms=0.0, folded=True))
+                continue
             median = positive_ms(lat, scale, "latency")
             mean = m.get(row, "mean")
             std = m.get(row, "std")

@@ -1,0 +1,47 @@
+"""Merge latency tables (or fleet directories) into one table, deduplicated by key.
+
+  hwprof table merge a.parquet b.parquet --out ab.parquet
+  hwprof table merge run1.parquet run2.parquet --on-conflict mean --out cpu.parquet
+  hwprof table merge cpu.parquet pi.parquet --allow-mixed --out both.parquet
+
+Rows with the same key (op signature, device fingerprint, environment) that agree
+are kept once. When they disagree --on-conflict decides: error (default: refuse),
+keep-first, keep-last, min, max, or mean (see tables/IMPORT.md). An ok row always
+beats an error row. Rows of different devices or runtime environments are refused
+unless --allow-mixed (or write a fleet: `hwprof export --format fleet`).
+"""
+
+VERB = "table merge"
+HELP = "merge tables, deduplicated by key, with an explicit conflict policy"
+
+
+def add_arguments(p):
+    p.add_argument("tables", nargs="+", help=".parquet tables or fleet directories")
+    p.add_argument("--out", required=True, help="the merged .parquet table")
+    p.add_argument("--on-conflict", default="error",
+                   choices=("error", "keep-first", "keep-last", "min", "max", "mean"),
+                   help="what to do when inputs disagree about one op (default: error)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="allow rows of several devices / runtime environments in one table")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args):
+    from hwprof.commands._common import print_json
+    from hwprof.latency.fleet import load_table
+    from hwprof.latency.table import check_writable, write_table
+    from hwprof.latency.tableops import merge
+
+    check_writable(args.out)
+    tables = [load_table(t) for t in args.tables]
+    rep = merge(tables, on_conflict=args.on_conflict, allow_mixed=args.allow_mixed,
+                sources=args.tables)
+    write_table(args.out, rep.table)
+    out = {**rep.as_dict(), "out": args.out, "policy": args.on_conflict}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"merged {rep.inputs} tables ({rep.rows_in} rows) into {args.out}: {out['rows']} "
+              f"rows; {rep.duplicates} duplicate rows dropped, {rep.conflicts} conflicts "
+              f"resolved by {args.on_conflict}")
+    return 0
