@@ -271,16 +271,21 @@ class ChannelTransport(Transport):
         try:
             self.chan.sendall((line + "\n").encode())
         except Exception as e:  # socket closed, channel closed, transport gone
+            if self.exit_status(0.5) is None:
+                self._orphaned()
             raise OSError(str(e) or type(e).__name__) from None
 
     def read_line(self, timeout: float) -> Optional[str]:
         line = self._out.get(timeout)
-        if line is None and not self.chan.exit_status_ready():
-            self._orphaned()
+        if line is None and self.exit_status(1.0) is None:
+            self._orphaned()  # the link ended, not the agent
         return line
 
-    def exit_status(self) -> Optional[int]:
-        return self.chan.recv_exit_status() if self.chan.exit_status_ready() else None
+    def exit_status(self, wait: float = 2.0) -> Optional[int]:
+        """The agent's exit status, or ``None`` when it did not report one (still running,
+        killed by a signal, or the link ended first)."""
+        self.chan.status_event.wait(wait)  # also set when the channel closes
+        return None if self.chan.exit_status == -1 else self.chan.exit_status
 
     def stderr_tail(self) -> str:
         return "".join(self._err)
@@ -300,7 +305,7 @@ class ChannelTransport(Transport):
             self.chan.shutdown_write()  # end of input: the agent says bye and exits
         except Exception:
             pass
-        if not self.chan.status_event.wait(wait):
+        if self.exit_status(wait) is None:
             self.kill()
             return
         self._finish()
@@ -316,7 +321,7 @@ class ChannelTransport(Transport):
                 killed = status == 0
             except Exception:
                 killed = False
-        if not killed and not self.chan.exit_status_ready():
+        if not killed and self.chan.exit_status == -1:
             self._orphaned()
         self._finish()
 
