@@ -84,12 +84,12 @@ def read_records(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
             return pd.read_csv(path, sep=sep, float_precision="round_trip")
         text = path.read_text()
         stripped = text.strip()
-        if stripped.startswith("[") or stripped.startswith("{"):
+        try:
             data = json.loads(stripped)
-            if isinstance(data, dict):
-                data = data.get("rows")
-        else:
+        except ValueError:  # JSON lines: one object a line
             data = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        if isinstance(data, dict):  # {"rows": [...]} as `hwprof export` writes, or one record
+            data = data["rows"] if "rows" in data else [data]
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ImportError_(f"cannot read {path} as {fmt}: {str(e).splitlines()[0]}") from None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):

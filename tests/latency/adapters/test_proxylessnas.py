@@ -1,0 +1,173 @@
+"""ProxylessNAS / OFA LUT import and export on yaml files in the published format."""
+
+import math
+
+import pytest
+import yaml
+
+from hwprof.errors import UserError
+from hwprof.latency.adapters import proxylessnas as P
+from hwprof.latency.model import LatencyModel
+from hwprof.latency.table import read_table, write_table
+from tests.latency.adapters.conftest import pnas_key, proxyless_mobile_lut
+
+ROW_COLS = ["signature", "kind", "spec", "median_ms", "mean_ms", "n_samples", "source_key",
+            "device_fingerprint", "env_key", "status", "source", "macs"]
+
+
+def _rows(table):
+    return table.df.sort_values("signature").reset_index(drop=True)
+
+
+def test_mobile_lut_covers_proxyless_space_and_sums_per_architecture(write_yaml, mobile_space):
+    lut, arch_keys = proxyless_mobile_lut(seed=1)
+    res = P.import_file(write_yaml(lut), device_name="pixel1")
+    assert res.unmapped == []
+    df = res.table.df
+    # every key is kept in source_key, and each op the space needs has exactly one row
+    assert set(df["source_key"]) == set(lut)
+    assert set(df["signature"]) == {s.signature for s in mobile_space.table_specs()}
+    # the candidate spec of each layer is the row of its key
+    by_key = {k: g for k, g in df.groupby("source_key")}
+    st1 = mobile_space.layers[0]
+    key = pnas_key("expanded_conv", [112, 112, 16], [56, 56, 24], 6, 5, 2, 0)
+    assert mobile_space.candidate_spec(st1, "mbconv_e6_k5").signature in set(by_key[key]["signature"])
+    assert by_key[key]["median_ms"].iloc[0] == lut[key]["mean"]
+    assert by_key[key]["std_ms"].iloc[0] == pytest.approx(math.sqrt(lut[key]["var"]))
+    assert by_key[key]["n_samples"].iloc[0] == lut[key]["count"]
+    # an architecture's estimate is the sum of its keys' means: fused layers are not lost
+    model = LatencyModel(res.table)
+    for seed in range(3):
+        import random
+        rng = random.Random(seed)
+        choices = [rng.choice(lay.candidates) for lay in mobile_space.layers]
+        est = model.estimate_arch(mobile_space, choices)
+        assert est["from_predictor"] == 0
+        assert est["sum_ms"] == pytest.approx(sum(lut[k]["mean"] for k in arch_keys(choices)))
+
+
+def test_fixed_layer_keys_fold_their_parts(write_yaml):
+    conv = pnas_key("Conv", [224, 224, 3], [112, 112, 32])
+    mix = pnas_key("Conv_1", [7, 7, 320], [7, 7, 1280])
+    logits = pnas_key("Logits", [7, 7, 1280], [1000])
+    lut = {conv: {"count": 10, "mean": 2.5, "var": 0.01}, mix: {"count": 10, "mean": 1.5, "var": 0.0},
+           logits: {"count": 10, "mean": 0.5, "var": 0.0004}}
+    res = P.import_file(write_yaml(lut), device_name="pixel1")
+    df = res.table.df
+    parts = {k: sorted(g["kind"]) for k, g in df.groupby("source_key")}
+    assert parts == {conv: ["bn", "conv2d", "relu6"], mix: ["bn", "conv2d", "relu6"],
+                     logits: ["fc", "global_avgpool"]}
+    timed = df[~df["source"].str.endswith(":folded")]
+    assert sorted(timed["kind"]) == ["conv2d", "conv2d", "fc"]
+    assert res.folded == 5
+    assert (df.loc[df["source"].str.endswith(":folded"), "median_ms"] == 0).all()
+    for key, g in df.groupby("source_key"):
+        assert g["median_ms"].sum() == lut[key]["mean"]
+    stem = df[(df["source_key"] == conv) & (df["kind"] == "conv2d")].iloc[0]
+    assert (stem["in_channels"], stem["in_h"], stem["kernel"], stem["stride"], stem["out_channels"]) \
+        == (3, 224, 3, 2, 32)
+
+
+def test_ofa_keys_with_std_se_hs_and_middle_channels(write_yaml):
+    k1 = pnas_key("expanded_conv", [56, 56, 24], [56, 56, 24], 72, 3, 1, 1, se=0, hs=0)
+    k2 = pnas_key("expanded_conv", [28, 28, 40], [14, 14, 80], 240, 5, 2, 0, se=1, hs=1)
+    k3 = pnas_key("expanded_conv", [14, 14, 80], [14, 14, 80], 200, 3, 1, 1, se=0, hs=1)
+    k4 = pnas_key("Conv_2", [1, 1, 960], [1, 1, 1280])
+    k5 = pnas_key("Logits", [1, 1, 1280], [1000])
+    k6 = pnas_key("Conv", [224, 224, 3], [112, 112, 16])
+    lut = {k: {"count": 20, "mean": 1.0 + i, "std": 0.1 * (i + 1)} for i, k in
+           enumerate([k1, k2, k3, k4, k5, k6])}
+    res = P.import_file(write_yaml(lut), device_name="pixel1")
+    assert res.unmapped == []
+    assert res.table.meta["import"]["flavor"] == "ofa"
+    df = res.table.df.set_index("source_key")
+    mb = res.table.df[res.table.df["kind"] == "mbconv"].set_index("source_key")
+    assert mb.loc[k1, "expand"] == 3 and mb.loc[k2, "expand"] == 6 and mb.loc[k3, "expand"] == 2.5
+    import json
+    s2 = json.loads(mb.loc[k2, "spec"])
+    assert s2["se"] is True and s2["activation"] == "hswish" and s2["stride"] == 2
+    assert json.loads(mb.loc[k1, "spec"])["residual"] is True
+    assert mb.loc[k2, "std_ms"] == pytest.approx(lut[k2]["std"])
+    # Conv_2 is a 1x1 conv + hswish (no BN); Logits on 1x1 input is the classifier alone
+    kinds = res.table.df.groupby("source_key")["kind"].apply(sorted).to_dict()
+    assert kinds[k4] == ["conv2d", "hswish"] and kinds[k5] == ["fc"]
+    assert kinds[k6] == ["bn", "conv2d", "hswish"]
+    assert df.loc[k5, "median_ms"] == lut[k5]["mean"]
+
+
+def test_malformed_and_unmappable_keys_are_reported_not_dropped(write_yaml):
+    good = pnas_key("expanded_conv", [56, 56, 24], [28, 28, 40], 3, 5, 2, 0)
+    bad = {
+        "garbage": "needs input: and output:",
+        "expanded_conv-input:112x112-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0": "HxWxC",
+        "expanded_conv-input:56x56x24-output:28x28x40-expand:3-kernel:x-stride:2-idskip:0":
+            "not an integer",
+        pnas_key("expanded_conv", [56, 56, 24], [56, 56, 40], 3, 3, 2, 0): "does not follow",
+        pnas_key("expanded_conv", [56, 56, 24], [56, 56, 24], 3, 3, 1, 1, se=0, hs=0)[:-5]:
+            "both se: and hs:",
+        pnas_key("Pool", [7, 7, 10], [1, 1, 10]): "unknown layer type",
+        pnas_key("expanded_conv", [56, 56, 24], [56, 56, 40], 3, 3, 1, 1): "residual",
+    }
+    lut = {good: {"count": 5, "mean": 1.25, "var": 0.001}}
+    lut.update({k: {"count": 5, "mean": 1.0, "var": 0.0} for k in bad})
+    zero = pnas_key("expanded_conv", [28, 28, 40], [28, 28, 40], 6, 3, 1, 1)
+    lut[zero] = {"count": 5, "mean": 0.0, "var": 0.0}
+    nomean = pnas_key("expanded_conv", [28, 28, 40], [28, 28, 40], 3, 3, 1, 1)
+    lut[nomean] = {"count": 5, "var": 0.0}
+    res = P.import_file(write_yaml(lut), device_name="pixel1")
+    assert list(res.table.df["source_key"]) == [good]
+    reasons = {u["key"]: u["reason"] for u in res.unmapped}
+    assert set(reasons) == set(bad) | {zero, nomean}
+    for key, why in bad.items():
+        assert why in reasons[key], (key, reasons[key])
+    assert "positive" in reasons[zero] and "no mean" in reasons[nomean]
+
+
+@pytest.mark.parametrize("flavor", ["proxylessnas", "ofa"])
+def test_export_then_import_gives_the_same_rows(write_yaml, tmp_path, flavor):
+    if flavor == "proxylessnas":
+        lut, _ = proxyless_mobile_lut(seed=2)
+    else:
+        lut = {pnas_key("expanded_conv", [56, 56, 24], [56, 56, 24], 72, 3, 1, 1, se=1, hs=0):
+               {"count": 9, "mean": 1.5, "std": 0.25},
+               pnas_key("Conv", [224, 224, 3], [112, 112, 16]): {"count": 9, "mean": 2.5, "std": 0.5},
+               pnas_key("Conv_1", [7, 7, 160], [7, 7, 960]): {"count": 9, "mean": 0.75, "std": 0.1},
+               pnas_key("Logits", [1, 1, 1280], [1000]): {"count": 9, "mean": 0.25, "std": 0.0}}
+    first = P.import_file(write_yaml(lut), device_name="pixel1")
+    write_table(tmp_path / "a.parquet", first.table)
+    out, skipped = P.export_lut(read_table(tmp_path / "a.parquet"))
+    assert skipped == []
+    assert set(out) == set(lut)
+    field = "std" if flavor == "ofa" else "var"
+    for k, v in lut.items():
+        assert out[k]["mean"] == v["mean"] and out[k]["count"] == v["count"]
+        assert out[k][field] == pytest.approx(v[field], rel=1e-12, abs=1e-15)
+    P.write_lut(tmp_path / "b.yaml", out)
+    assert set(yaml.safe_load((tmp_path / "b.yaml").read_text())) == set(lut)
+    second = P.import_file(tmp_path / "b.yaml", device_name="pixel1")
+    a, b = _rows(first.table), _rows(second.table)
+    assert a[ROW_COLS].equals(b[ROW_COLS])
+    assert a["std_ms"].to_numpy() == pytest.approx(b["std_ms"].to_numpy(), rel=1e-12, abs=1e-15,
+                                                   nan_ok=True)
+
+
+def test_unit_conversion_and_fingerprint(write_yaml):
+    key = pnas_key("expanded_conv", [56, 56, 24], [28, 28, 40], 3, 5, 2, 0)
+    path = write_yaml({key: {"count": 3, "mean": 1500.0, "var": 400.0}})
+    res = P.import_file(path, device_name="pixel1", unit="us")
+    row = res.table.df.iloc[0]
+    assert row["median_ms"] == pytest.approx(1.5) and row["std_ms"] == pytest.approx(0.02)
+    other = P.import_file(path, device_name="pixel2")
+    assert other.table.df["device_fingerprint"].iloc[0] != row["device_fingerprint"]
+    fp = row["device_fingerprint"]
+    assert res.table.meta["devices"][fp]["label"] == "pixel1"
+    assert res.table.meta["import"]["unit"] == "us" and res.table.meta["import"]["source"] == \
+        "import:proxylessnas"
+
+
+def test_whole_file_errors_are_user_errors(tmp_path):
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    (tmp_path / "bad.yaml").write_text("a: [unclosed\n")
+    for name in ("list.yaml", "bad.yaml", "missing.yaml"):
+        with pytest.raises(UserError):
+            P.import_file(tmp_path / name, device_name="x")
