@@ -1,0 +1,59 @@
+"""Evaluate a predictor on a (held-out) table: RMSE, RMSPE, share within ±5/10/15 %.
+
+  hwprof evaluate --predictor cpu.predictor --table heldout.parquet
+  hwprof evaluate --predictor cpu.predictor --table heldout.parquet --json --plot parity.png
+
+--json prints {"overall": {...}, "kinds": {kind: {...}}}; every block has n,
+rmse_ms, rmspe, mape, within_5, within_10, within_15 (fractions in 0..1).
+Rows whose kind the predictor has no model for are left out (and listed).
+"""
+
+VERB = "evaluate"
+HELP = "accuracy of a predictor on a measured table (+ parity plot)"
+
+
+def add_arguments(p):
+    p.add_argument("--predictor", required=True, metavar="FILE", help="predictor file")
+    p.add_argument("--table", required=True, metavar="PATH", help="measured table to compare with")
+    p.add_argument("--target", choices=("median_ms", "min_ms", "p10_ms", "mean_ms"),
+                   help="table column to compare with (default: the column the predictor "
+                        "was fitted on)")
+    p.add_argument("--exclude-trained", action="store_true",
+                   help="leave out rows the predictor was trained on (same signature)")
+    p.add_argument("--plot", metavar="PNG", help="write a parity plot")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args):
+    import sys
+
+    from hwprof.commands._common import print_json
+    from hwprof.errors import UserError
+    from hwprof.latency.predictors.evaluate import evaluate_frame, format_report, prediction_frame
+    from hwprof.latency.predictors.persist import load_predictor
+    from hwprof.latency.table import read_table
+
+    pred = load_predictor(args.predictor)
+    df = read_table(args.table).df
+    if args.exclude_trained:
+        df = df[~df["signature"].isin(set(pred.meta.get("training_signatures") or []))]
+    target = args.target or pred.meta.get("target", "median_ms")
+    frame, skipped = prediction_frame(pred, df, target)
+    if frame.empty:
+        raise UserError(f"{args.table} has no measured rows of the kinds the predictor knows "
+                        f"({', '.join(pred.kinds)})")
+    report = evaluate_frame(frame)
+    report["target"] = target
+    report["skipped_kinds"] = skipped
+    if args.plot:
+        from hwprof.latency.predictors.plotting import parity_plot
+        parity_plot(frame, args.plot)
+    if args.json:
+        print_json(report)
+    else:
+        print(format_report(report))
+        if skipped:
+            print(f"left out kinds with no model: {', '.join(skipped)}", file=sys.stderr)
+        if args.plot:
+            print(f"parity plot: {args.plot}")
+    return 0

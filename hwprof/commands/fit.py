@@ -1,0 +1,74 @@
+"""Fit a latency predictor on a table: one regressor per op kind, on log latency.
+
+For every kind, a random forest, gradient boosting, a linear model on log
+features and a linear model with boosted residuals are compared by K-fold
+cross-validation; the best is refitted on all rows and saved with skops
+(no pickle) together with the hwprof and scikit-learn versions.
+
+  hwprof fit --table tables/cpu-sample.parquet --out cpu.predictor
+  hwprof fit --table a.parquet --table b.parquet --kinds conv2d,mbconv --out cpu.predictor
+"""
+
+VERB = "fit"
+HELP = "fit a latency predictor (per-kind regressors) on a table"
+
+
+def add_arguments(p):
+    p.add_argument("--table", action="append", required=True, metavar="PATH",
+                   help="table(s) to fit on (repeat to combine; one device and environment)")
+    p.add_argument("--out", required=True, metavar="FILE", help="predictor file to write")
+    p.add_argument("--kinds", metavar="K1,K2", help="op kinds to fit (default: every kind in "
+                   "the table; each needs enough rows)")
+    p.add_argument("--models", metavar="M1,M2", default="rf,gbr,linear,linear+gbr",
+                   help="candidate models compared per kind (default: rf,gbr,linear,linear+gbr)")
+    p.add_argument("--cv", type=int, default=5, metavar="K", help="cross-validation folds (5)")
+    p.add_argument("--min-rows", type=int, default=20, metavar="N",
+                   help="fewest rows a kind may be fitted on (default: 20)")
+    p.add_argument("--target", default="median_ms",
+                   choices=("median_ms", "min_ms", "p10_ms", "mean_ms"),
+                   help="table column to learn (default: median_ms)")
+    p.add_argument("--device-fingerprint", metavar="FP",
+                   help="fit on this device's rows when the table holds several")
+    p.add_argument("--env-key", metavar="KEY",
+                   help="fit on this environment's rows when the table holds several")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print the fit report as JSON")
+
+
+def run(args):
+    import sys
+
+    import pandas as pd
+
+    from hwprof.commands._common import print_json
+    from hwprof.errors import UserError
+    from hwprof.latency.predictors.persist import save_predictor
+    from hwprof.latency.predictors.predictor import fit_predictor
+    from hwprof.latency.table import check_writable, read_table
+
+    if args.cv < 2:
+        raise UserError(f"--cv must be at least 2, got {args.cv}")
+    check_writable(args.out)
+    frames = [read_table(t).df for t in args.table]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    kinds = None
+    if args.kinds:
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        if not kinds:
+            raise UserError("--kinds is empty")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    log = None if (args.quiet or args.json) else (lambda m: print(m, file=sys.stderr))
+    pred = fit_predictor(df, kinds=kinds, candidates=models, cv=args.cv, min_rows=args.min_rows,
+                         target=args.target, random_state=args.seed, sources=args.table,
+                         device_fingerprint=args.device_fingerprint, env_key=args.env_key,
+                         log=log)
+    save_predictor(args.out, pred)
+    report = {"out": args.out, **pred.describe()}
+    if args.json:
+        print_json(report)
+    elif not args.quiet:
+        print(f"wrote {args.out}: " + ", ".join(
+            f"{k} -> {v['model']} (CV RMSPE {100 * v['cv'][v['model']]['rmspe']:.1f} %, ±10 %: "
+            f"{100 * v['cv'][v['model']]['within_10']:.0f} %)" for k, v in report["kinds"].items()))
+    return 0

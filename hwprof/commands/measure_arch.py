@@ -1,0 +1,54 @@
+"""Measure a whole architecture end to end on a device.
+
+The architecture file (JSON with "space" and "choices", as `hwprof spaces
+--json` names the candidates) is built as one nnabla network and timed by
+the same agent and protocol as single ops, on any device.
+
+  hwprof measure-arch --arch arch.json --device cpu
+  hwprof measure-arch --arch arch.json --device ssh://pi@board --json
+"""
+
+VERB = "measure-arch"
+HELP = "end-to-end latency of a whole architecture on a device"
+
+
+def add_arguments(p):
+    from hwprof.commands._common import add_backend_arguments
+    p.add_argument("--arch", required=True, metavar="FILE", help="architecture JSON file")
+    p.add_argument("--device", default="cpu", metavar="DEVICE",
+                   help="cpu (default), cuda[:N] or ssh://[user@]host[:port]")
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default: 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    g = p.add_argument_group("measurement protocol")
+    g.add_argument("--time-cap", type=float, metavar="S",
+                   help="max seconds of sampling (default: 2)")
+    g.add_argument("--target-ci", type=float, metavar="FRAC",
+                   help="stop when the 95%% CI of the median is within +-FRAC (default: 0.02)")
+    g.add_argument("--min-samples", type=int, metavar="N", help="minimum samples (default: 10)")
+    add_backend_arguments(p)
+
+
+def protocol_of(args):
+    return {k: v for k, v in (("time_cap_s", args.time_cap), ("target_ci", args.target_ci),
+                              ("min_samples", args.min_samples)) if v is not None}
+
+
+def run(args):
+    from hwprof.commands._common import backend_options, print_json
+    from hwprof.latency.arch import load_arch
+    from hwprof.latency.backends.registry import get_backend
+    from hwprof.latency.endtoend import measure_archs, result_summary
+
+    space, choices, _ = load_arch(args.arch)
+    backend = get_backend(args.device, backend_options(args))
+    results, hello = measure_archs(space, [choices], backend, protocol=protocol_of(args),
+                                   seed=args.seed)
+    out = {"arch": args.arch, "space": space.name, "device": backend.label,
+           "device_fingerprint": hello.get("fingerprint_id"), **result_summary(results[0])}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"{space.name} on {backend.label}: {out['median_ms']:.3f} ms median "
+              f"(IQR {out['iqr_ms']:.3f} ms, n={out['n_samples']}"
+              + (", unstable" if out["unstable"] else "") + ")")
+    return 0

@@ -1,0 +1,135 @@
+"""Per-kind feature vectors from an op spec's analytic features.
+
+Every kind gets the same base block: log MACs, parameters, bytes read and
+written, output elements, arithmetic intensity (MACs per byte), the input and
+output shape (log channels and sides), kernel, stride, groups. Kinds add what
+their cost depends on: an MBConv block the MACs of its expansion, depthwise
+and projection convolutions, its expanded width and its flags (SE, hswish,
+residual); a depthwise conv its channel multiplier; and so on.
+
+Counts enter as ``log1p`` so a linear model on these features is a power law
+in the raw quantities; trees do not care about the monotone transform.
+Every spec of one kind yields the same feature names in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from hwprof.latency.specs import OpSpec, mbconv_mid_channels
+
+
+def _l(x: float) -> float:
+    return math.log1p(max(float(x), 0.0))
+
+
+def _first(v) -> int:
+    if v is None:
+        return 0
+    return int(v if isinstance(v, int) else v[0])
+
+
+def _base(spec: OpSpec) -> dict[str, float]:
+    f = spec.features()
+    inp, out = spec.input, spec.output_shape
+    moved = f["bytes_read"] + f["bytes_written"]
+    c_in = inp[1] if len(inp) > 1 else 1
+    side_in = inp[2] if len(inp) == 4 else 1
+    c_out = out[1] if len(out) > 1 else 1
+    side_out = out[2] if len(out) == 4 else 1
+    return {
+        "log_macs": _l(f["macs"]), "log_params": _l(f["params"]),
+        "log_bytes_read": _l(f["bytes_read"]), "log_bytes_written": _l(f["bytes_written"]),
+        "log_out_elements": _l(f["out_elements"]),
+        "log_intensity": _l(f["macs"] / moved if moved else 0.0),
+        "log_batch": _l(inp[0]), "log_in_channels": _l(c_in), "log_in_side": _l(side_in),
+        "log_out_channels": _l(c_out), "log_out_side": _l(side_out),
+        "kernel": float(_first(spec.get("kernel"))), "stride": float(_first(spec.get("stride"))),
+    }
+
+
+def _conv2d(spec: OpSpec) -> dict[str, float]:
+    return {"log_groups": _l(spec["groups"]), "dilation": float(_first(spec["dilation"])),
+            "pointwise": float(_first(spec["kernel"]) == 1)}
+
+
+def _dwconv2d(spec: OpSpec) -> dict[str, float]:
+    return {"multiplier": float(spec["multiplier"]), "dilation": float(_first(spec["dilation"]))}
+
+
+def _mbconv(spec: OpSpec) -> dict[str, float]:
+    c = spec.input[1]
+    mid = mbconv_mid_channels(c, spec["expand"])
+    parts = {"expand_macs": 0, "dw_macs": 0, "project_macs": 0, "elementwise_bytes": 0,
+             "se_macs": 0}
+    seen_dw = False
+    for child in spec.children():
+        f = child.features()
+        if child.kind == "conv2d":
+            parts["project_macs" if seen_dw else "expand_macs"] += f["macs"]
+        elif child.kind == "dwconv2d":
+            parts["dw_macs"] += f["macs"]
+            seen_dw = True
+        elif child.kind == "se":
+            parts["se_macs"] += f["macs"]
+        else:
+            parts["elementwise_bytes"] += f["bytes_read"] + f["bytes_written"]
+    out = {f"log_{k}": _l(v) for k, v in parts.items()}
+    out.update({"expand": float(spec["expand"]), "log_mid_channels": _l(mid),
+                "se": float(spec["se"]), "hswish": float(spec["activation"] == "hswish"),
+                "residual": float(spec["residual"]), "n_parts": float(len(spec.children()))})
+    return out
+
+
+def _sepconv(spec: OpSpec) -> dict[str, float]:
+    return {"repeats": float(spec["repeats"]), "dilation": float(_first(spec["dilation"]))}
+
+
+def _se(spec: OpSpec) -> dict[str, float]:
+    return {"log_reduction": _l(spec["reduction"]), "hsigmoid": float(spec["gate"] == "hsigmoid")}
+
+
+def _nary(spec: OpSpec) -> dict[str, float]:
+    return {"n_inputs": float(spec["n_inputs"])}
+
+
+def _fc(spec: OpSpec) -> dict[str, float]:
+    return {"bias": float(spec["bias"])}
+
+
+def _sequence(spec: OpSpec) -> dict[str, float]:
+    return {"log_n_ops": _l(len(spec["ops"]))}
+
+
+_EXTRA = {"conv2d": _conv2d, "dwconv2d": _dwconv2d, "mbconv": _mbconv, "sepconv": _sepconv,
+          "se": _se, "add": _nary, "concat": _nary, "fc": _fc, "sequence": _sequence}
+
+
+def spec_features(spec: OpSpec) -> dict[str, float]:
+    """The named features of one spec (names depend only on its kind)."""
+    feats = _base(spec)
+    extra = _EXTRA.get(spec.kind)
+    if extra is not None:
+        feats.update(extra(spec))
+    return feats
+
+
+def feature_names(kind_example: OpSpec) -> list[str]:
+    return list(spec_features(kind_example))
+
+
+def feature_matrix(specs: Sequence[OpSpec], names: Sequence[str] | None = None
+                   ) -> tuple[np.ndarray, list[str]]:
+    """(rows x features) for specs of one kind, in the order of ``names``."""
+    if not specs:
+        raise ValueError("no specs to featurise")
+    kinds = {s.kind for s in specs}
+    if len(kinds) != 1:
+        raise ValueError(f"feature_matrix takes specs of one kind, got {sorted(kinds)}")
+    dicts = [spec_features(s) for s in specs]
+    names = list(names) if names is not None else list(dicts[0])
+    x = np.array([[d[n] for n in names] for d in dicts], dtype=float)
+    return x, names

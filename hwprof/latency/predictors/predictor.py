@@ -1,0 +1,143 @@
+"""The latency predictor: one :class:`KindRegressor` per op kind, fitted on a table.
+
+:func:`fit_predictor` takes a table's rows (one device, one environment) and
+fits every kind; :class:`LatencyPredictor` answers ``predict_specs`` for the
+LatencyModel. A composite op (an MBConv block, a ``sequence``) of a kind with
+no model of its own is predicted as the sum of its parts; a primitive kind
+with no model is an error that names the kinds the predictor knows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwprof import __version__
+from hwprof.errors import UserError
+from hwprof.latency.predictors.evaluate import accuracy
+from hwprof.latency.predictors.features import feature_matrix
+from hwprof.latency.predictors.regressors import CANDIDATES, MIN_ROWS, KindRegressor, TooFewRows
+from hwprof.latency.specs import OpSpec, parse_spec
+
+TARGETS = ("median_ms", "min_ms", "p10_ms", "mean_ms")
+WORST_KEPT = 200  # per kind: training rows with the largest CV error, for adaptive sampling
+
+
+class LatencyPredictor:
+    """Per-kind regressors plus what they were fitted on."""
+
+    def __init__(self, models: dict[str, KindRegressor], feature_names: dict[str, list[str]],
+                 meta: dict[str, Any]):
+        self.models = dict(models)
+        self.feature_names = {k: list(v) for k, v in feature_names.items()}
+        self.meta = dict(meta)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self.models)
+
+    def can_predict(self, spec: OpSpec) -> bool:
+        if spec.kind in self.models:
+            return True
+        parts = spec.children()
+        return bool(parts) and all(self.can_predict(p) for p in parts)
+
+    def predict_specs(self, specs: Sequence[OpSpec | dict]) -> np.ndarray:
+        """Latency in milliseconds of every spec."""
+        specs = [parse_spec(s) for s in specs]
+        out = np.full(len(specs), np.nan)
+        by_kind: dict[str, list[int]] = {}
+        for i, s in enumerate(specs):
+            by_kind.setdefault(s.kind, []).append(i)
+        for kind, idx in by_kind.items():
+            if kind in self.models:
+                x, _ = feature_matrix([specs[i] for i in idx], self.feature_names[kind])
+                out[idx] = self.models[kind].predict(x)
+                continue
+            for i in idx:
+                parts = specs[i].children()
+                if not parts:
+                    raise UserError(f"the predictor has no model for op kind {kind!r} (it was "
+                                    f"fitted on {', '.join(self.kinds)}); measure {kind} ops "
+                                    f"into the table or fit with rows of that kind")
+                out[i] = float(np.sum(self.predict_specs(parts)))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"kinds": {k: {"model": m.chosen_, "rows": int(self.meta["rows"][k]),
+                              "cv": m.cv_scores_} for k, m in sorted(self.models.items())},
+                **{k: self.meta.get(k) for k in ("target", "device_fingerprint", "env_key",
+                                                 "sources", "fitted_at", "hwprof_version")}}
+
+
+def _select_rows(df, target: str, device_fingerprint: str | None, env_key: str | None):
+    if target not in TARGETS:
+        raise UserError(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)}")
+    ok = df[(df["status"] == "ok") & df[target].notna()]
+    if device_fingerprint is None:
+        fps = sorted(set(ok["device_fingerprint"]))
+        if len(fps) > 1:
+            raise UserError(f"the table holds {len(fps)} devices ({', '.join(fps)}); a predictor "
+                            f"is for one device: choose one with --device-fingerprint")
+        device_fingerprint = fps[0] if fps else None
+    ok = ok[ok["device_fingerprint"] == device_fingerprint]
+    if env_key is None:
+        envs = sorted(set(ok["env_key"]))
+        if len(envs) > 1:
+            raise UserError(f"the table holds {len(envs)} environments ({', '.join(envs)}) of "
+                            f"device {device_fingerprint}; choose one with --env-key")
+        env_key = envs[0] if envs else None
+    ok = ok[ok["env_key"] == env_key]
+    return ok.drop_duplicates("signature", keep="last"), device_fingerprint, env_key
+
+
+def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDATES, cv: int = 5,
+                  min_rows: int = MIN_ROWS, target: str = "median_ms", random_state: int = 0,
+                  sources: Sequence[str] = (), device_fingerprint: str | None = None,
+                  env_key: str | None = None, log=None) -> LatencyPredictor:
+    """Fit one regressor per kind on the ok rows of a table frame."""
+    rows, fp, env = _select_rows(df, target, device_fingerprint, env_key)
+    present = sorted(set(rows["kind"]))
+    if kinds is None:
+        kinds = present
+        if not kinds:
+            raise UserError("the table has no measured (ok) rows to fit on")
+    else:
+        kinds = list(kinds)
+    counts = rows["kind"].value_counts()
+    short = [(k, int(counts.get(k, 0))) for k in kinds
+             if int(counts.get(k, 0)) < max(min_rows, 2 * cv)]
+    if short:
+        desc = ", ".join(f"{k} ({n} rows)" for k, n in short)
+        raise TooFewRows(f"too few measured rows to fit: {desc}; each kind needs at least "
+                         f"{max(min_rows, 2 * cv)}. Measure more (build-table --sample N --kinds "
+                         f"...) or leave the kind out with --kinds")
+    models, names, worst, n_rows = {}, {}, {}, {}
+    for kind in kinds:
+        part = rows[rows["kind"] == kind]
+        specs = [OpSpec(json.loads(s), _trusted=True) for s in part["spec"]]
+        x, fnames = feature_matrix(specs)
+        y = part[target].astype(float).to_numpy()
+        t0 = time.monotonic()
+        model = KindRegressor(candidates=tuple(candidates), cv=cv, min_rows=min_rows,
+                              random_state=random_state).fit(x, y)
+        if log:
+            cvs = ", ".join(f"{c} {100 * s['rmspe']:.1f}%" for c, s in model.cv_scores_.items())
+            log(f"{kind}: {len(y)} rows, CV RMSPE {cvs} -> {model.chosen_} "
+                f"({time.monotonic() - t0:.1f} s)")
+        rel = np.abs(model.oof_ms_ - y) / y
+        order = np.argsort(-rel)[:WORST_KEPT]
+        worst[kind] = [{"spec": part["spec"].iloc[i], "true_ms": float(y[i]),
+                        "cv_pred_ms": float(model.oof_ms_[i])} for i in order]
+        models[kind], names[kind], n_rows[kind] = model, fnames, len(y)
+    meta = {"target": target, "device_fingerprint": fp, "env_key": env, "rows": n_rows,
+            "sources": list(sources), "cv": cv, "candidates": list(candidates),
+            "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "hwprof_version": __version__, "worst_training_rows": worst,
+            "training_signatures": sorted(rows[rows["kind"].isin(kinds)]["signature"]),
+            "cv_accuracy": {k: accuracy(m.oof_ms_, rows[rows["kind"] == k][target].astype(float))
+                            for k, m in models.items()}}
+    return LatencyPredictor(models, names, meta)
