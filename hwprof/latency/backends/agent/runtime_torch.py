@@ -7,13 +7,13 @@ The same plans as :mod:`runtime_nnabla` (a primitive canonical spec, or a
 random normal, never zeros; everything runs in inference mode without
 autograd.
 
-On CUDA the clock is a pair of CUDA events: every reading records an event on
-the device's stream and waits for it, so a reading is only taken once every
-launch queued before it has finished (no un-synchronised launch is ever
-timed), and the interval is the GPU's own time between the two events. The
-protocol also synchronises the device around every block, and blocks last at
-least ``min_sample_ms`` (5 ms on CUDA), so the few microseconds a
-synchronisation costs stay under about 0.2 % of a sample.
+On CUDA samples are timed with CUDA events (see :class:`_EventClock`): a
+sample is the GPU's own time between an event recorded just before a block of
+calls and one recorded right after it, read only once the second has
+completed, so no un-synchronised launch is ever timed. Blocks last at least
+``min_sample_ms`` (5 ms on CUDA, as the warm-up estimates per-call time), so
+the launch latency of a block's first kernel, the one overhead still counted,
+stays a fraction of a percent of a sample.
 """
 
 import math
@@ -84,32 +84,71 @@ def probe(device):
     return version, [], fp, env
 
 
-class _EventClock:
-    """Seconds on the GPU's timeline, read through CUDA events (waits for the event).
+class _Reading:
+    """A clock reading that is a recorded CUDA event; its value in seconds is
+    resolved (waiting for the event, hence for everything queued before it)
+    when it is first used in arithmetic."""
 
-    ``elapsed_time`` is single precision, so the base event moves forward
-    every second to keep sub-microsecond resolution over a long build.
+    __slots__ = ("clock", "event", "_value")
+
+    def __init__(self, clock, event):
+        self.clock, self.event, self._value = clock, event, None
+
+    def __float__(self):
+        if self._value is None:
+            self.event.synchronize()
+            self._value = self.clock.seconds(self.event)
+        return self._value
+
+    def __sub__(self, other):
+        earlier = float(other)  # resolve the older reading first (the base only moves forward)
+        return float(self) - earlier
+
+    def __rsub__(self, other):
+        return float(other) - float(self)
+
+
+class _EventClock:
+    """Seconds on the GPU's timeline, read through CUDA events.
+
+    ``sync()`` records an event on the device's stream; the next reading is
+    that event, and a reading's value is only known once the event has
+    completed, i.e. once every launch queued before it has finished. So a
+    block timed as ``sync(); t = read(); launches...; sync(); read() - t`` is
+    the device's time from just before the first launch to the end of the
+    last kernel: never an un-synchronised launch, and neither the host's
+    wake-up after a wait nor the recording of the end event is counted. A
+    reading with no sync before it records a fresh event. ``elapsed_time`` is
+    single precision, so the base event moves forward every second to keep
+    sub-microsecond resolution over a long build.
     """
 
     def __init__(self, torch, device):
         self.torch = torch
         self.stream = torch.cuda.current_stream(device)
-        self.base = self._event()
+        self.base = self._record()
+        self.base.synchronize()
         self.offset = 0.0
+        self.pending = None
 
-    def _event(self):
+    def _record(self):
         ev = self.torch.cuda.Event(enable_timing=True)
         ev.record(self.stream)
-        ev.synchronize()
         return ev
 
-    def __call__(self):
-        ev = self._event()
-        dt = self.base.elapsed_time(ev) / 1e3
+    def seconds(self, event):
+        dt = self.base.elapsed_time(event) / 1e3
         if dt > 1.0:
-            self.base, self.offset = ev, self.offset + dt
-            dt = 0.0
+            self.base, self.offset = event, self.offset + dt
+            return self.offset
         return self.offset + dt
+
+    def sync(self):
+        self.pending = self._record()
+
+    def read(self):
+        ev, self.pending = self.pending or self._record(), None
+        return _Reading(self, ev)
 
 
 class Runtime:
@@ -130,12 +169,14 @@ class Runtime:
             idx = _cuda_index(device)
             torch.cuda.set_device(idx)
             self.dev = torch.device("cuda", idx)
-            self.clock = _EventClock(torch, self.dev)
+            self._events = _EventClock(torch, self.dev)
+            self.clock = self._events.read
             self.min_sample_ms = CUDA_MIN_SAMPLE_MS
 
     def sync(self):
+        """Mark the end of queued work: the next clock reading waits for all of it."""
         if self.dev.type == "cuda":
-            self.torch.cuda.synchronize(self.dev)
+            self._events.sync()
 
     # -- tensors ------------------------------------------------------------
     def _rand(self, shape, scale=1.0, dtype="float32"):
