@@ -30,12 +30,14 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from hwprof.errors import UserError
 from hwprof.latency.specs import parse_spec
 from hwprof.latency.table import (
     COLUMN_NAMES,
     KEY,
+    SCHEMA,
     SCHEMA_VERSION,
     LatencyTable,
     normalise,
@@ -197,7 +199,9 @@ def merge(tables: Sequence[LatencyTable], on_conflict: str = "error", allow_mixe
         raise UserError("merge needs at least one table")
     frames = [t.df for t in tables if len(t.df)]
     meta = merge_meta([t.meta for t in tables], sources)
-    df = pd.concat(frames, ignore_index=True) if frames else tables[0].df.iloc[:0]
+    df = pa.concat_tables([pa.Table.from_pandas(normalise(f.copy()), schema=SCHEMA,
+                                                preserve_index=False) for f in frames]
+                          ).to_pandas() if frames else tables[0].df.iloc[:0]
     if not allow_mixed and len(df):
         check_mixed(df, meta)
     groups: dict[tuple, list[dict]] = {}
@@ -381,7 +385,7 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
         warnings.append(f"the table holds {ok['device_fingerprint'].nunique()} devices")
     out = {"rows": int(len(df)), "errors": errors, "warnings": warnings}
     if space is not None:
-        have = set(ok["signature"])
+        have = set(ok.loc[(med > 0) | folded, "signature"])
         need = space.table_specs()
         missing = [s for s in need if s.signature not in have]
         out["space"] = {"name": space.name, "needed": len(need), "missing": len(missing),
