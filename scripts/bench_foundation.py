@@ -51,7 +51,10 @@ def main():
     sigs = [s.signature for s in specs]
     print(f"space {args.space}: {len(specs)} ops; {args.repeats} hwprof builds")
     tmp = Path(tempfile.mkdtemp(prefix="hwprof-bench-"))
-    builds = []
+    plans = tmp / "plans.json"
+    plans.write_text(json.dumps({s.signature: s.plan() for s in specs}))
+    builds, runs, nas_version = [], [], None
+    # passes of the two tools alternate, so both see the same machine load
     for r in range(max(2, args.repeats)):
         out = tmp / f"build{r}.parquet"
         t0 = time.perf_counter()
@@ -60,8 +63,18 @@ def main():
         df = read_table(out).df.set_index("signature")
         builds.append({"wall_s": wall, "sampled_s": rep.sampled_s, "errors": rep.errors,
                        "median": df["median_ms"].to_dict(), "unstable": int(df["unstable"].sum())})
-        print(f"  build {r + 1}: {wall:.1f} s wall, {rep.sampled_s:.1f} s in timed samples, "
-              f"{rep.errors} errors, {builds[-1]['unstable']} unstable rows")
+        print(f"  hwprof build {r + 1}: {wall:.1f} s wall, {rep.sampled_s:.1f} s in timed samples, "
+              f"{rep.errors} errors, {builds[-1]['unstable']} unstable rows", flush=True)
+        if args.nnablanas_python:
+            script = Path(__file__).with_name("nnablanas_profile.py")
+            p = subprocess.run([args.nnablanas_python, str(script), str(local_agent_path()),
+                                str(plans), "1"], capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"nnabla-nas run failed:\n{p.stderr[-2000:]}")
+            nas = json.loads(p.stdout)
+            nas_version = nas["nnabla_nas"]
+            runs += nas["runs"]
+            print(f"  NNablaNAS pass {r + 1}: {runs[-1]['wall_s']:.1f} s wall", flush=True)
 
     a, b = builds[0]["median"], builds[1]["median"]
     rel = [abs(a[s] - b[s]) / a[s] for s in sigs]
@@ -86,19 +99,10 @@ def main():
           f"p90 {100 * figs['hwprof_cv_p90']:.2f} %, zero latencies {figs['hwprof_zero_latencies']}")
 
     if args.nnablanas_python:
-        plans = tmp / "plans.json"
-        plans.write_text(json.dumps({s.signature: s.plan() for s in specs}))
-        script = Path(__file__).with_name("nnablanas_profile.py")
-        p = subprocess.run([args.nnablanas_python, str(script), str(local_agent_path()),
-                            str(plans), str(args.repeats)], capture_output=True, text=True)
-        if p.returncode != 0:
-            sys.exit(f"nnabla-nas run failed:\n{p.stderr[-2000:]}")
-        nas = json.loads(p.stdout)
-        runs = nas["runs"]
         zeros = sum(v == 0 for r in runs for v in r["latency_ms"].values())
         nas_cv = [cv([r["latency_ms"][s] for r in runs]) for s in sigs
                   if all(r["latency_ms"][s] > 0 for r in runs)]
-        figs.update({"nnablanas_version": nas["nnabla_nas"],
+        figs.update({"nnablanas_version": nas_version,
                      "nnablanas_wall_s_mean": statistics.mean(r["wall_s"] for r in runs),
                      "nnablanas_cv_median": statistics.median(nas_cv),
                      "nnablanas_cv_p90": pct(nas_cv, 0.9), "nnablanas_zero_latencies": zeros})
@@ -112,7 +116,7 @@ def main():
             figs["relu6_nnablanas_over_hwprof"] = statistics.median(
                 statistics.median(r["latency_ms"][s] for r in runs)
                 / statistics.median(x["median"][s] for x in builds) for s in relu6)
-        print(f"\nNNablaNAS {nas['nnabla_nas']} Profiler (n_run=100) over {len(runs)} passes: "
+        print(f"\nNNablaNAS {nas_version} Profiler (n_run=100) over {len(runs)} passes: "
               f"wall {figs['nnablanas_wall_s_mean']:.1f} s per pass, per-op CV median "
               f"{100 * figs['nnablanas_cv_median']:.2f} %, p90 {100 * figs['nnablanas_cv_p90']:.2f} %, "
               f"zero latencies {zeros}")

@@ -10,14 +10,14 @@ import time
 
 # Defaults of the protocol; every build records the settings it used.
 DEFAULTS = {
-    "warmup_s": 0.05,        # time spent calling the op before sampling
+    "warmup_s": 0.01,        # time spent calling the op before sampling
     "min_warmup_calls": 2,
     "min_sample_ms": 1.0,    # a sample times a block of calls lasting at least this long
     "min_samples": 10,
     "max_samples": 300,
     "target_ci": 0.02,       # stop when the 95 % CI of the median is within +-2 %
     "time_cap_s": 2.0,       # ... or when this much time was spent sampling the op
-    "unstable_cv": 0.10,     # rows with a larger coefficient of variation are flagged
+    "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
     "calib_every": 25,       # re-run the calibration op after this many ops
 }
 
@@ -68,12 +68,14 @@ def summarise(samples_s, target_ci=DEFAULTS["target_ci"], unstable_cv=DEFAULTS["
     lo, hi = median_ci(xs)
     cv = std / mean if mean > 0 else float("inf")
     converged = n >= 2 and med > 0 and (hi - lo) / 2.0 <= target_ci * med
+    iqr = quantile(xs, 0.75) - quantile(xs, 0.25)
     return {
         "median_ms": med, "mean_ms": mean, "min_ms": xs[0], "max_ms": xs[-1],
         "p10_ms": quantile(xs, 0.10), "p90_ms": quantile(xs, 0.90),
-        "iqr_ms": quantile(xs, 0.75) - quantile(xs, 0.25), "std_ms": std, "cv": cv,
+        "iqr_ms": iqr, "std_ms": std, "cv": cv,
         "ci_low_ms": lo, "ci_high_ms": hi, "n_samples": n, "converged": converged,
-        "unstable": (not converged) or cv > unstable_cv,
+        # std is inflated by a single preempted sample; the IQR is not
+        "unstable": (not converged) or iqr > unstable_cv * med,
     }
 
 
@@ -104,7 +106,7 @@ def measure(fn, cfg=None, clock=time.perf_counter, sync=None):
         calls += 1
     sync()
     per_call = (clock() - t) / calls
-    block = max(1, int(math.ceil(cfg["min_sample_ms"] / 1e3 / per_call))) if per_call > 0 else 1000
+    block = max(1, int(math.ceil(cfg["min_sample_ms"] / 1e3 / per_call - 1e-9))) if per_call > 0 else 1000
 
     samples, sampled = [], 0.0
     stats = None
