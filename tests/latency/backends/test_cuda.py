@@ -254,10 +254,24 @@ def test_event_clock_stays_precise_over_a_long_build():
 
     gpu = _SimGpu(1e-6)
     clock = _EventClock(gpu.torch(), None)
-    gpu.host = gpu.busy = 3600.0  # an hour into the build
+    for _ in range(2400):  # an hour of ops, read as the protocol reads them
+        gpu.host += 1.5
+        clock.sync()
+        float(clock.read())
+    assert float(clock.read()) > 3600.0
     t0 = clock.read()
     gpu.launch()
     clock.sync()
     t1 = clock.read()
+    # float32 milliseconds since the start would be 0.25 ms coarse by now
     assert t1 - t0 == pytest.approx(2 * gpu.launch_s, rel=1e-6)  # launch-bound: 1 us kernel
-    assert float(t1) > 3599.0 and clock.offset > 3599.0
+    # a reading taken before the anchor moved on still resolves exactly, after later ones
+    early = clock.read()
+    for _ in range(3):
+        gpu.host += 2.0
+        gpu.launch()
+        clock.sync()
+        float(clock.read())
+    late = clock.read()
+    truth = late.event.t - early.event.t  # the simulated device's own timestamps
+    assert truth > 6.0 and late - early == pytest.approx(truth, abs=0.2e-6)

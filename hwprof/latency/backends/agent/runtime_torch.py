@@ -16,6 +16,7 @@ the launch latency of a block's first kernel, the one overhead still counted,
 stays a fraction of a percent of a sample.
 """
 
+import bisect
 import math
 import sys
 import time
@@ -89,20 +90,19 @@ class _Reading:
     resolved (waiting for the event, hence for everything queued before it)
     when it is first used in arithmetic."""
 
-    __slots__ = ("clock", "event", "_value")
+    __slots__ = ("clock", "seq", "event", "_value")
 
-    def __init__(self, clock, event):
-        self.clock, self.event, self._value = clock, event, None
+    def __init__(self, clock, seq, event):
+        self.clock, self.seq, self.event, self._value = clock, seq, event, None
 
     def __float__(self):
         if self._value is None:
             self.event.synchronize()
-            self._value = self.clock.seconds(self.event)
+            self._value = self.clock.seconds(self.seq, self.event)
         return self._value
 
     def __sub__(self, other):
-        earlier = float(other)  # resolve the older reading first (the base only moves forward)
-        return float(self) - earlier
+        return float(self) - float(other)
 
     def __rsub__(self, other):
         return float(other) - float(self)
@@ -118,37 +118,50 @@ class _EventClock:
     the device's time from just before the first launch to the end of the
     last kernel: never an un-synchronised launch, and neither the host's
     wake-up after a wait nor the recording of the end event is counted. A
-    reading with no sync before it records a fresh event. ``elapsed_time`` is
-    single precision, so the base event moves forward every second to keep
-    sub-microsecond resolution over a long build.
+    reading with no sync before it records a fresh event.
+
+    ``elapsed_time`` is single precision, so events are measured from the
+    latest *anchor* recorded before them, and a new anchor is laid every
+    second: sub-microsecond resolution however long the build runs.
     """
+
+    MAX_ANCHORS = 4096
 
     def __init__(self, torch, device):
         self.torch = torch
         self.stream = torch.cuda.current_stream(device)
-        self.base = self._record()
-        self.base.synchronize()
-        self.offset = 0.0
-        self.pending = None
+        self.seq = 0
+        first = self.torch.cuda.Event(enable_timing=True)
+        first.record(self.stream)
+        first.synchronize()
+        self.anchor_seqs, self.anchors = [0], [(first, 0.0)]
 
     def _record(self):
         ev = self.torch.cuda.Event(enable_timing=True)
         ev.record(self.stream)
-        return ev
+        self.seq += 1
+        return self.seq, ev
 
-    def seconds(self, event):
-        dt = self.base.elapsed_time(event) / 1e3
-        if dt > 1.0:
-            self.base, self.offset = event, self.offset + dt
-            return self.offset
-        return self.offset + dt
+    def seconds(self, seq, event):
+        """Seconds from the first anchor to ``event`` (recorded as number ``seq``)."""
+        i = max(0, bisect.bisect_right(self.anchor_seqs, seq) - 1)
+        anchor, offset = self.anchors[i]
+        t = offset + anchor.elapsed_time(event) / 1e3
+        if t - self.anchors[-1][1] > 1.0 and seq > self.anchor_seqs[-1]:
+            self.anchor_seqs.append(seq)
+            self.anchors.append((event, t))
+            if len(self.anchors) > self.MAX_ANCHORS:
+                del self.anchor_seqs[1], self.anchors[1]
+        return t
 
     def sync(self):
         self.pending = self._record()
 
+    pending = None
+
     def read(self):
-        ev, self.pending = self.pending or self._record(), None
-        return _Reading(self, ev)
+        (seq, ev), self.pending = self.pending or self._record(), None
+        return _Reading(self, seq, ev)
 
 
 class Runtime:
