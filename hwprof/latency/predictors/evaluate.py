@@ -28,7 +28,7 @@ def accuracy(pred_ms: Sequence[float], true_ms: Sequence[float]) -> dict[str, An
     out = {"n": n, "rmse_ms": float(np.sqrt(np.mean((p - t) ** 2))),
            "rmspe": float(np.sqrt(np.mean(rel ** 2))), "mape": float(np.mean(np.abs(rel)))}
     for k in THRESHOLDS:
-        out[f"within_{k}"] = float(np.mean(np.abs(rel) <= k / 100.0))
+        out[f"within_{k}"] = float(np.mean(np.abs(rel) <= k / 100.0 + 1e-12))
     return out
 
 

@@ -1,0 +1,49 @@
+import math
+
+import numpy as np
+import pytest
+
+from hwprof.latency.predictors.features import feature_matrix, spec_features
+from hwprof.latency.sampling import sample_specs
+from hwprof.latency.specs import parse_spec
+
+
+def test_every_spec_of_a_kind_has_the_same_feature_names():
+    specs = sample_specs(30, ["conv2d", "dwconv2d", "mbconv", "sepconv", "fc", "se", "bn"], 5)
+    for kind in {s.kind for s in specs}:
+        names = {tuple(spec_features(s)) for s in specs if s.kind == kind}
+        assert len(names) == 1, kind
+
+
+def test_features_follow_the_analytic_counts():
+    small = parse_spec({"kind": "conv2d", "input": [1, 16, 8, 8], "out_channels": 16, "kernel": 3})
+    big = parse_spec({"kind": "conv2d", "input": [1, 16, 16, 16], "out_channels": 16,
+                      "kernel": 3})
+    fs, fb = spec_features(small), spec_features(big)
+    assert fs["log_macs"] == pytest.approx(math.log1p(small.features()["macs"]))
+    assert fb["log_macs"] - fs["log_macs"] == pytest.approx(math.log(4), abs=1e-3)
+    assert fs["kernel"] == 3 and fs["stride"] == 1 and fs["pointwise"] == 0
+
+
+def test_mbconv_features_split_the_block_into_its_convolutions():
+    spec = parse_spec({"kind": "mbconv", "input": [1, 16, 8, 8], "out_channels": 24,
+                       "expand": 6, "kernel": 5, "stride": 2})
+    f = spec_features(spec)
+    expand = 1 * 96 * 8 * 8 * 16
+    dw = 1 * 96 * 4 * 4 * 25
+    project = 1 * 24 * 4 * 4 * 96
+    assert math.expm1(f["log_expand_macs"]) == pytest.approx(expand)
+    assert math.expm1(f["log_dw_macs"]) == pytest.approx(dw)
+    assert math.expm1(f["log_project_macs"]) == pytest.approx(project)
+    assert f["expand"] == 6 and f["residual"] == 0 and f["se"] == 0
+    assert math.expm1(f["log_mid_channels"]) == pytest.approx(96)
+
+
+def test_feature_matrix_orders_columns_by_the_given_names():
+    specs = sample_specs(5, ["dwconv2d"], 1)
+    x, names = feature_matrix(specs)
+    x2, _ = feature_matrix(specs, list(reversed(names)))
+    assert x.shape == (5, len(names))
+    assert np.allclose(x[:, ::-1], x2)
+    with pytest.raises(ValueError, match="one kind"):
+        feature_matrix(sample_specs(2, ["conv2d", "mbconv"], 1))

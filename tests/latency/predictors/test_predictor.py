@@ -1,0 +1,66 @@
+"""A predictor fitted on real CPU measurements."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hwprof.errors import UserError
+from hwprof.latency.predictors.evaluate import prediction_frame
+from hwprof.latency.predictors.predictor import fit_predictor
+from hwprof.latency.predictors.regressors import TooFewRows
+from hwprof.latency.specs import parse_spec
+
+
+def test_fit_on_a_measured_table_predicts_its_rows(small_table, small_predictor):
+    assert small_predictor.kinds == ["conv2d", "dwconv2d"]
+    frame, skipped = prediction_frame(small_predictor, small_table.df)
+    assert skipped == [] and len(frame) == len(small_table.df)
+    assert (frame["pred_ms"] > 0).all()
+    # in-sample predictions of the chosen models follow the measurements (rank order)
+    corr = np.corrcoef(np.log(frame["pred_ms"]), np.log(frame["true_ms"]))[0, 1]
+    assert corr > 0.8
+    d = small_predictor.describe()
+    assert set(d["kinds"]) == {"conv2d", "dwconv2d"}
+    assert d["kinds"]["conv2d"]["model"] in ("linear", "rf")
+    assert d["device_fingerprint"] == small_table.df["device_fingerprint"].iloc[0]
+    assert len(small_predictor.meta["training_signatures"]) == len(small_table.df)
+
+
+def test_unknown_primitive_kind_is_an_error_and_composites_sum_their_parts(small_predictor):
+    with pytest.raises(UserError, match="no model for op kind 'bn'"):
+        small_predictor.predict_specs([{"kind": "bn", "input": [1, 8, 8, 8]}])
+    seq = parse_spec({"kind": "sequence", "input": [1, 16, 8, 8], "ops": [
+        {"kind": "conv2d", "out_channels": 32, "kernel": 1},
+        {"kind": "dwconv2d", "kernel": 3}]})
+    parts = small_predictor.predict_specs(seq.children())
+    assert small_predictor.predict_specs([seq])[0] == pytest.approx(parts.sum())
+
+
+def test_too_few_rows_names_the_kind(small_table):
+    with pytest.raises(TooFewRows, match=r"conv2d \(24 rows\)"):
+        fit_predictor(small_table.df, kinds=["conv2d"], min_rows=30)
+    with pytest.raises(TooFewRows, match=r"mbconv \(0 rows\)"):
+        fit_predictor(small_table.df, kinds=["mbconv"], min_rows=10, cv=3)
+
+
+def test_error_rows_are_never_training_data(small_table):
+    df = small_table.df.copy()
+    df.loc[df.index[:5], "status"] = "error"
+    df.loc[df.index[:5], "median_ms"] = None
+    pred = fit_predictor(df, cv=3, min_rows=10, candidates=("linear",))
+    assert pred.meta["rows"]["conv2d"] == 24 - 5
+    assert not set(df["signature"].iloc[:5]) & set(pred.meta["training_signatures"])
+
+
+def test_a_table_of_two_devices_must_be_narrowed(small_table):
+    df = small_table.df.copy()
+    other = df.copy()
+    other["device_fingerprint"] = "otherdevice"
+    both = __import__("pandas").concat([df, other], ignore_index=True)
+    with pytest.raises(UserError, match="2 devices"):
+        fit_predictor(both, cv=3, min_rows=10)
+    pred = fit_predictor(both, cv=3, min_rows=10, candidates=("linear",),
+                         device_fingerprint="otherdevice")
+    assert pred.meta["device_fingerprint"] == "otherdevice"
+    json.dumps(pred.meta)  # metadata stays plain JSON
