@@ -8,6 +8,10 @@ chosen architecture; adding a space means adding data, not code.
 
 Candidates are MBConv blocks named ``mbconv_e{expand}_k{kernel}`` plus ``skip``
 (identity) where the layer keeps shape (stride 1, same width).
+
+With ``"fused_fixed": True`` each fixed layer (stem conv + BN + ReLU6, head conv +
+BN + ReLU6, pool + classifier) is one ``sequence`` spec instead of its primitives:
+the unit that published lookup tables measure (``hwprof import proxylessnas``).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ _SPACES: dict[str, dict[str, Any]] = {
                    {"out_channels": 320, "layers": 1, "stride": 1}],
         "candidates": _mbconv_candidates((3, 6), (3, 5, 7)),
         "head": {"out_channels": 1280, "classes": 1000},
+        "fused_fixed": True,
     },
     "tiny": {
         "description": "two searchable layers on 16x16 input; for tests",
@@ -107,8 +112,9 @@ class Space:
         self.prefix: list[OpSpec] = []
         shape = self.input
         stem = data["stem"]
+        fused = bool(data.get("fused_fixed", False))
         shape = self._conv_bn_act(self.prefix, shape, stem["out_channels"], stem["kernel"],
-                                  stem["stride"])
+                                  stem["stride"], fused)
         fb = data.get("first_block")
         if fb:
             self.prefix.append(parse_spec({"kind": "mbconv", "input": shape, **fb}))
@@ -127,19 +133,21 @@ class Space:
                 shape = [shape[0], st["out_channels"], ho, wo]
         self.suffix: list[OpSpec] = []
         head = data["head"]
-        shape = self._conv_bn_act(self.suffix, shape, head["out_channels"], 1, 1)
-        self.suffix.append(parse_spec({"kind": "global_avgpool", "input": shape}))
-        self.suffix.append(parse_spec({"kind": "fc", "input": self.suffix[-1].output_shape,
-                                       "out_features": head["classes"]}))
+        shape = self._conv_bn_act(self.suffix, shape, head["out_channels"], 1, 1, fused)
+        tail = [parse_spec({"kind": "global_avgpool", "input": shape})]
+        tail.append(parse_spec({"kind": "fc", "input": tail[0].output_shape,
+                                "out_features": head["classes"]}))
+        self.suffix += _fuse(tail, fused)
         self.classes = head["classes"]
 
     @staticmethod
-    def _conv_bn_act(out: list[OpSpec], shape, channels: int, kernel: int, stride: int):
-        out.append(parse_spec({"kind": "conv2d", "input": shape, "out_channels": channels,
-                               "kernel": kernel, "stride": stride}))
-        shape = out[-1].output_shape
-        out += [parse_spec({"kind": "bn", "input": shape}),
-                parse_spec({"kind": "relu6", "input": shape})]
+    def _conv_bn_act(out: list[OpSpec], shape, channels: int, kernel: int, stride: int,
+                     fused: bool = False):
+        conv = parse_spec({"kind": "conv2d", "input": shape, "out_channels": channels,
+                           "kernel": kernel, "stride": stride})
+        shape = conv.output_shape
+        out += _fuse([conv, parse_spec({"kind": "bn", "input": shape}),
+                      parse_spec({"kind": "relu6", "input": shape})], fused)
         return shape
 
     @property
@@ -193,6 +201,14 @@ class Space:
                             "candidates": list(lay.candidates)} for lay in self.layers],
                 "n_table_ops": len(self.table_specs()),
                 "n_architectures": _count(self.layers)}
+
+
+def _fuse(ops: list[OpSpec], fused: bool) -> list[OpSpec]:
+    """``ops`` as they are, or as one ``sequence`` spec when ``fused``."""
+    if not fused:
+        return ops
+    return [parse_spec({"kind": "sequence", "input": ops[0].input,
+                        "ops": [o.to_dict() for o in ops]})]
 
 
 def _count(layers: Sequence[Layer]) -> int:
