@@ -49,3 +49,13 @@ def test_table_and_predictor_and_stored_calibration(tmp_path, tiny_table, small_
 def test_nothing_to_load_is_a_user_error():
     with pytest.raises(UserError, match="table"):
         load_latency_model()
+
+
+def test_a_table_only_model_never_imports_sklearn(tiny_table):
+    import subprocess
+    import sys
+    code = ("import sys; from hwprof.latency.loading import load_latency_model; "
+            f"m = load_latency_model({str(tiny_table)!r}); "
+            "print('sklearn' in sys.modules, 'skops' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
