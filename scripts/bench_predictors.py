@@ -52,6 +52,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed-train", type=int, default=1)
     ap.add_argument("--seed-test", type=int, default=2)
     ap.add_argument("--time-cap", type=float, default=0.5, help="protocol time cap per op (s)")
+    ap.add_argument("--retest", metavar="PATH",
+                    help="measure the first --n-retest held-out configs again into PATH and report "
+                         "how well the two measurements agree (the noise floor of the benchmark)")
+    ap.add_argument("--n-retest", type=int, default=100)
     ap.add_argument("--no-measure", action="store_true", help="use the tables as they are")
     ap.add_argument("--target", default="median_ms", help="table column to learn and evaluate")
     ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
@@ -76,6 +80,10 @@ def main(argv=None) -> int:
         print("measuring the held-out table", file=sys.stderr)
         _build(sample_specs(args.n_test, kinds, args.seed_test), args.test, args.time_cap,
                args.seed_test)
+        if args.retest:
+            print("measuring part of the held-out table again", file=sys.stderr)
+            _build(sample_specs(args.n_retest, kinds, args.seed_test), args.retest,
+                   args.time_cap, args.seed_test + 1000)
     log = lambda m: print("  " + m, file=sys.stderr)  # noqa: E731
     models = [m for m in args.models.split(",") if m]
     train = read_table(args.train).df
@@ -112,6 +120,16 @@ def main(argv=None) -> int:
     print(format_report(report))
     ok = all(report["kinds"][k]["within_10"] >= GOAL_WITHIN_10 for k in kinds
              if k in report["kinds"])
+    if args.retest:
+        again = read_table(args.retest).df
+        both = test.merge(again[["signature", args.target]], on="signature", suffixes=("", "_2"))
+        both = both[both[args.target].notna() & both[args.target + "_2"].notna()]
+        noise = evaluate_frame(both.assign(pred_ms=both[args.target + "_2"],
+                                           true_ms=both[args.target]))
+        report["repeatability"] = noise
+        print(f"noise floor: the same held-out ops measured twice ({args.target}; second "
+              f"measurement 'predicting' the first)")
+        print(format_report(noise))
     print(f"goal >= {100 * GOAL_WITHIN_10:.0f} % within ±10 % for every kind: "
           f"{'MET' if ok else 'NOT MET'}")
     if out_dir:
