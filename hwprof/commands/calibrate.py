@@ -70,12 +70,11 @@ def run(args):
             print(f"  arch {i + 1}/{len(choices)}: sum {sums[i]:.3f} ms, end to end "
                   f"{res['median_ms']:.3f} ms", file=sys.stderr)
 
+    expect = model.device_fingerprint or (model.predictor.meta.get("device_fingerprint")
+                                          if model.predictor is not None else None)
     results, hello = measure_archs(space, choices, backend, protocol=protocol_of(args),
-                                   seed=args.seed, progress=progress)
+                                   seed=args.seed, progress=progress, expect_fingerprint=expect)
     fp = hello.get("fingerprint_id")
-    if model.device_fingerprint is not None and fp != model.device_fingerprint:
-        raise UserError(f"{backend.label} (fingerprint {fp}) is not the device the table was "
-                        f"measured on ({model.device_fingerprint}); calibrate on that device")
     cal = fit_calibration(sums, [r["median_ms"] for r in results], space=space.name,
                           stem_signature=space.arch_specs(choices[0])[0].signature,
                           choices=choices, device_fingerprint=fp)

@@ -38,16 +38,22 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
 
 
 def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = None,
-                  seed: int = 0, progress=None) -> tuple[list[dict[str, Any]], dict]:
+                  seed: int = 0, progress=None, expect_fingerprint: str | None = None
+                  ) -> tuple[list[dict[str, Any]], dict]:
     """Measure each spec (typically a whole network) in one agent session.
 
     Returns (results, hello). A spec that fails to build or run raises
     :class:`~hwprof.errors.DeviceError` with the agent's error: a whole-network
-    latency is never made up.
+    latency is never made up. With ``expect_fingerprint``, a device with
+    another fingerprint is refused before anything is measured.
     """
     sess = backend.open({"seed": seed, "protocol": dict(protocol or {})})
     results = []
     try:
+        fp = sess.hello.get("fingerprint_id")
+        if expect_fingerprint is not None and fp != expect_fingerprint:
+            raise UserError(f"{backend.label} (fingerprint {fp}) is not the device the latencies "
+                            f"were measured on ({expect_fingerprint}); use that device")
         for i, spec in enumerate(specs):
             res = sess.measure(spec.signature, spec.plan())
             if res.get("status") != "ok":
@@ -63,11 +69,12 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
 
 
 def measure_archs(space, choices_list: Sequence[Sequence[str]], backend, *,
-                  protocol: dict | None = None, seed: int = 0, progress=None
-                  ) -> tuple[list[dict[str, Any]], dict]:
+                  protocol: dict | None = None, seed: int = 0, progress=None,
+                  expect_fingerprint: str | None = None) -> tuple[list[dict[str, Any]], dict]:
     """End-to-end results of architectures of ``space`` (one session for all)."""
     nets = [space.arch_network(c) for c in choices_list]
-    return measure_specs(nets, backend, protocol=protocol, seed=seed, progress=progress)
+    return measure_specs(nets, backend, protocol=protocol, seed=seed, progress=progress,
+                         expect_fingerprint=expect_fingerprint)
 
 
 def result_summary(res: dict[str, Any]) -> dict[str, Any]:

@@ -143,3 +143,14 @@ def test_user_mistakes_are_one_line_errors(tmp_path, tables, capsys, argv, messa
     rc, _, err = run(capsys, *argv)
     assert rc == 2
     assert err.startswith("hwprof: error:") and message in err and "Traceback" not in err
+
+
+def test_calibrate_refuses_another_device_before_measuring(tmp_path, tables, capsys):
+    from hwprof.latency.table import write_table
+    t = read_table(tables["tiny"])
+    t.df["device_fingerprint"] = "someboard0000"
+    other = tmp_path / "other.parquet"
+    write_table(other, t)
+    rc, _, err = run(capsys, "calibrate", "--table", other, "--space", "tiny", "--archs", 2, *FAST)
+    assert rc == 2 and "is not the device the latencies were measured on (someboard0000)" in err
+    assert "calibrations" not in read_table(other).meta
