@@ -48,13 +48,14 @@ class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client, hostname, key):
         t = self.target
-        keyscan = (f"ssh-keyscan -p {t.port} {shlex.quote(t.hostname)}" if t.port != 22
-                   else f"ssh-keyscan {shlex.quote(t.hostname)}")
+        port = f"-p {t.port} " if t.port != 22 else ""
+        keyscan = f"ssh-keyscan {port}{shlex.quote(t.hostname)}"
+        login = f"ssh {port}{shlex.quote(t.user)}@{shlex.quote(t.alias)}"
         raise HostKeyError(
             f"{t.label}: the host key of {t.host_key_name} is not known ({key.get_name()} "
             f"{_fp(key)}); refusing to connect. Check the fingerprint on the board (ssh-keygen -lf "
-            f"/etc/ssh/ssh_host_*_key.pub), then add it to {t.known_hosts[0]} (e.g. `ssh "
-            f"{t.user}@{t.alias}` once, or `{keyscan} >> {t.known_hosts[0]}`), or pass "
+            f"/etc/ssh/ssh_host_*_key.pub), then add it to {t.known_hosts[0]} (e.g. "
+            f"`{login}` once, or `{keyscan} >> {t.known_hosts[0]}`), or pass "
             f"--accept-new-host-key to trust it now")
 
 
