@@ -111,3 +111,28 @@ def test_session_measures_real_ops_and_reports_failures():
     finally:
         sess.close()
     assert sess.t.proc.poll() == 0
+
+
+def _old_python():
+    import glob
+    import shutil
+    for cand in ["python3.8", *glob.glob("/root/.pyenv/versions/3.8*/bin/python3.8"),
+                 *glob.glob("/usr/bin/python3.8")]:
+        path = shutil.which(cand) or (cand if cand.startswith("/") else None)
+        if path and subprocess.run([path, "-c", "pass"], capture_output=True).returncode == 0:
+            return path
+    return None
+
+
+def test_agent_source_is_python38_compatible(tmp_path):
+    """The agent runs on boards with old Pythons: it must at least parse on 3.8."""
+    py38 = _old_python()
+    if py38 is None:
+        pytest.skip("no Python 3.8 interpreter on this machine")
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(agent_bytes())
+    names = [n for n in zipfile.ZipFile(pyz).namelist() if n.endswith(".py")]
+    code = ("import sys, zipfile; z = zipfile.ZipFile(sys.argv[1])\n"
+            "for n in sys.argv[2:]: compile(z.read(n), n, 'exec')\n")
+    p = subprocess.run([py38, "-c", code, str(pyz), *names], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
