@@ -1,16 +1,18 @@
 """Export an hwprof table (or a fleet directory) to another format.
 
   hwprof export tables/pixel1.parquet --format proxylessnas --out pixel1.yaml
-  hwprof export tables/cpu.parquet --format proxylessnas --space proxyless-mobile --out cpu.yaml
+  hwprof export tables/cpu.parquet --format proxylessnas --space mbv2-cifar --out cpu.yaml
   hwprof export t.parquet --format csv --out t.csv
   hwprof export t.parquet --format json --out t.json
   hwprof export tables/pi.parquet --format fleet --out tables/fleet/
 
 proxylessnas writes the ProxylessNAS LUT yaml (var); ofa the Once-for-All form
-(std, expand = middle channels, se/hs fields). Imported rows go back under their
-original keys; other mbconv rows get expanded_conv keys, and with --space the
-space's first conv, feature mix and classifier are composed from their ops' rows.
-Rows a LUT cannot express are listed. fleet adds the table's devices to a
+(std, expand = middle channels, se/hs fields). Every row a key describes exactly
+gets that key: mbconv rows expanded_conv keys, fused fixed layers (sequence rows,
+as imported or as a proxyless-mobile table holds them) Conv/Conv_1/Conv_2/Logits.
+With --space, a space that keeps its first conv, feature mix and classifier as
+separate ops has them composed from their ops' rows. Rows no key can express are
+listed. fleet adds the table's devices to a
 partitioned Parquet directory (one partition per device fingerprint).
 """
 
@@ -46,7 +48,7 @@ def run(args):
         lut, skipped = proxylessnas.export_lut(table, flavor=flavor, space=space)
         if not lut:
             raise UserError(f"no row of {args.table} can be written as a LUT key "
-                            f"({len(skipped)} skipped; give --space for fixed layers)")
+                            f"({len(skipped)} skipped)")
         proxylessnas.write_lut(args.out, lut)
         report.update({"keys": len(lut), "skipped": len(skipped), "skipped_rows": skipped})
     elif args.format in ("csv", "json"):

@@ -70,14 +70,13 @@ def run(args):
     write_table(out, res.table)
     fp = res.table.df["device_fingerprint"].iloc[0]
     report = {"imported": res.imported, "unmapped": [u["key"] for u in res.unmapped],
-              "unmapped_reasons": res.unmapped, "folded": res.folded, "out": str(out),
+              "unmapped_reasons": res.unmapped, "out": str(out),
               "device": device, "device_fingerprint": fp,
               "source": res.table.meta["import"]["source"], "unit": args.unit}
     if args.json:
         print_json(report)
         return 0
-    extra = f" ({res.folded} of them folded parts of fused layers, 0 ms)" if res.folded else ""
-    print(f"imported {res.imported} rows{extra} from {args.file} into {out} as device {device} "
+    print(f"imported {res.imported} rows from {args.file} into {out} as device {device} "
           f"({fp}, {report['source']})")
     if res.unmapped:
         print(f"{len(res.unmapped)} key(s) not mapped:")

@@ -4,9 +4,8 @@
   hwprof table validate tables/pixel1.parquet --space proxyless-mobile --json
 
 Errors: duplicate keys, specs that do not parse or do not hash to their
-signature, ok rows without a positive median (folded parts of imported fused
-layers excepted), medians outside [min, max], failed rows that carry a
-latency. Warnings: error rows, unstable rows, devices or environments missing
+signature, ok rows without a positive median, medians outside [min, max],
+failed rows that carry a latency. Warnings: error rows, unstable rows, devices or environments missing
 from the metadata, stale analytic features, and with --space the ops of that
 space the table lacks.
 """

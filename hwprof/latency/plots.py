@@ -42,7 +42,7 @@ def plot_table(table: LatencyTable, out: str | os.PathLike, title: str | None = 
     """Latency (median, with p10-p90 bars where known) against MACs, one panel per op kind.
 
     Kinds without MACs (activations, ...) are drawn against bytes moved. One
-    colour per device. Folded rows (0 ms) and error rows are left out.
+    colour per device. Error rows are left out.
     """
     df = table.df[(table.df["status"] == "ok") & (table.df["median_ms"] > 0)]
     if df.empty:

@@ -279,8 +279,7 @@ def one_device(table: LatencyTable, what: str) -> pd.DataFrame:
 def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> dict[str, Any]:
     """Per-op ratio b/a for the ops both tables hold, with a summary.
 
-    Folded rows (0 ms parts of an imported fused layer) have no ratio and are
-    left out of the comparison.
+    Rows without a positive median (there should be none) are left out.
     """
     da, db = one_device(a, names[0]), one_device(b, names[1])
     da = da[da["median_ms"] > 0]
@@ -359,15 +358,11 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
         warnings.append(f"{bad_feat} rows have MACs/params that differ from their spec's "
                         f"(first: {first['feat']}); written by another hwprof version?")
     ok = df[df["status"] == "ok"]
-    folded = ok["source"].fillna("").str.endswith(":folded")
     med = ok["median_ms"]
-    nonpos = ~folded & ~(med > 0)
+    nonpos = ~(med > 0)
     if nonpos.any():
         errors.append(f"{int(nonpos.sum())} ok rows have no positive median_ms "
                       f"(e.g. {ok.loc[nonpos, 'signature'].iloc[0]})")
-    fold_bad = folded & (med != 0)
-    if fold_bad.any():
-        errors.append(f"{int(fold_bad.sum())} folded rows carry a latency")
     order = ((ok["min_ms"] > ok["median_ms"]) | (ok["median_ms"] > ok["max_ms"])).fillna(False)
     if order.any():
         errors.append(f"{int(order.sum())} ok rows have median_ms outside [min_ms, max_ms]")
@@ -385,7 +380,7 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
         warnings.append(f"the table holds {ok['device_fingerprint'].nunique()} devices")
     out = {"rows": int(len(df)), "errors": errors, "warnings": warnings}
     if space is not None:
-        have = set(ok.loc[(med > 0) | folded, "signature"])
+        have = set(ok.loc[med > 0, "signature"])
         need = space.table_specs()
         missing = [s for s in need if s.signature not in have]
         out["space"] = {"name": space.name, "needed": len(need), "missing": len(missing),

@@ -55,17 +55,12 @@ class Entry:
     mean_ms: float | None = None
     std_ms: float | None = None
     n_samples: int | None = None
-    folded: bool = False  # part of a fused layer whose time is held by another row
 
 
 @dataclass
 class ImportResult:
     table: LatencyTable
     unmapped: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def folded(self) -> int:
-        return int(self.table.df["source"].fillna("").str.endswith(":folded").sum())
 
     @property
     def imported(self) -> int:
@@ -98,13 +93,11 @@ def build_table(entries: list[Entry], *, source: str, device_name: str, unit: st
     now = pd.Timestamp(time.time(), unit="s", tz="UTC").floor("ms")
     rows: dict[str, dict] = {}
     dupes: list[dict] = []
-    # measured (non-folded) entries first so they win over a folded twin
-    for e in sorted(entries, key=lambda e: e.folded):
+    for e in entries:
         sig = e.spec.signature
         if sig in rows:
-            if not e.folded:
-                dupes.append({"key": e.source_key,
-                              "reason": f"same op as key {rows[sig]['source_key']!r}; kept that one"})
+            dupes.append({"key": e.source_key,
+                          "reason": f"same op as key {rows[sig]['source_key']!r}; kept that one"})
             continue
         row = spec_columns(e.spec)
         row.update({
@@ -114,7 +107,7 @@ def build_table(entries: list[Entry], *, source: str, device_name: str, unit: st
             "n_samples": e.n_samples, "converged": None, "unstable": None,
             "device": device_name, "runtime": runtime, "runtime_version": runtime_version,
             "measured_at": now, "hwprof_version": __version__,
-            "source": source + (":folded" if e.folded else ""), "source_key": e.source_key,
+            "source": source, "source_key": e.source_key,
         })
         rows[sig] = row
     table = LatencyTable(rows_frame(rows.values()), {

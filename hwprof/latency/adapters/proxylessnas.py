@@ -13,17 +13,17 @@ fields after a layer type::
 
 Shapes are H x W x C. Keys with ``se``/``hs`` fields are the Once-for-All form,
 whose ``expand`` is the middle channel count (hwprof's ``expand`` is the ratio
-``mid / C``). A fixed layer such as ``Conv`` is one measurement of several
-hwprof ops (conv2d, bn, relu6): its time goes to the main op's row and the
-others get ``:folded`` rows of 0 ms, so the layer sums to what was measured
-and a space's fixed ops all have rows. See ``tables/IMPORT.md``.
+``mid / C``). Each key becomes exactly one op spec: ``mbconv`` for
+``expanded_conv``, and for a fixed layer the ``sequence`` of its ops (conv2d,
+bn, relu6...), measured as one unit as the source measured it. Spaces with
+``fused_fixed`` (``proxyless-mobile``) use the same sequences for their fixed
+layers, so signatures match. See ``tables/IMPORT.md``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -49,17 +49,8 @@ class KeyError_(ValueError):
     """A key that cannot be mapped; the message says why."""
 
 
-@dataclass
-class Layer:
-    """One LUT key as hwprof ops: ``specs[main]`` holds the time, the rest are folded."""
-
-    key: str
-    specs: list[OpSpec]
-    main: int = 0
-
-
 # --------------------------------------------------------------------------- #
-# keys
+# keys to specs
 
 
 def _shape(text: str, ranks: tuple[int, ...], key_field: str) -> tuple[int, ...]:
@@ -110,16 +101,23 @@ def _mk(kind: str, shape, **kw) -> OpSpec:
     return parse_spec({"kind": kind, "input": list(shape), **kw})
 
 
-def key_to_layer(key: str, flavor: str) -> Layer:
-    """Map one key to hwprof op specs, or raise :class:`KeyError_` saying why not."""
+def fused(ops: list[OpSpec]) -> OpSpec:
+    """One op, or the ``sequence`` of several (as ``fused_fixed`` spaces build it)."""
+    if len(ops) == 1:
+        return ops[0]
+    return parse_spec({"kind": "sequence", "input": ops[0].input, "ops": [o.to_dict() for o in ops]})
+
+
+def key_to_spec(key: str, flavor: str) -> OpSpec:
+    """The op spec of one key, or :class:`KeyError_` saying why there is none."""
     ltype, f = split_key(key)
     if "input" not in f or "output" not in f:
         raise KeyError_("a key needs input: and output: fields")
     try:
         if ltype == "expanded_conv":
-            return Layer(key, [_mbconv(f)])
+            return _mbconv(f)
         if ltype in FIXED_TYPES:
-            return _fixed(key, ltype, f, flavor)
+            return fused(_fixed_ops(ltype, f, flavor))
     except SpecError as e:
         raise KeyError_(f"not a valid op: {e}") from None
     raise KeyError_(f"unknown layer type {ltype!r}; expected expanded_conv, "
@@ -161,7 +159,7 @@ def _mbconv(f: dict[str, str]) -> OpSpec:
     return spec
 
 
-def _fixed(key: str, ltype: str, f: dict[str, str], flavor: str) -> Layer:
+def _fixed_ops(ltype: str, f: dict[str, str], flavor: str) -> list[OpSpec]:
     extra = set(f) - {"input", "output"}
     if extra:
         raise KeyError_(f"{ltype} takes only input: and output:, got {sorted(extra)}")
@@ -169,46 +167,60 @@ def _fixed(key: str, ltype: str, f: dict[str, str], flavor: str) -> Layer:
     act = "hswish" if flavor == "ofa" else "relu6"
     if ltype == "Logits":
         (n,) = _shape(f["output"], (1,), "output")
-        specs = []
-        if h * w > 1:
-            specs.append(_mk("global_avgpool", (1, c, h, w)))
-        specs.append(_mk("fc", (1, c, 1, 1), out_features=n))
-        return Layer(key, specs, main=len(specs) - 1)
+        ops = [_mk("global_avgpool", (1, c, h, w))] if h * w > 1 else []
+        return ops + [_mk("fc", (1, c, 1, 1), out_features=n)]
     ho, wo, co = _shape(f["output"], (3,), "output")
     if ltype == "Conv":
-        stride = h // ho if ho else 0
-        conv = _mk("conv2d", (1, c, h, w), out_channels=co, kernel=3, stride=max(stride, 1))
+        conv = _mk("conv2d", (1, c, h, w), out_channels=co, kernel=3, stride=max(h // ho, 1))
     else:
         conv = _mk("conv2d", (1, c, h, w), out_channels=co, kernel=1)
     if conv.output_shape != [1, co, ho, wo]:
         raise KeyError_(f"output {ho}x{wo}x{co} does not follow from a "
                         f"{conv['kernel']}x{conv['kernel']} conv of {h}x{w}x{c}")
     out = conv.output_shape
-    specs = [conv] + ([] if ltype == "Conv_2" else [_mk("bn", out)]) + [_mk(act, out)]
-    return Layer(key, specs)
+    return [conv] + ([] if ltype == "Conv_2" else [_mk("bn", out)]) + [_mk(act, out)]
 
 
-def layer_key(layer_type: str, spec: OpSpec, flavor: str) -> str:
-    """The LUT key of an mbconv spec (``expanded_conv``); raises KeyError_ if it has none."""
-    if spec.kind != "mbconv" or layer_type != "expanded_conv":
-        raise KeyError_(f"{spec.kind} has no {layer_type} key")
-    n, c, h, w = spec.input
-    _, co, ho, wo = spec.output_shape
-    if n != 1:
+# --------------------------------------------------------------------------- #
+# specs to keys
+
+
+def spec_key(spec: OpSpec, flavor: str) -> str:
+    """The LUT key of a spec; :class:`KeyError_` when no key describes it.
+
+    A key is only returned when mapping it back gives this very spec.
+    """
+    if spec.input[0] != 1:
         raise KeyError_("LUT keys describe batch 1 only")
+    if spec.kind == "mbconv":
+        key = _mbconv_key(spec, flavor)
+    else:
+        ops = [OpSpec(o, _trusted=True) for o in spec["ops"]] if spec.kind == "sequence" else [spec]
+        key = _fixed_key(ops)
+    if key is None:
+        raise KeyError_(f"no {flavor} LUT key describes a {spec.kind} like this")
+    try:
+        back = key_to_spec(key, flavor)
+    except KeyError_ as e:
+        raise KeyError_(f"key {key} does not map back: {e}") from None
+    if back != spec:
+        raise KeyError_(f"key {key} would map back to a different op (check activation, "
+                        f"bias, padding or flavor)")
+    return key
+
+
+def _mbconv_key(spec: OpSpec, flavor: str) -> str:
+    _, c, h, w = spec.input
+    _, co, ho, wo = spec.output_shape
     k, s = spec["kernel"], spec["stride"]
     if not isinstance(k, int) or not isinstance(s, int):
         raise KeyError_("LUT keys need square kernels and strides")
-    if spec["padding"] != (k - 1) // 2:
-        raise KeyError_("LUT keys assume 'same' padding")
     if flavor == "ofa":
         expand = mbconv_mid_channels(c, spec["expand"])
         tail = f"-se:{int(spec['se'])}-hs:{int(spec['activation'] == 'hswish')}"
-        if spec["activation"] not in ("relu6", "hswish"):
-            raise KeyError_(f"activation {spec['activation']} has no OFA key")
     else:
         if spec["se"] or spec["activation"] != "relu6":
-            raise KeyError_("ProxylessNAS keys describe relu6 blocks without SE; use --flavor ofa")
+            raise KeyError_("ProxylessNAS keys describe relu6 blocks without SE; use the ofa flavor")
         if not float(spec["expand"]).is_integer():
             raise KeyError_(f"expand {spec['expand']} is not a whole ratio")
         expand, tail = int(spec["expand"]), ""
@@ -216,13 +228,21 @@ def layer_key(layer_type: str, spec: OpSpec, flavor: str) -> str:
             f"-stride:{s}-idskip:{int(spec['residual'])}{tail}")
 
 
-def _fixed_key(ltype: str, specs: list[OpSpec]) -> str:
-    first, last = specs[0], specs[-1]
-    _, c, h, w = first.input
-    if ltype == "Logits":
-        return f"Logits-input:{h}x{w}x{c}-output:{last.output_shape[1]}"
+def _fixed_key(ops: list[OpSpec]) -> str | None:
+    kinds = [o.kind for o in ops]
+    first = ops[0]
+    _, c, h, w = first.input if len(first.input) == 4 else (0, 0, 0, 0)
+    if kinds in (["global_avgpool", "fc"], ["fc"]) and c:
+        return f"Logits-input:{h}x{w}x{c}-output:{ops[-1].output_shape[1]}"
+    if not kinds or kinds[0] != "conv2d":
+        return None
     _, co, ho, wo = first.output_shape
-    return f"{ltype}-input:{h}x{w}x{c}-output:{ho}x{wo}x{co}"
+    shapes = f"-input:{h}x{w}x{c}-output:{ho}x{wo}x{co}"
+    if len(kinds) == 3 and kinds[1] == "bn":
+        return ("Conv" if first["kernel"] == 3 else "Conv_1") + shapes
+    if len(kinds) == 2 and first["kernel"] == 1:
+        return "Conv_2" + shapes
+    return None
 
 
 # --------------------------------------------------------------------------- #
@@ -265,7 +285,7 @@ def _stats(value: Any, scale: float) -> dict[str, Any]:
         raise KeyError_("value has no mean")
     mean = positive_ms(value["mean"], scale, "mean")
     std = None
-    for name, to_std in (("std", lambda v: v), ("var", math.sqrt)):
+    for name in ("std", "var"):
         if value.get(name) is not None:
             try:
                 raw = float(value[name])
@@ -273,7 +293,7 @@ def _stats(value: Any, scale: float) -> dict[str, Any]:
                 raise KeyError_(f"{name} is {value[name]!r}, not a number") from None
             if not math.isfinite(raw) or raw < 0:
                 raise KeyError_(f"{name} is {value[name]!r}; expected a number >= 0")
-            std = to_std(raw) * scale if name == "std" else to_std(raw * scale * scale)
+            std = raw * scale if name == "std" else math.sqrt(raw * scale * scale)
             break
     count = value.get("count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
@@ -283,7 +303,7 @@ def _stats(value: Any, scale: float) -> dict[str, Any]:
 
 def import_lut(lut: dict[str, Any], *, device_name: str, flavor: str = "auto", unit: str = "ms",
                source_file: str | None = None, runtime: str | None = None) -> ImportResult:
-    """Map every key of a LUT to hwprof rows; unmappable keys are reported with a reason."""
+    """Map every key of a LUT to one hwprof row; unmappable keys are reported with a reason."""
     if flavor == "auto":
         flavor = detect_flavor(lut)
     if flavor not in FLAVORS:
@@ -293,16 +313,9 @@ def import_lut(lut: dict[str, Any], *, device_name: str, flavor: str = "auto", u
     unmapped: list[dict[str, str]] = []
     for key, value in lut.items():
         try:
-            layer = key_to_layer(key, flavor)
-            stats = _stats(value, scale)
+            entries.append(Entry(key_to_spec(key, flavor), key, **_stats(value, scale)))
         except (KeyError_, ValueError) as e:
             unmapped.append({"key": str(key), "reason": str(e)})
-            continue
-        for i, spec in enumerate(layer.specs):
-            if i == layer.main:
-                entries.append(Entry(spec, key, **stats))
-            else:
-                entries.append(Entry(spec, key, median_ms=0.0, mean_ms=0.0, folded=True))
     table, dupes = build_table(entries, source=f"import:{flavor}", device_name=device_name,
                                unit=unit, source_file=source_file, runtime=runtime,
                                extra_meta={"flavor": flavor})
@@ -322,7 +335,7 @@ def _num(x: Any) -> float | None:
 
 
 def _value(rows, flavor: str) -> dict[str, Any]:
-    """count/mean/var|std of one layer from the rows that hold its time."""
+    """count/mean/var|std of one layer from the rows that hold its time (summed)."""
     mean = sum(_num(r["mean_ms"]) if _num(r["mean_ms"]) is not None else float(r["median_ms"])
                for r in rows)
     stds = [_num(r["std_ms"]) for r in rows]
@@ -339,16 +352,17 @@ def _value(rows, flavor: str) -> dict[str, Any]:
 
 def table_flavor(table: LatencyTable) -> str:
     sources = {s for s in table.df["source"].dropna()}
-    return "ofa" if sources and all(s.startswith("import:ofa") for s in sources) else "proxylessnas"
+    return "ofa" if sources and all(s == "import:ofa" for s in sources) else "proxylessnas"
 
 
 def export_lut(table: LatencyTable, *, flavor: str = "auto", space=None
                ) -> tuple[dict[str, dict], list[dict[str, str]]]:
-    """The LUT of a one-device table, and the rows that could not be expressed as keys.
+    """The LUT of a one-device table, and the rows that no key can express.
 
-    Imported rows go back under their own keys (a fused layer's rows are summed).
-    Other mbconv rows get ``expanded_conv`` keys; with ``space`` its fixed layers
-    (first conv, feature mix, classifier) are composed from their ops' rows.
+    Every row whose op a key describes exactly gets that key (an imported row its
+    own key). With ``space``, fixed layers the space keeps as separate primitives
+    (stem conv + bn + relu6, head conv + bn + relu6, pool + fc) are composed from
+    their rows: mean = sum of means, var = sum of variances, count = the smallest.
     """
     if flavor == "auto":
         flavor = table_flavor(table)
@@ -362,41 +376,24 @@ def export_lut(table: LatencyTable, *, flavor: str = "auto", space=None
     lut: dict[str, dict] = {}
     skipped: list[dict[str, str]] = []
     used: set[str] = set()
-    by_key: dict[str, list[dict]] = {}
-    for r in rows.values():
-        if r["source_key"] and key_flavor(r["source_key"]) in (None, flavor):
-            by_key.setdefault(r["source_key"], []).append(r)
-    for key, grp in by_key.items():
-        # an imported key goes back as itself when its rows are exactly that layer's ops
-        try:
-            layer = key_to_layer(key, flavor)
-        except KeyError_:
-            continue
-        if {s.signature for s in layer.specs} != {r["signature"] for r in grp}:
-            continue
-        timed = [r for r in grp if not (r["source"] or "").endswith(":folded")]
-        if not timed:
-            continue
-        lut[key] = _value(timed, flavor)
-        used.update(r["signature"] for r in grp)
     if space is not None:
-        for ltype, specs in _space_layers(space):
-            sigs = [s.signature for s in specs]
-            if any(s in used for s in sigs):
-                continue
+        for specs in _space_fixed_layers(space):
+            key = _fixed_key(specs)
             missing = [s for s in specs if s.signature not in rows]
-            if missing:
-                skipped.append({"key": _fixed_key(ltype, specs),
-                                "reason": f"no row for {missing[0].kind} {missing[0].canonical_json()}"})
+            if key is None or key in lut:
                 continue
-            lut[_fixed_key(ltype, specs)] = _value([rows[s] for s in sigs], flavor)
-            used.update(sigs)
+            if missing:
+                skipped.append({"key": key, "reason": f"no row for {missing[0].kind} "
+                                                      f"{missing[0].canonical_json()}"})
+                continue
+            lut[key] = _value([rows[s.signature] for s in specs], flavor)
+            used.update(s.signature for s in specs)
     for sig, r in rows.items():
         if sig in used:
             continue
         spec = OpSpec(json.loads(r["spec"]), _trusted=True)
         try:
-            key = layer_key("expanded_conv", spec, flavor)
+            key = spec_key(spec, flavor)
         except KeyError_ as e:
             skipped.append({"key": f"{spec.kind} {sig}", "reason": str(e)})
             continue
@@ -407,15 +404,15 @@ def export_lut(table: LatencyTable, *, flavor: str = "auto", space=None
     return lut, skipped
 
 
-def _space_layers(space) -> Iterable[tuple[str, list[OpSpec]]]:
-    """The space's fixed layers as LUT layer types (stem, head conv, classifier)."""
+def _space_fixed_layers(space) -> Iterable[list[OpSpec]]:
+    """Fixed layers a space keeps as primitives, as lists of their ops."""
     pre = [s for s in space.prefix if s.kind != "mbconv"]
+    if [s.kind for s in pre] == ["conv2d", "bn", "relu6"]:
+        yield pre
     suf = space.suffix
-    if len(pre) == 3:
-        yield "Conv", pre
-    if len(suf) == 5:
-        yield "Conv_1", suf[:3]
-        yield "Logits", suf[3:]
+    if [s.kind for s in suf] == ["conv2d", "bn", "relu6", "global_avgpool", "fc"]:
+        yield suf[:3]
+        yield suf[3:]
 
 
 def write_lut(path: str | Path, lut: dict[str, dict]) -> None:

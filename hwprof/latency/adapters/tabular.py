@@ -203,10 +203,6 @@ def import_frame(df: pd.DataFrame, *, device_name: str, colmap: dict[str, str] |
         try:
             spec = _row_spec(m, row)
             lat = m.get(row, "latency")
-            if str(row.get("source") or "").endswith(":folded") and lat == 0:
-                # a 0 ms part of a fused layer, as `hwprof export` writes imported LUT rows
-                entries.append(Entry(spec, key, median_ms=0.0, mean_ms=0.0, folded=True))
-                continue
             median = positive_ms(lat, scale, "latency")
             mean = m.get(row, "mean")
             std = m.get(row, "std")

@@ -1,5 +1,6 @@
 """ProxylessNAS / OFA LUT import and export on yaml files in the published format."""
 
+import json
 import math
 
 import pytest
@@ -32,10 +33,10 @@ def test_mobile_lut_covers_proxyless_space_and_sums_per_architecture(write_yaml,
     st1 = mobile_space.layers[0]
     key = pnas_key("expanded_conv", [112, 112, 16], [56, 56, 24], 6, 5, 2, 0)
     assert mobile_space.candidate_spec(st1, "mbconv_e6_k5").signature in set(by_key[key]["signature"])
-    assert by_key[key]["median_ms"].iloc[0] == lut[key]["mean"]
+    assert len(by_key[key]) == 1 and by_key[key]["median_ms"].iloc[0] == lut[key]["mean"]
     assert by_key[key]["std_ms"].iloc[0] == pytest.approx(math.sqrt(lut[key]["var"]))
     assert by_key[key]["n_samples"].iloc[0] == lut[key]["count"]
-    # an architecture's estimate is the sum of its keys' means: fused layers are not lost
+    # an architecture's estimate is the sum of its keys' means
     model = LatencyModel(res.table)
     for seed in range(3):
         import random
@@ -46,26 +47,53 @@ def test_mobile_lut_covers_proxyless_space_and_sums_per_architecture(write_yaml,
         assert est["sum_ms"] == pytest.approx(sum(lut[k]["mean"] for k in arch_keys(choices)))
 
 
-def test_fixed_layer_keys_fold_their_parts(write_yaml):
+def test_fixed_layer_keys_are_the_fused_layers_of_the_space(write_yaml, mobile_space):
     conv = pnas_key("Conv", [224, 224, 3], [112, 112, 32])
     mix = pnas_key("Conv_1", [7, 7, 320], [7, 7, 1280])
     logits = pnas_key("Logits", [7, 7, 1280], [1000])
     lut = {conv: {"count": 10, "mean": 2.5, "var": 0.01}, mix: {"count": 10, "mean": 1.5, "var": 0.0},
            logits: {"count": 10, "mean": 0.5, "var": 0.0004}}
     res = P.import_file(write_yaml(lut), device_name="pixel1")
-    df = res.table.df
-    parts = {k: sorted(g["kind"]) for k, g in df.groupby("source_key")}
-    assert parts == {conv: ["bn", "conv2d", "relu6"], mix: ["bn", "conv2d", "relu6"],
-                     logits: ["fc", "global_avgpool"]}
-    timed = df[~df["source"].str.endswith(":folded")]
-    assert sorted(timed["kind"]) == ["conv2d", "conv2d", "fc"]
-    assert res.folded == 5
-    assert (df.loc[df["source"].str.endswith(":folded"), "median_ms"] == 0).all()
-    for key, g in df.groupby("source_key"):
-        assert g["median_ms"].sum() == lut[key]["mean"]
-    stem = df[(df["source_key"] == conv) & (df["kind"] == "conv2d")].iloc[0]
-    assert (stem["in_channels"], stem["in_h"], stem["kernel"], stem["stride"], stem["out_channels"]) \
-        == (3, 224, 3, 2, 32)
+    df = res.table.df.set_index("source_key")
+    assert len(df) == 3 and set(df["kind"]) == {"sequence"}
+    # one row per key, holding what the key measured, with the space's fixed-layer signature
+    assert [df.loc[k, "signature"] for k in (conv, mix, logits)] == \
+        [s.signature for s in mobile_space.fixed_specs if s.kind == "sequence"]
+    ops = {k: [o["kind"] for o in json.loads(df.loc[k, "spec"])["ops"]] for k in lut}
+    assert ops == {conv: ["conv2d", "bn", "relu6"], mix: ["conv2d", "bn", "relu6"],
+                   logits: ["global_avgpool", "fc"]}
+    stem = json.loads(df.loc[conv, "spec"])["ops"][0]
+    assert (stem["input"], stem["kernel"], stem["stride"], stem["out_channels"]) == \
+        ([1, 3, 224, 224], 3, 2, 32)
+    for k, v in lut.items():
+        assert df.loc[k, "median_ms"] == v["mean"] and df.loc[k, "n_samples"] == v["count"]
+    assert (df["median_ms"] > 0).all()
+
+
+def test_measured_fixed_layers_export_to_lut_keys_and_back(tmp_path, mobile_space):
+    """The proxyless-mobile fixed layers measured on this CPU become the LUT's keys."""
+    from hwprof.latency.backends.registry import get_backend
+    from hwprof.latency.build import build_table
+    from tests.conftest import FAST_PROTOCOL
+    out = tmp_path / "fixed.parquet"
+    build_table(mobile_space.fixed_specs, [get_backend("cpu")], out, protocol=FAST_PROTOCOL,
+                quiet=True, log=lambda m: None)
+    measured = read_table(out)
+    lut, skipped = P.export_lut(measured)
+    assert skipped == []
+    assert set(lut) == {pnas_key("Conv", [224, 224, 3], [112, 112, 32]),
+                        pnas_key("expanded_conv", [112, 112, 32], [112, 112, 16], 1, 3, 1, 0),
+                        pnas_key("Conv_1", [7, 7, 320], [7, 7, 1280]),
+                        pnas_key("Logits", [7, 7, 1280], [1000])}
+    P.write_lut(tmp_path / "cpu.yaml", lut)
+    back = P.import_file(tmp_path / "cpu.yaml", device_name="cpu").table
+    m = measured.df.set_index("signature")
+    b = back.df.set_index("signature")
+    assert set(b.index) == set(m.index) == {s.signature for s in mobile_space.fixed_specs}
+    for sig in m.index:
+        assert b.loc[sig, "median_ms"] == m.loc[sig, "mean_ms"]  # a LUT carries the mean
+        assert b.loc[sig, "std_ms"] == pytest.approx(m.loc[sig, "std_ms"])
+        assert b.loc[sig, "n_samples"] == m.loc[sig, "n_samples"]
 
 
 def test_ofa_keys_with_std_se_hs_and_middle_channels(write_yaml):
@@ -83,16 +111,18 @@ def test_ofa_keys_with_std_se_hs_and_middle_channels(write_yaml):
     df = res.table.df.set_index("source_key")
     mb = res.table.df[res.table.df["kind"] == "mbconv"].set_index("source_key")
     assert mb.loc[k1, "expand"] == 3 and mb.loc[k2, "expand"] == 6 and mb.loc[k3, "expand"] == 2.5
-    import json
     s2 = json.loads(mb.loc[k2, "spec"])
     assert s2["se"] is True and s2["activation"] == "hswish" and s2["stride"] == 2
     assert json.loads(mb.loc[k1, "spec"])["residual"] is True
     assert mb.loc[k2, "std_ms"] == pytest.approx(lut[k2]["std"])
     # Conv_2 is a 1x1 conv + hswish (no BN); Logits on 1x1 input is the classifier alone
-    kinds = res.table.df.groupby("source_key")["kind"].apply(sorted).to_dict()
-    assert kinds[k4] == ["conv2d", "hswish"] and kinds[k5] == ["fc"]
-    assert kinds[k6] == ["bn", "conv2d", "hswish"]
+    def ops(k):
+        spec = json.loads(df.loc[k, "spec"])
+        return [o["kind"] for o in spec["ops"]] if spec["kind"] == "sequence" else [spec["kind"]]
+    assert ops(k4) == ["conv2d", "hswish"] and ops(k5) == ["fc"]
+    assert ops(k6) == ["conv2d", "bn", "hswish"]
     assert df.loc[k5, "median_ms"] == lut[k5]["mean"]
+    assert len(df) == len(lut)
 
 
 def test_malformed_and_unmappable_keys_are_reported_not_dropped(write_yaml):
