@@ -8,6 +8,7 @@ fields after a layer type::
     expanded_conv-input:56x56x24-output:56x56x24-expand:72-kernel:3-stride:1-idskip:1-se:0-hs:1
     Conv-input:224x224x3-output:112x112x32          first conv (3x3) + BN + act
     Conv_1-input:7x7x320-output:7x7x1280            1x1 conv + BN + act (feature mix / final expand)
+    AvgPool2D-input:7x7x960-output:1x1x960          OFA MobileNetV3 global average pool
     Conv_2-input:1x1x960-output:1x1x1280            OFA MobileNetV3 feature mix: 1x1 conv + act
     Logits-input:7x7x1280-output:1000               global average pool + classifier
 
@@ -42,7 +43,7 @@ from hwprof.latency.table import LatencyTable
 FLAVORS = ("proxylessnas", "ofa")
 MBCONV_FIELDS = ("input", "output", "expand", "kernel", "stride", "idskip")
 OFA_FIELDS = ("se", "hs")
-FIXED_TYPES = ("Conv", "Conv_1", "Conv_2", "Logits")
+FIXED_TYPES = ("Conv", "Conv_1", "Conv_2", "AvgPool2D", "Logits")
 
 
 class KeyError_(ValueError):
@@ -170,6 +171,10 @@ def _fixed_ops(ltype: str, f: dict[str, str], flavor: str) -> list[OpSpec]:
         ops = [_mk("global_avgpool", (1, c, h, w))] if h * w > 1 else []
         return ops + [_mk("fc", (1, c, 1, 1), out_features=n)]
     ho, wo, co = _shape(f["output"], (3,), "output")
+    if ltype == "AvgPool2D":
+        if (ho, wo, co) != (1, 1, c):
+            raise KeyError_(f"AvgPool2D is a global pool: output should be 1x1x{c}")
+        return [_mk("global_avgpool", (1, c, h, w))]
     if ltype == "Conv":
         conv = _mk("conv2d", (1, c, h, w), out_channels=co, kernel=3, stride=max(h // ho, 1))
     else:
@@ -234,6 +239,8 @@ def _fixed_key(ops: list[OpSpec]) -> str | None:
     _, c, h, w = first.input if len(first.input) == 4 else (0, 0, 0, 0)
     if kinds in (["global_avgpool", "fc"], ["fc"]) and c:
         return f"Logits-input:{h}x{w}x{c}-output:{ops[-1].output_shape[1]}"
+    if kinds == ["global_avgpool"]:
+        return f"AvgPool2D-input:{h}x{w}x{c}-output:1x1x{c}"
     if not kinds or kinds[0] != "conv2d":
         return None
     _, co, ho, wo = first.output_shape

@@ -103,8 +103,9 @@ def test_ofa_keys_with_std_se_hs_and_middle_channels(write_yaml):
     k4 = pnas_key("Conv_2", [1, 1, 960], [1, 1, 1280])
     k5 = pnas_key("Logits", [1, 1, 1280], [1000])
     k6 = pnas_key("Conv", [224, 224, 3], [112, 112, 16])
+    k7 = pnas_key("AvgPool2D", [7, 7, 960], [1, 1, 960])
     lut = {k: {"count": 20, "mean": 1.0 + i, "std": 0.1 * (i + 1)} for i, k in
-           enumerate([k1, k2, k3, k4, k5, k6])}
+           enumerate([k1, k2, k3, k4, k5, k6, k7])}
     res = P.import_file(write_yaml(lut), device_name="pixel1")
     assert res.unmapped == []
     assert res.table.meta["import"]["flavor"] == "ofa"
@@ -120,7 +121,7 @@ def test_ofa_keys_with_std_se_hs_and_middle_channels(write_yaml):
         spec = json.loads(df.loc[k, "spec"])
         return [o["kind"] for o in spec["ops"]] if spec["kind"] == "sequence" else [spec["kind"]]
     assert ops(k4) == ["conv2d", "hswish"] and ops(k5) == ["fc"]
-    assert ops(k6) == ["conv2d", "bn", "hswish"]
+    assert ops(k6) == ["conv2d", "bn", "hswish"] and ops(k7) == ["global_avgpool"]
     assert df.loc[k5, "median_ms"] == lut[k5]["mean"]
     assert len(df) == len(lut)
 
@@ -162,6 +163,8 @@ def test_export_then_import_gives_the_same_rows(write_yaml, tmp_path, flavor):
                {"count": 9, "mean": 1.5, "std": 0.25},
                pnas_key("Conv", [224, 224, 3], [112, 112, 16]): {"count": 9, "mean": 2.5, "std": 0.5},
                pnas_key("Conv_1", [7, 7, 160], [7, 7, 960]): {"count": 9, "mean": 0.75, "std": 0.1},
+               pnas_key("AvgPool2D", [7, 7, 960], [1, 1, 960]): {"count": 9, "mean": 0.05, "std": 0.01},
+               pnas_key("Conv_2", [1, 1, 960], [1, 1, 1280]): {"count": 9, "mean": 0.5, "std": 0.05},
                pnas_key("Logits", [1, 1, 1280], [1000]): {"count": 9, "mean": 0.25, "std": 0.0}}
     first = P.import_file(write_yaml(lut), device_name="pixel1")
     write_table(tmp_path / "a.parquet", first.table)
