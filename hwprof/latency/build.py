@@ -44,6 +44,9 @@ RESULT_STATS = ("median_ms", "mean_ms", "min_ms", "max_ms", "p10_ms", "p90_ms", 
                 "freq_mhz", "temp_c_before", "temp_c_after", "calib_median_ms", "calib_ratio")
 
 
+OP_LOSS_LIMIT = 3  # an op that loses the agent this many times becomes an error row
+
+
 class BuildError(UserError):
     """The build could not finish; the rows measured so far are kept."""
 
@@ -206,6 +209,7 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
     bar = _progress(len(todo), quiet, f"measuring on {', '.join(report.devices)}")
     lock = threading.Lock()
     failures: list[str] = []
+    lost: dict[str, int] = {}  # signature -> times the agent was lost while measuring it
     stop = threading.Event()
 
     crashes: list[BaseException] = []
@@ -229,7 +233,20 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
                     raise AgentLost(f"{backend.label}: not connected")
                 res = sess.measure(spec.signature, spec.plan())
             except AgentLost as e:
-                work.put(spec)
+                with lock:
+                    tries = lost[spec.signature] = lost.get(spec.signature, 0) + 1
+                if tries >= OP_LOSS_LIMIT and sess is not None:
+                    # the op itself kills or hangs the agent: an error row, not an endless retry
+                    err = f"the agent was lost {tries} times while measuring this op; last: {e}"
+                    ckpt.add(result_row(spec, {"status": "error", "error": err}, sess.hello,
+                                        backend.label))
+                    with lock:
+                        report.measured += 1
+                        report.errors += 1
+                        bar.update(1)
+                        bar.write(f"error: {spec.kind} {spec.signature}: {err}")
+                else:
+                    work.put(spec)
                 sess = _reopen(backend, config, e, max_reconnects, backoff, log, stop)
                 sessions[i] = sess
                 with lock:

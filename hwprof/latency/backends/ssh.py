@@ -74,8 +74,12 @@ class SshBackend(Backend):
         except DeviceError:
             client.close()
             raise
-        except Exception as e:  # the link broke while preparing the board
+        except Exception as e:
+            alive = client.get_transport() is not None and client.get_transport().is_active()
             client.close()
+            if alive:  # the board said no: permissions, full disk, no SFTP subsystem...
+                raise DeviceError(f"{self.label}: cannot copy the agent into {self.cache_dir} on "
+                                  f"the board over SFTP: {e or type(e).__name__}") from None
             raise AgentLost(f"{self.label}: connection lost while preparing the board: "
                             f"{e or type(e).__name__}") from None
         return client, path

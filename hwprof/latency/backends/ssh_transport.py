@@ -272,14 +272,18 @@ class ChannelTransport(Transport):
         try:
             self.chan.sendall((line + "\n").encode())
         except Exception as e:  # socket closed, channel closed, transport gone
-            if self.exit_status(0.5) is None:
-                self._orphaned()
+            if not self._closed:
+                if self.exit_status(0.5) is None:
+                    self._orphaned()
+                self._finish()
             raise OSError(str(e) or type(e).__name__) from None
 
     def read_line(self, timeout: float) -> Optional[str]:
         line = self._out.get(timeout)
-        if line is None and self.exit_status(1.0) is None:
-            self._orphaned()  # the link ended, not the agent
+        if line is None and not self._closed:
+            if self.exit_status(1.0) is None:
+                self._orphaned()  # the link ended, not the agent
+            self._finish()  # the session is over either way: let go of the connection
         return line
 
     def exit_status(self, wait: float = 2.0) -> Optional[int]:

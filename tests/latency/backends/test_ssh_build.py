@@ -178,3 +178,21 @@ def test_agent_orphaned_by_a_dropped_link_is_killed_after_reconnecting(sshd, tmp
     assert not any(pid in sshd.agents() for pid in frozen)
     df = read_table(out).df
     assert set(df["signature"]) == {s.signature for s in specs} and len(df) == len(specs)
+
+
+def test_an_op_that_always_hangs_the_board_becomes_an_error_row(sshd, tmp_path):
+    from hwprof.latency.build import OP_LOSS_LIMIT
+    from hwprof.latency.specs import parse_spec
+    small = get_space("tiny").table_specs()[:2]
+    # one call takes seconds: with a 1.5 s op timeout the agent looks hung every time
+    huge = parse_spec({"kind": "conv2d", "input": [1, 128, 96, 96], "out_channels": 256,
+                       "kernel": 5})
+    out = tmp_path / "t.parquet"
+    rep = build([small[0], huge, small[1]], [ssh_backend(sshd, tmp_path, op_timeout=1.5)], out,
+                backoff=0.1)
+    assert rep.reconnects == OP_LOSS_LIMIT and rep.errors == 1
+    df = read_table(out).df.set_index("signature")
+    assert df.loc[huge.signature, "status"] == "error"
+    assert pd.isna(df.loc[huge.signature, "median_ms"])  # never a latency for it
+    assert f"lost {OP_LOSS_LIMIT} times" in df.loc[huge.signature, "error"]
+    assert (df.loc[[s.signature for s in small], "status"] == "ok").all()
