@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 
 from hwprof.errors import DeviceError
@@ -36,6 +37,7 @@ class SshTarget:
     key_files: list[str] = field(default_factory=list)
     known_hosts: list[str] = field(default_factory=list)
     accept_new: bool = False   # ``StrictHostKeyChecking accept-new`` in the config
+    proxy_command: str | None = None  # ``ProxyCommand`` (or ``ProxyJump`` as ``ssh -W``)
 
     @property
     def label(self) -> str:
@@ -123,5 +125,24 @@ def resolve(device: str, ssh_key: str | None = None) -> SshTarget:
     known = [os.path.expanduser(k) for k in (cfg.get("userknownhostsfile") or "").split()]
     known = [k for k in known if k and k != "/dev/null"] or [os.path.expanduser("~/.ssh/known_hosts")]
     accept_new = str(cfg.get("stricthostkeychecking", "")).lower() == "accept-new"
+    proxy = cfg.get("proxycommand")
+    if not proxy or proxy.lower() == "none":
+        proxy = _jump_command(cfg.get("proxyjump"), hostname, port)
     return SshTarget(alias=host, hostname=hostname, port=port, user=user, key_files=keys,
-                     known_hosts=known, accept_new=accept_new)
+                     known_hosts=known, accept_new=accept_new, proxy_command=proxy)
+
+
+def _jump_command(jump: str | None, hostname: str, port: int) -> str | None:
+    """``ProxyJump a,b`` as the command OpenSSH itself would run: ``ssh -J a -W host:port b``."""
+    if not jump or jump.lower() == "none":
+        return None
+    hops = [h.strip() for h in jump.split(",") if h.strip()]
+    for hop in hops:
+        if hop.startswith("-") or not re.fullmatch(r"[\w.@:\[\]%/-]+", hop):
+            raise DeviceError(f"ProxyJump {jump!r} in {ssh_config_path()} is not a list of hosts")
+    last = hops[-1]
+    last = last if ":" not in last.split("@")[-1] else "ssh://" + last
+    words = ["ssh"] + (["-J", ",".join(hops[:-1])] if len(hops) > 1 else [])
+    target = f"[{hostname}]:{port}" if ":" in hostname else f"{hostname}:{port}"
+    words += ["-W", target, last]
+    return " ".join(shlex.quote(w) for w in words)

@@ -86,7 +86,8 @@ def connect(target: SshTarget, accept_new: bool = False, timeout: float = 15.0) 
     client.set_missing_host_key_policy(_AcceptNew(target) if accept else _RefuseUnknown(target))
     where = target.label
     try:
-        client.connect(target.hostname, port=target.port, username=target.user,
+        sock = paramiko.ProxyCommand(target.proxy_command) if target.proxy_command else None
+        client.connect(target.hostname, port=target.port, username=target.user, sock=sock,
                        key_filename=target.key_files or None, allow_agent=True,
                        look_for_keys=True, timeout=timeout, banner_timeout=timeout,
                        auth_timeout=timeout, channel_timeout=timeout)

@@ -177,3 +177,28 @@ def test_sigstopped_agent_is_detected_as_hung_and_killed(sshd, tmp_path):
         assert sshd.wait_no_agents(5.0) == []  # the stopped agent was killed on the board
     finally:
         sess.close()
+
+
+RELAY = """import os, socket, sys, threading
+open(sys.argv[3], "a").write("relayed\\n")
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def up():
+    for d in iter(lambda: os.read(0, 65536), b""):
+        s.sendall(d)
+    s.shutdown(socket.SHUT_WR)
+threading.Thread(target=up, daemon=True).start()
+for d in iter(lambda: s.recv(65536), b""):
+    os.write(1, d)
+"""
+
+
+def test_proxy_command_from_ssh_config_is_used(sshd, ssh_home, tmp_path):
+    relay, marker = tmp_path / "relay.py", tmp_path / "relay.log"
+    relay.write_text(RELAY)
+    (ssh_home.home / ".ssh" / "config").write_text(
+        f"Host behindgw\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+        f"  ProxyCommand {sys.executable} {relay} %h %p {marker}\n")
+    opts = BackendOptions(extra={"remote_python": sys.executable,
+                                 "remote_cache_dir": str(tmp_path / "c")})
+    assert SshBackend("ssh://behindgw", opts).check()["ok"]
+    assert marker.read_text() == "relayed\n"

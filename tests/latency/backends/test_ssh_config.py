@@ -85,3 +85,19 @@ def test_remote_commands_quote_every_word():
     assert kill_command([12, 34]).count("kill -KILL") == 2
     with pytest.raises(ValueError):
         kill_command(["12; reboot"])
+
+
+def test_proxy_command_and_proxy_jump(home):
+    (home / ".ssh" / "config").write_text(
+        "Host viaproxy\n  HostName 10.1.2.3\n  Port 2200\n  ProxyCommand nc -x gw:1080 %h %p\n"
+        "Host viajump\n  HostName 10.1.2.4\n  ProxyJump admin@gw1:2222,gw2\n"
+        "Host badjump\n  ProxyJump -oProxyCommand=evil\n")
+    assert resolve("ssh://viaproxy").proxy_command == "nc -x gw:1080 10.1.2.3 2200"
+    cmd = resolve("ssh://viajump").proxy_command
+    assert shlex.split(cmd) == ["ssh", "-J", "admin@gw1:2222", "-W", "10.1.2.4:22", "gw2"]
+    (home / ".ssh" / "config").write_text("Host j2\n  HostName b\n  ProxyJump pi@gw:2222\n"
+                                          "Host badjump\n  ProxyJump -oProxyCommand=evil\n")
+    assert shlex.split(resolve("ssh://j2").proxy_command) == ["ssh", "-W", "b:22", "ssh://pi@gw:2222"]
+    assert resolve("ssh://plain").proxy_command is None
+    with pytest.raises(DeviceError, match="ProxyJump"):
+        resolve("ssh://badjump")
