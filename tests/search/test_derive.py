@@ -1,0 +1,73 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from hwprof.errors import UserError
+from hwprof.search.derive import derive
+from hwprof.search.latency_loss import LatencyTable2D
+
+
+def _lut():
+    rng = np.random.RandomState(3)
+    ms = [rng.uniform(0.1, 1.0, 4), np.r_[rng.uniform(0.1, 1.0, 4), 0.0], rng.uniform(0.1, 1.0, 5)]
+    return LatencyTable2D([[f"c{k}" for k in range(len(t))] for t in ms], ms, 0.2, {})
+
+
+def _probs(seed):
+    rng = np.random.RandomState(seed)
+    return [rng.dirichlet(np.ones(len(t))) for t in _lut().ms]
+
+
+def _brute(probs, lut, budget, lo_frac):
+    best = None
+    for idx in itertools.product(*[range(len(p)) for p in probs]):
+        ms = lut.arch_ms(idx)
+        if not (lo_frac * budget <= ms <= budget):
+            continue
+        lp = sum(np.log(p[i]) for p, i in zip(probs, idx))
+        if best is None or lp > best[0]:
+            best = (lp, list(idx))
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_derive_is_the_most_probable_arch_in_the_band(seed):
+    lut, probs = _lut(), _probs(seed)
+    lo, hi = lut.range_ms()
+    budget = lo + 0.5 * (hi - lo)
+    got = derive(probs, lut, budget, min_fill=0.9, buckets=20000)
+    assert got["estimate_ms"] <= budget
+    want = _brute(probs, lut, budget, 0.9)
+    assert got["in_band"] and got["indices"] == want[1]
+
+
+def test_derive_falls_back_under_budget_when_band_is_empty():
+    lut, probs = _lut(), _probs(0)
+    lo, _ = lut.range_ms()
+    got = derive(probs, lut, lo * 1.001, min_fill=0.999999)
+    assert got["estimate_ms"] <= lo * 1.001
+    assert got["indices"] == [int(np.argmin(t)) for t in lut.ms]
+
+
+def test_derive_uses_the_whole_network_estimate():
+    lut, probs = _lut(), _probs(1)
+    lo, hi = lut.range_ms()
+    budget = lo + 0.5 * (hi - lo)
+    idx_of = {n: k for k, n in enumerate(lut.names[0])}
+    calls = []
+
+    def est(choices):  # a calibration that adds 30 %
+        calls.append(choices)
+        idx = [lut.names[li].index(c) for li, c in enumerate(choices)]
+        return 1.3 * lut.arch_ms(idx)
+    got = derive(probs, lut, budget, est)
+    assert calls and idx_of
+    assert got["estimate_ms"] <= budget
+    assert 1.3 * got["sum_ms"] == pytest.approx(got["estimate_ms"])
+
+
+def test_budget_below_the_fastest_arch_is_a_user_error():
+    lut = _lut()
+    with pytest.raises(UserError, match="below the fastest"):
+        derive(_probs(0), lut, lut.range_ms()[0] * 0.9)
