@@ -52,7 +52,7 @@ _SPACES: dict[str, dict[str, Any]] = {
                        "finish in minutes on a laptop CPU",
         "input": [1, 3, 32, 32],
         "stem": {"out_channels": 16, "kernel": 3, "stride": 2},
-        "first_block": {"out_channels": 16, "expand": 1, "kernel": 3, "stride": 1},
+        "first_block": {"out_channels": 16, "expand": 1, "kernel": 3, "stride": 2},
         "stages": [{"out_channels": 24, "layers": 2, "stride": 2},
                    {"out_channels": 40, "layers": 2, "stride": 2},
                    {"out_channels": 80, "layers": 2, "stride": 1}],
