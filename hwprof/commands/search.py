@@ -15,6 +15,7 @@ OUT/latency.png.
 
 VERB = "search"
 HELP = "search an architecture under a latency budget (DARTS or ProxylessNAS)"
+DEFAULT_EPOCHS = {"proxyless": 12, "darts": 5}
 
 
 def add_arguments(p):
@@ -32,7 +33,9 @@ def add_arguments(p):
                         "with x_train, y_train[, x_val, y_val] (default: mnist)")
     p.add_argument("--out", default="runs/search", metavar="DIR",
                    help="output folder (default: runs/search)")
-    p.add_argument("--epochs", type=int, default=8, metavar="N", help="search epochs (default: 8)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="search epochs (default: 12 for proxyless, 5 for darts, whose epochs "
+                        "train every candidate)")
     p.add_argument("--retrain-epochs", type=int, default=4, metavar="N",
                    help="epochs to retrain the derived network (default: 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -63,24 +66,20 @@ def table_device(table_path) -> str | None:
     return labels[0] if len(labels) == 1 else None
 
 
-def measure_end_to_end(device: str, spec, notes: list) -> float | None:
-    """Median ms of one ``sequence`` spec on ``device``; None (with a note) if unreachable."""
+def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None = None):
+    """Median ms of one ``sequence`` spec on ``device``; None (with a note) if unreachable.
+
+    A device whose fingerprint differs from the table's is not measured.
+    """
     from hwprof.errors import UserError
     from hwprof.latency.backends.registry import get_backend
+    from hwprof.latency.endtoend import measure_specs
     try:
-        sess = get_backend(device).open({"seed": 0, "protocol": {}})
+        results, _ = measure_specs([spec], get_backend(device), expect_fingerprint=fingerprint)
     except (UserError, OSError) as e:
-        notes.append(f"device {device} not reachable: {e}")
+        notes.append(f"not measured on {device}: {e}")
         return None
-    try:
-        res = sess.measure(spec.signature, spec.plan())
-    finally:
-        sess.close()
-    ms = res.get("median_ms")
-    if res.get("status", "ok") != "ok" or ms is None:
-        notes.append(f"end-to-end measurement failed on {device}: {res.get('error')}")
-        return None
-    return float(ms)
+    return float(results[0]["median_ms"])
 
 
 def run(args):
@@ -90,6 +89,8 @@ def run(args):
     from hwprof.search.runner import run_search
 
     budget = duration_ms(args.latency_budget)
+    if args.epochs is None:
+        args.epochs = DEFAULT_EPOCHS[args.algo]
     if args.epochs < 1 or args.retrain_epochs < 0 or args.batch_size < 1:
         from hwprof.errors import UserError
         raise UserError("--epochs and --batch-size must be >= 1, --retrain-epochs >= 0")
@@ -101,7 +102,8 @@ def run(args):
     notes: list[str] = []
     if not args.no_measure and device is None:
         notes.append("no single device label in the table; not measured")
-    measure = (lambda spec: measure_end_to_end(device, spec, notes)) if device else None
+    measure = (lambda spec: measure_end_to_end(device, spec, notes, model.device_fingerprint)) \
+        if device else None
     report = run_search(space, model, data, budget, args.out, algo=args.algo, epochs=args.epochs,
                         retrain_epochs=args.retrain_epochs, seed=args.seed,
                         loss_form=args.latency_loss, batch=args.batch_size, min_fill=args.min_fill,

@@ -1,0 +1,86 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import FAST_PROTOCOL
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    from hwprof.latency.backends.registry import get_backend
+    from hwprof.latency.build import build_table
+    from hwprof.latency.spaces import get_space
+
+    out = tmp_path_factory.mktemp("tables") / "cpu-tiny.parquet"
+    build_table(get_space("tiny").table_specs(), [get_backend("cpu")], out, protocol=FAST_PROTOCOL,
+                quiet=True, log=lambda m: None)
+    return out
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "hwprof", "search", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def _budget(table, frac=0.6):
+    from hwprof.latency.loading import load_latency_model
+    from hwprof.latency.spaces import get_space
+    from hwprof.search.latency_loss import LatencyTable2D
+    lo, hi = LatencyTable2D.from_model(get_space("tiny"), load_latency_model(table)).range_ms()
+    return lo + frac * (hi - lo)
+
+
+@pytest.mark.parametrize("algo", ["proxyless", "darts"])
+def test_search_writes_arch_model_report_and_plots(tiny_table, tmp_path, algo):
+    budget = _budget(tiny_table)
+    out = tmp_path / "run"
+    p = _cli("--table", str(tiny_table), "--space", "tiny", "--latency-budget", f"{budget * 1e3:.1f}us",
+             "--algo", algo, "--data", "digits", "--epochs", "1", "--retrain-epochs", "1",
+             "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert f"[{algo}] epoch 1/1" in p.stdout and "E[latency]" in p.stdout
+    rep = json.loads((out / "report.json").read_text())
+    for k in ("algo", "test_accuracy", "budget_ms", "predicted_ms", "measured_ms", "search_seconds"):
+        assert k in rep
+    assert rep["algo"] == algo
+    assert rep["budget_ms"] == pytest.approx(round(budget * 1e3, 1) / 1e3)
+    assert rep["predicted_ms"] <= rep["budget_ms"]
+    assert rep["measured_ms"] is not None and rep["measured_ms"] > 0   # cpu is reachable
+    assert 0.0 <= rep["test_accuracy"] <= 1.0 and rep["search_seconds"] > 0
+    arch = json.loads((out / "arch.json").read_text())
+    assert arch["space"] == "tiny" and arch["choices"] == rep["choices"]
+    assert arch["predicted_ms"] == pytest.approx(rep["predicted_ms"])
+    for png in ("arch_probs.png", "latency.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the exported network loads in nnabla and classifies a 16x16 RGB image
+    from hwprof.search.export import load_nnp
+    x, y = load_nnp(out / "model.nnp")
+    x.d = np.random.RandomState(0).randn(*x.shape)
+    y.forward()
+    assert y.shape == (1, 10) and np.all(np.isfinite(y.d))
+    # arch.json is the format measure-arch reads
+    from hwprof.latency.arch import load_arch
+    sp, choices, _ = load_arch(out / "arch.json")
+    assert sp.name == "tiny" and choices == rep["choices"]
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--latency-budget", "fast"], "cannot read 'fast' as a duration"),
+    (["--latency-budget", "1us"], "below the fastest architecture"),
+    (["--latency-budget", "1ms", "--data", "nope.npz"], "does not exist"),
+    (["--latency-budget", "1ms", "--epochs", "0"], "--epochs"),
+])
+def test_user_mistakes_are_one_line_errors(tiny_table, tmp_path, args, match):
+    p = _cli("--table", str(tiny_table), "--space", "tiny", "--out", str(tmp_path / "r"), *args)
+    assert p.returncode == 2
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("hwprof: error:")]
+    assert len(errors) == 1 and match in errors[0]
+    assert "Traceback" not in p.stderr
+
+
+def test_missing_table_is_an_error(tmp_path):
+    p = _cli("--space", "tiny", "--latency-budget", "1ms")
+    assert p.returncode == 2 and "--table" in p.stderr
