@@ -37,8 +37,9 @@ def run(args):
         print(f"python       {rep.get('python') or '-'}")
         print(f"runtime      {(rt['name'] + ' ' + str(rt['version'])) if rt else 'missing'}")
         env = rep.get("environment") or {}
-        extras = {k: env.get(k) for k in ("governor", "freq_mhz", "temp_c", "cuda_version",
-                                          "cudnn_version") if env.get(k) is not None}
+        extras = {k: env.get(k) for k in ("governor", "freq_mhz", "temp_c", "driver_version",
+                                          "cuda_version", "cudnn_version")
+                  if env.get(k) is not None}
         if extras:
             print("state        " + ", ".join(f"{k}={v}" for k, v in extras.items()))
         for prob in rep["problems"]:

@@ -135,6 +135,7 @@ class _EventClock:
         first.record(self.stream)
         first.synchronize()
         self.anchor_seqs, self.anchors = [0], [(first, 0.0)]
+        self.pending = None  # the event of the last sync(), until a reading takes it
 
     def _record(self):
         ev = self.torch.cuda.Event(enable_timing=True)
@@ -156,8 +157,6 @@ class _EventClock:
 
     def sync(self):
         self.pending = self._record()
-
-    pending = None
 
     def read(self):
         (seq, ev), self.pending = self.pending or self._record(), None
