@@ -62,8 +62,9 @@ def probe(device):
     env["cudnn_version"] = getattr(ext, "__cudnn_version__", None)
     env["ext_version"] = getattr(ext, "__version__", None)
     if env["ext_version"] and env["ext_version"] != version:
-        problems.append("%s %s does not match nnabla %s: install the same version of both"
-                        % (CUDA_PACKAGE, env["ext_version"], version))
+        problems.append("the nnabla CUDA extension %s does not match nnabla %s: install the same "
+                        "version of both (e.g. `pip install %s==%s`)"
+                        % (env["ext_version"], version, CUDA_PACKAGE, version))
     if gpu_problems:
         return version, problems, fp, env
     try:
