@@ -85,6 +85,11 @@ def test_unknown_host_key_is_refused_then_accepted_on_request(sshd_factory, ssh_
     assert backend(srv, tmp_path, accept_new_host_key=True).check()["ok"]
     assert ssh_home.known_hosts.read_text().strip() == srv.known_hosts_line()
     assert backend(srv, tmp_path).check()["ok"]  # now known
+    # Debian's default HashKnownHosts: hashed entries are honoured too
+    subprocess.run(["ssh-keygen", "-H", "-f", str(ssh_home.known_hosts)], check=True,
+                   capture_output=True)
+    assert ssh_home.known_hosts.read_text().startswith("|1|")
+    assert backend(srv, tmp_path).check()["ok"]
 
 
 def test_changed_host_key_is_refused_even_with_accept_new(sshd_factory, ssh_home, tmp_path):
