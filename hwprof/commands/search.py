@@ -23,7 +23,8 @@ def add_arguments(p):
     p.add_argument("--predictor", metavar="FILE",
                    help="predictor file (hwprof fit) for ops the table lacks")
     p.add_argument("--latency-budget", required=True, metavar="T",
-                   help="latency budget of the whole network: 20ms, 500us, 0.02s")
+                   help="latency budget of the whole network: 20ms, 500us, 0.02s, or 'mid' for the "
+                        "middle of the space's estimated range (fastest to slowest architecture)")
     p.add_argument("--space", default="mbv2-mini", metavar="NAME",
                    help="search space (default: mbv2-mini; see `hwprof spaces`)")
     p.add_argument("--algo", default="proxyless", choices=("proxyless", "darts"),
@@ -82,13 +83,30 @@ def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None =
     return float(results[0]["median_ms"])
 
 
+def mid_budget(space, model) -> float:
+    from hwprof.search.latency_loss import LatencyTable2D
+    lut = LatencyTable2D.from_model(space, model)
+    ends = [[names[int(f(t))] for names, t in zip(lut.names, lut.ms)] for f in (min_index, max_index)]
+    lo, hi = (float(model.estimate_arch(space, c)["estimate_ms"]) for c in ends)
+    return (lo + hi) / 2
+
+
+def min_index(t):
+    return min(range(len(t)), key=lambda i: t[i])
+
+
+def max_index(t):
+    return max(range(len(t)), key=lambda i: t[i])
+
+
 def run(args):
     from hwprof.commands._common import duration_ms
     from hwprof.latency.spaces import get_space
     from hwprof.search.data import load_data
     from hwprof.search.runner import run_search
 
-    budget = duration_ms(args.latency_budget)
+    mid = args.latency_budget.strip().lower() == "mid"
+    budget = None if mid else duration_ms(args.latency_budget)
     if args.epochs is None:
         args.epochs = DEFAULT_EPOCHS[args.algo]
     if args.epochs < 1 or args.retrain_epochs < 0 or args.batch_size < 1:
@@ -96,6 +114,10 @@ def run(args):
         raise UserError("--epochs and --batch-size must be >= 1, --retrain-epochs >= 0")
     space = get_space(args.space)
     model = load_model(args.table, args.predictor)
+    if mid:
+        budget = mid_budget(space, model)
+        print(f"budget 'mid': {budget:.3f} ms, halfway between the fastest and the slowest "
+              f"architecture's estimate")
     data = load_data(args.data, space.input, space.classes, seed=args.seed)
     print(f"data {data.name}: {data.sizes()}; " + "; ".join(data.notes))
     device = None if args.no_measure else table_device(args.table)

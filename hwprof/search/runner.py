@@ -93,8 +93,10 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     for lay, c, p in zip(space.layers, choices, probs):
         log(f"  {lay.name:10s} {c:14s} p={p[list(lay.candidates).index(c)]:.2f}")
 
-    child = SuperNet(space, rng, scope="child")
-    trained = train_child(child, choices, data, retrain_epochs, rng, batch=batch, log=log)
+    # retraining from scratch with a generator of its own: the same procedure for any architecture
+    rng_child = np.random.RandomState(seed)
+    child = SuperNet(space, rng_child, scope="child")
+    trained = train_child(child, choices, data, retrain_epochs, rng_child, batch=batch, log=log)
     log(f"retrained {retrain_epochs} epoch(s): test accuracy {trained['test_accuracy']:.4f}")
     save_nnp(out / "model.nnp", child, choices)
     save_arch(out / "arch.json", space, choices, budget_ms=budget_ms, predicted_ms=predicted,
