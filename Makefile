@@ -18,6 +18,9 @@ demo: venv
 	$(HWPROF) check-device cpu
 	$(HWPROF) build-table --device cpu --space mbv2-cifar --out tables/cpu-mbv2-cifar.parquet
 	$(HWPROF) table show tables/cpu-mbv2-cifar.parquet
+	$(HWPROF) build-table --device cpu --space mbv2-mini --out tables/cpu-mbv2-mini.parquet
+	$(HWPROF) search --table tables/cpu-mbv2-mini.parquet --space mbv2-mini --latency-budget mid \
+		--data mnist --epochs 3 --retrain-epochs 2 --out runs/demo
 
 test: venv
 	$(VENV)/bin/pytest -q
