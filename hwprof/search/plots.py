@@ -34,7 +34,6 @@ def plot_probs(history: dict, names: list[list[str]], layer_names: list[str],
         ax.set_ylabel("p", fontsize=8)
     for j in range(n, rows * cols):
         axes[j // cols][j % cols].axis("off")
-    handles, labels = axes[0][0].get_legend_handles_labels()
     longest = max(range(n), key=lambda i: len(names[i]))
     handles, labels = axes[longest // cols][longest % cols].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(7, len(labels)), fontsize=8)
