@@ -80,10 +80,13 @@ def main(argv=None):
 
     fp = rep["fingerprint"] or {}
     env = rep["environment"] or {}
-    print(f"device    {args.device}: {fp.get('gpu_name') or fp.get('cpu_model')} "
-          f"(cc {fp.get('gpu_compute_capability')}, {fp.get('gpu_mem_mb')} MB; driver "
-          f"{env.get('driver_version')}, CUDA {env.get('cuda_version')}, cuDNN "
-          f"{env.get('cudnn_version')})")
+    if fp.get("gpu_name"):
+        print(f"device    {args.device}: {fp['gpu_name']} (cc {fp.get('gpu_compute_capability')}, "
+              f"{fp.get('gpu_mem_mb')} MB; driver {env.get('driver_version')}, CUDA "
+              f"{env.get('cuda_version')}, cuDNN {env.get('cudnn_version')})")
+    else:
+        print(f"device    {args.device}: {fp.get('cpu_model')} ({fp.get('cores_logical')} cores, "
+              f"{env.get('torch_threads') or env.get('omp_num_threads') or '-'} threads)")
     print(f"runtime   {args.runtime} {rep['runtime']['version']}   space {args.space} "
           f"({len(specs)} ops)")
     for i, (out, build_s, report, df) in enumerate(builds, 1):
