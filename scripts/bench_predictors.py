@@ -39,11 +39,24 @@ def _build(specs, out, time_cap, seed):
           f"{rep.wall_s:.0f} s", file=sys.stderr)
 
 
+def _heldout(n, kinds, seed, exclude):
+    """The first ``n`` configs per kind of seed ``seed`` that are not in ``exclude``."""
+    from hwprof.latency.sampling import sample_specs
+    out = []
+    for kind in kinds:
+        pool = [s for s in sample_specs(3 * n, [kind], seed) if s.signature not in exclude]
+        out += pool[:n]
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", required=True, help="training table (built if missing)")
     ap.add_argument("--test", required=True, help="held-out table (built if missing)")
+    ap.add_argument("--extra-train", action="append", default=[], metavar="PATH",
+                    help="more training rows (e.g. an adaptive round measured with "
+                         "`hwprof build-table --sample N --adaptive`)")
     ap.add_argument("--kinds", default="conv2d,dwconv2d,mbconv")
     ap.add_argument("--n-train", type=int, default=800, help="sampled configs per kind (800)")
     ap.add_argument("--n-test", type=int, default=250, help="held-out configs per kind (250)")
@@ -57,6 +70,7 @@ def main(argv=None) -> int:
                          "how well the two measurements agree (the noise floor of the benchmark)")
     ap.add_argument("--n-retest", type=int, default=100)
     ap.add_argument("--no-measure", action="store_true", help="use the tables as they are")
+    ap.add_argument("--measure-only", action="store_true", help="measure the tables, fit nothing")
     ap.add_argument("--target", default="median_ms", help="table column to learn and evaluate")
     ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
     ap.add_argument("--cv", type=int, default=5)
@@ -78,18 +92,23 @@ def main(argv=None) -> int:
         _build(sample_specs(args.n_train, kinds, args.seed_train), args.train, args.time_cap,
                args.seed_train)
         print("measuring the held-out table", file=sys.stderr)
-        _build(sample_specs(args.n_test, kinds, args.seed_test), args.test, args.time_cap,
-               args.seed_test)
+        train_sigs = set(read_table(args.train).df["signature"])
+        _build(_heldout(args.n_test, kinds, args.seed_test, train_sigs), args.test,
+               args.time_cap, args.seed_test)
         if args.retest:
             print("measuring part of the held-out table again", file=sys.stderr)
-            _build(sample_specs(args.n_retest, kinds, args.seed_test), args.retest,
+            _build(_heldout(args.n_retest, kinds, args.seed_test, train_sigs), args.retest,
                    args.time_cap, args.seed_test + 1000)
+    if args.measure_only:
+        return 0
     log = lambda m: print("  " + m, file=sys.stderr)  # noqa: E731
     models = [m for m in args.models.split(",") if m]
-    train = read_table(args.train).df
+    import pandas as pd
+    train = pd.concat([read_table(p).df for p in [args.train, *args.extra_train]],
+                      ignore_index=True)
     print("fitting", file=sys.stderr)
     pred = fit_predictor(train, kinds=kinds, candidates=models, cv=args.cv, target=args.target,
-                         sources=[args.train], log=log)
+                         sources=[args.train, *args.extra_train], log=log)
     if args.adaptive:
         from hwprof.latency.predictors.adaptive import adaptive_specs
         from hwprof.latency.predictors.persist import save_predictor
