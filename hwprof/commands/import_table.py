@@ -58,6 +58,8 @@ def run(args):
         res = proxylessnas.import_file(args.file, device_name=device, flavor=flavor,
                                        unit=args.unit, runtime=args.runtime)
     else:
+        if args.flavor != "auto":
+            raise UserError("--flavor applies to proxylessnas/ofa imports only")
         from hwprof.latency.adapters import tabular
         res = tabular.import_file(args.file, fmt=args.format, device_name=device,
                                   colmap=tabular.parse_pairs(args.map, "--map"),

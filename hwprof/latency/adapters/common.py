@@ -25,7 +25,7 @@ from hwprof.latency.table import (
 UNITS_TO_MS = {"ms": 1.0, "us": 1e-3, "s": 1e3}
 
 
-class ImportError_(UserError):
+class ImportFileError(UserError):
     """A file that cannot be imported as a whole (not one bad key: those are reported)."""
 
 

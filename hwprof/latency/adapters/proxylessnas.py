@@ -31,7 +31,7 @@ from typing import Any, Iterable
 from hwprof.errors import SpecError, UserError
 from hwprof.latency.adapters.common import (
     Entry,
-    ImportError_,
+    ImportFileError,
     ImportResult,
     build_table,
     positive_ms,
@@ -263,15 +263,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ImportError_(f"no file at {path}") from None
+        raise ImportFileError(f"no file at {path}") from None
     except (IsADirectoryError, UnicodeDecodeError, PermissionError) as e:
-        raise ImportError_(f"cannot read {path}: {e}") from None
+        raise ImportFileError(f"cannot read {path}: {e}") from None
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
-        raise ImportError_(f"{path} is not valid yaml ({str(e).splitlines()[0]})") from None
+        raise ImportFileError(f"{path} is not valid yaml ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict) or not data:
-        raise ImportError_(f"{path} is not a ProxylessNAS/OFA lookup table: expected a mapping "
+        raise ImportFileError(f"{path} is not a ProxylessNAS/OFA lookup table: expected a mapping "
                            f"from layer keys to {{count, mean, var|std}}")
     return data
 

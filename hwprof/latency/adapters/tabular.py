@@ -25,7 +25,7 @@ import pandas as pd
 from hwprof.errors import SpecError, UserError
 from hwprof.latency.adapters.common import (
     Entry,
-    ImportError_,
+    ImportFileError,
     ImportResult,
     build_table,
     positive_ms,
@@ -76,7 +76,7 @@ def read_records(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """A CSV, TSV, JSON array / ``{"rows": [...]}`` or JSON-lines file as a frame."""
     path = Path(path)
     if not path.is_file():
-        raise ImportError_(f"no file at {path}")
+        raise ImportFileError(f"no file at {path}")
     fmt = fmt or ("json" if path.suffix.lower() in (".json", ".jsonl") else "csv")
     try:
         if fmt == "csv":
@@ -91,9 +91,9 @@ def read_records(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         if isinstance(data, dict):  # {"rows": [...]} as `hwprof export` writes, or one record
             data = data["rows"] if "rows" in data else [data]
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ImportError_(f"cannot read {path} as {fmt}: {str(e).splitlines()[0]}") from None
+        raise ImportFileError(f"cannot read {path} as {fmt}: {str(e).splitlines()[0]}") from None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise ImportError_(f"{path}: expected a JSON array of objects, an object with a 'rows' "
+        raise ImportFileError(f"{path}: expected a JSON array of objects, an object with a 'rows' "
                            f"array, or JSON lines")
     return pd.DataFrame(data)
 
