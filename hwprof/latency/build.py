@@ -163,7 +163,13 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
     sessions: list[AgentSession | None] = []
     try:
         for b in backends:
-            sessions.append(b.open(config))
+            try:
+                sessions.append(b.open(config))
+            except AgentLost as e:  # the link dropped while starting: retry like any drop
+                sess = _reopen(b, config, e, max_reconnects, backoff, log, threading.Event())
+                if sess is None:
+                    raise
+                sessions.append(sess)
     except BaseException:
         for s in sessions:
             s.close()

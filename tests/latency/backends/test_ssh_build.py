@@ -196,3 +196,22 @@ def test_an_op_that_always_hangs_the_board_becomes_an_error_row(sshd, tmp_path):
     assert pd.isna(df.loc[huge.signature, "median_ms"])  # never a latency for it
     assert f"lost {OP_LOSS_LIMIT} times" in df.loc[huge.signature, "error"]
     assert (df.loc[[s.signature for s in small], "status"] == "ok").all()
+
+
+def test_link_dropped_while_the_agent_starts_is_retried(sshd, tmp_path):
+    specs = get_space("tiny").table_specs()
+    out = tmp_path / "t.parquet"
+    dropped = []
+
+    def drop_at_start():
+        deadline = time.monotonic() + 30
+        while not sshd.agents() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        dropped.append(sshd.drop_links())  # the agent is still importing nnabla: no hello yet
+
+    threading.Thread(target=drop_at_start, daemon=True).start()
+    rep = build(specs, [ssh_backend(sshd, tmp_path)], out)
+    assert dropped and dropped[0] >= 1
+    assert rep.reconnects == 0 and rep.measured == len(specs)  # the retry happened before the workers
+    df = read_table(out).df
+    assert set(df["signature"]) == {s.signature for s in specs} and len(df) == len(specs)
