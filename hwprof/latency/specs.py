@@ -371,6 +371,13 @@ def kinds() -> dict[str, str]:
     return {k: v[3] for k, v in _KINDS.items()}
 
 
+def kind_fields(kind: str) -> tuple[str, ...]:
+    """The hyper-parameter fields a kind takes (besides input, dtype, layout)."""
+    if kind not in _KINDS:
+        raise SpecError(f"unknown op kind {kind!r}; expected one of: {', '.join(_KINDS)}")
+    return _KINDS[kind][1]
+
+
 class OpSpec:
     """A validated, canonical op spec. Immutable; compare by signature."""
 

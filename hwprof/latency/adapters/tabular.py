@@ -31,7 +31,7 @@ from hwprof.latency.adapters.common import (
     positive_ms,
     unit_scale,
 )
-from hwprof.latency.specs import _KINDS, parse_spec
+from hwprof.latency.specs import kind_fields, parse_spec
 from hwprof.latency.table import LatencyTable
 
 STAT_FIELDS = ("key", "latency", "mean", "std", "n_samples")
@@ -168,8 +168,7 @@ def _row_spec(m: _Mapper, row: dict):
     if spec is not None:
         return parse_spec(json.loads(spec) if isinstance(spec, str) else spec)
     kind = m.get(row, "kind")
-    if kind not in _KINDS:
-        raise SpecError(f"unknown op kind {kind!r}; expected one of: {', '.join(_KINDS)}")
+    allowed = set(kind_fields(kind)) | {"dtype"}  # raises for an unknown kind
     batch = m.get(row, "batch") or 1
     fin = m.get(row, "in_features")
     if fin is not None:
@@ -181,7 +180,6 @@ def _row_spec(m: _Mapper, row: dict):
         if None in shape:
             raise SpecError(f"{kind}: needs in_channels and in_h (and in_w if not square), "
                             f"or in_features")
-    allowed = set(_KINDS[kind][1]) | {"dtype"}
     obj = {"kind": kind, "input": shape}
     for f in HYPER_FIELDS:
         v = m.get(row, f)
