@@ -51,13 +51,34 @@ def _base(spec: OpSpec) -> dict[str, float]:
     }
 
 
+def _gemm(prefix: str, m: float, k: float, n: float) -> dict[str, float]:
+    """A convolution as the matrix product it runs as: (M x K) @ (K x N)."""
+    return {f"log_{prefix}_m": _l(m), f"log_{prefix}_k": _l(k), f"log_{prefix}_n": _l(n),
+            f"log_{prefix}_min_dim": _l(min(m, k, n))}
+
+
+def _conv_gemm(prefix: str, spec: OpSpec) -> dict[str, float]:
+    c, g = spec.input[1], spec.get("groups", 1)
+    out = spec.output_shape
+    kh = _first(spec["kernel"])
+    kk = kh * (spec["kernel"][1] if isinstance(spec["kernel"], list) else kh)
+    feats = _gemm(prefix, out[1] / g, c / g * kk, out[2] * out[3])
+    # im2col: a 1x1, stride-1 convolution reads its input as the matrix directly
+    direct = kk == 1 and _first(spec["stride"]) == 1
+    feats[f"log_{prefix}_im2col"] = 0.0 if direct else _l(c / g * kk * out[2] * out[3])
+    return feats
+
+
 def _conv2d(spec: OpSpec) -> dict[str, float]:
     return {"log_groups": _l(spec["groups"]), "dilation": float(_first(spec["dilation"])),
-            "pointwise": float(_first(spec["kernel"]) == 1)}
+            "pointwise": float(_first(spec["kernel"]) == 1), **_conv_gemm("gemm", spec)}
 
 
 def _dwconv2d(spec: OpSpec) -> dict[str, float]:
-    return {"multiplier": float(spec["multiplier"]), "dilation": float(_first(spec["dilation"]))}
+    out = spec.output_shape
+    kh = _first(spec["kernel"])
+    return {"multiplier": float(spec["multiplier"]), "dilation": float(_first(spec["dilation"])),
+            "log_out_plane": _l(out[2] * out[3]), "log_taps": _l(kh * kh)}
 
 
 def _mbconv(spec: OpSpec) -> dict[str, float]:
@@ -66,10 +87,13 @@ def _mbconv(spec: OpSpec) -> dict[str, float]:
     parts = {"expand_macs": 0, "dw_macs": 0, "project_macs": 0, "elementwise_bytes": 0,
              "se_macs": 0}
     seen_dw = False
+    gemms: dict[str, float] = {}
     for child in spec.children():
         f = child.features()
         if child.kind == "conv2d":
-            parts["project_macs" if seen_dw else "expand_macs"] += f["macs"]
+            name = "project" if seen_dw else "expand"
+            parts[f"{name}_macs"] += f["macs"]
+            gemms.update(_conv_gemm(name, child))
         elif child.kind == "dwconv2d":
             parts["dw_macs"] += f["macs"]
             seen_dw = True
@@ -77,7 +101,11 @@ def _mbconv(spec: OpSpec) -> dict[str, float]:
             parts["se_macs"] += f["macs"]
         else:
             parts["elementwise_bytes"] += f["bytes_read"] + f["bytes_written"]
+    if "log_expand_m" not in gemms:  # expand 1: no expansion convolution
+        gemms.update({k.replace("project", "expand"): 0.0 for k in
+                      _gemm("project", 1, 1, 1)} | {"log_expand_im2col": 0.0})
     out = {f"log_{k}": _l(v) for k, v in parts.items()}
+    out.update(sorted(gemms.items()))
     out.update({"expand": float(spec["expand"]), "log_mid_channels": _l(mid),
                 "se": float(spec["se"]), "hswish": float(spec["activation"] == "hswish"),
                 "residual": float(spec["residual"]), "n_parts": float(len(spec.children()))})

@@ -95,7 +95,8 @@ def _select_rows(df, target: str, device_fingerprint: str | None, env_key: str |
 
 
 def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDATES, cv: int = 5,
-                  min_rows: int = MIN_ROWS, target: str = "median_ms", random_state: int = 0,
+                  min_rows: int = MIN_ROWS, target: str = "median_ms", scoring: str = "mape",
+                  random_state: int = 0,
                   sources: Sequence[str] = (), device_fingerprint: str | None = None,
                   env_key: str | None = None, log=None) -> LatencyPredictor:
     """Fit one regressor per kind on the ok rows of a table frame."""
@@ -123,10 +124,11 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
         y = part[target].astype(float).to_numpy()
         t0 = time.monotonic()
         model = KindRegressor(candidates=tuple(candidates), cv=cv, min_rows=min_rows,
-                              random_state=random_state).fit(x, y)
+                              scoring=scoring, random_state=random_state).fit(x, y)
         if log:
-            cvs = ", ".join(f"{c} {100 * s['rmspe']:.1f}%" for c, s in model.cv_scores_.items())
-            log(f"{kind}: {len(y)} rows, CV RMSPE {cvs} -> {model.chosen_} "
+            cvs = ", ".join(f"{c} {100 * s['mape']:.1f}/{100 * s['rmspe']:.1f}%"
+                            for c, s in model.cv_scores_.items())
+            log(f"{kind}: {len(y)} rows, CV MAPE/RMSPE {cvs} -> {model.chosen_} "
                 f"({time.monotonic() - t0:.1f} s)")
         rel = np.abs(model.oof_ms_ - y) / y
         order = np.argsort(-rel)[:WORST_KEPT]
@@ -135,6 +137,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
         models[kind], names[kind], n_rows[kind] = model, fnames, len(y)
     meta = {"target": target, "device_fingerprint": fp, "env_key": env, "rows": n_rows,
             "sources": list(sources), "cv": cv, "candidates": list(candidates),
+            "scoring": scoring,
             "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "hwprof_version": __version__, "worst_training_rows": worst,
             "training_signatures": sorted(rows[rows["kind"].isin(kinds)]["signature"]),

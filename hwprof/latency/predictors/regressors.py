@@ -13,12 +13,16 @@ Candidate models:
 ``rf``      random forest on the features
 ``gbr``     gradient boosting on the features
 ``linear``  ridge regression on the (log) features: a power law in MACs, bytes...
-``linear+gbr``  gradient boosting on the residuals of the linear model: the
-            power law carries the trend (and extrapolates), the trees correct it
+``linear+gbr``  gradient boosting (Huber loss) on the residuals of the linear
+            model: the power law carries the trend (and extrapolates), the trees
+            correct it, and the Huber loss keeps a few timings disturbed by other
+            processes from pulling the fit
 
-Each is scored by K-fold cross-validated RMSPE of the predicted latency; the
-best is refitted on all rows. Out-of-fold predictions of the chosen model are
-kept (``oof_ms_``) so adaptive sampling knows where the model is weakest.
+Each is scored by K-fold cross-validation of the predicted latency (``scoring``:
+mean absolute percentage error by default, which unlike RMSPE is not ruled by
+a few disturbed timings; or ``rmspe``); the best is refitted on all rows.
+Out-of-fold predictions of the chosen model are kept (``oof_ms_``) so
+adaptive sampling knows where the model is weakest.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from hwprof.errors import UserError
 from hwprof.latency.predictors.evaluate import accuracy
 
 CANDIDATES = ("rf", "gbr", "linear", "linear+gbr")
+SCORINGS = ("mape", "rmspe")
 MIN_ROWS = 20
 
 
@@ -46,9 +51,10 @@ class TooFewRows(UserError):
 class LinearResidualBoosting(RegressorMixin, BaseEstimator):
     """Ridge on standardised features, then gradient boosting on its residuals."""
 
-    def __init__(self, n_estimators=300, learning_rate=0.05, max_depth=3, subsample=0.8,
-                 random_state=0):
+    def __init__(self, n_estimators=600, learning_rate=0.03, max_depth=4, subsample=0.8,
+                 loss="huber", random_state=0):
         self.n_estimators = n_estimators
+        self.loss = loss
         self.learning_rate = learning_rate
         self.max_depth = max_depth
         self.subsample = subsample
@@ -61,7 +67,7 @@ class LinearResidualBoosting(RegressorMixin, BaseEstimator):
         resid = y - self.linear_.predict(X)
         self.boost_ = GradientBoostingRegressor(
             n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            max_depth=self.max_depth, subsample=self.subsample,
+            max_depth=self.max_depth, subsample=self.subsample, loss=self.loss, alpha=0.8,
             random_state=self.random_state).fit(X, resid)
         self.n_features_in_ = X.shape[1]
         return self
@@ -94,6 +100,7 @@ class KindRegressor(RegressorMixin, BaseEstimator):
     ----------
     candidates : tuple of str, default all of :data:`CANDIDATES`
     cv : int, folds of the cross-validation that picks the model
+    scoring : "mape" or "rmspe", what the cross-validation minimises
     min_rows : int, fewer rows than this is an error
     random_state : int
 
@@ -102,9 +109,11 @@ class KindRegressor(RegressorMixin, BaseEstimator):
     ``oof_ms_`` (out-of-fold predictions of the chosen model), ``n_features_in_``.
     """
 
-    def __init__(self, candidates=CANDIDATES, cv=5, min_rows=MIN_ROWS, random_state=0):
+    def __init__(self, candidates=CANDIDATES, cv=5, min_rows=MIN_ROWS, scoring="mape",
+                 random_state=0):
         self.candidates = candidates
         self.cv = cv
+        self.scoring = scoring
         self.min_rows = min_rows
         self.random_state = random_state
 
@@ -115,6 +124,9 @@ class KindRegressor(RegressorMixin, BaseEstimator):
             raise UserError("no candidate models to choose from")
         for c in cands:
             make_candidate(c)  # raises for unknown names
+        if self.scoring not in SCORINGS:
+            raise UserError(f"unknown scoring {self.scoring!r}; expected one of: "
+                            f"{', '.join(SCORINGS)}")
         if not isinstance(self.cv, int) or self.cv < 2:
             raise UserError(f"cv must be an integer >= 2, got {self.cv!r}")
         n = len(y)
@@ -134,7 +146,7 @@ class KindRegressor(RegressorMixin, BaseEstimator):
                 oof[te] = est.predict(X[te])
             oofs[name] = np.exp(oof)
             scores[name] = accuracy(oofs[name], y)
-        best = min(cands, key=lambda c: (scores[c]["rmspe"], cands.index(c)))
+        best = min(cands, key=lambda c: (scores[c][self.scoring], cands.index(c)))
         self.chosen_ = best
         self.cv_scores_ = scores
         self.oof_ms_ = oofs[best]

@@ -18,7 +18,7 @@ def _power_law(n=80, seed=0):
 def test_constructor_only_stores_parameters_and_clone_works():
     est = KindRegressor(candidates=("linear",), cv=3)
     assert est.get_params() == {"candidates": ("linear",), "cv": 3, "min_rows": 20,
-                                "random_state": 0}
+                                "scoring": "mape", "random_state": 0}
     assert not [a for a in vars(est) if a.endswith("_")]
     assert clone(est).get_params() == est.get_params()
 
