@@ -65,7 +65,7 @@ def save_predictor(path: str | os.PathLike, predictor) -> None:
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **_versions(),
               "kinds": predictor.kinds}
     body = {"models": predictor.models, "feature_names": predictor.feature_names,
-            "meta_json": json.dumps(predictor.meta, default=str)}
+            "stacked": predictor.stacked, "meta_json": json.dumps(predictor.meta, default=str)}
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,8 @@ def load_predictor(path: str | os.PathLike):
             f"refit it with `hwprof fit`") from None
     if not isinstance(body, dict) or not {"models", "feature_names", "meta_json"} <= set(body):
         raise PredictorFileError(f"{path}: the predictor archive lacks its models")
-    return LatencyPredictor(body["models"], body["feature_names"], json.loads(body["meta_json"]))
+    return LatencyPredictor(body["models"], body["feature_names"], json.loads(body["meta_json"]),
+                            stacked=body.get("stacked"))
 
 
 def update_meta(path: str | os.PathLike, **changes: Any) -> None:

@@ -20,20 +20,48 @@ from hwprof.errors import UserError
 from hwprof.latency.predictors.evaluate import accuracy
 from hwprof.latency.predictors.features import feature_matrix
 from hwprof.latency.predictors.regressors import CANDIDATES, MIN_ROWS, KindRegressor, TooFewRows
-from hwprof.latency.specs import OpSpec, parse_spec
+from hwprof.latency.specs import COMPOSITE_KINDS, OpSpec, parse_spec
 
 TARGETS = ("median_ms", "min_ms", "p10_ms", "mean_ms")
 WORST_KEPT = 200  # per kind: training rows with the largest CV error, for adaptive sampling
 
 
 class LatencyPredictor:
-    """Per-kind regressors plus what they were fitted on."""
+    """Per-kind regressors plus what they were fitted on.
+
+    ``stacked[kind]`` lists the primitive kinds whose models also feed a
+    composite kind's model: an MBConv block gets, besides its own features,
+    the log of the summed predictions of its convolutions by the conv2d and
+    dwconv2d models (the learned cost of its parts; the block model learns
+    what the rest and the interplay add).
+    """
 
     def __init__(self, models: dict[str, KindRegressor], feature_names: dict[str, list[str]],
-                 meta: dict[str, Any]):
+                 meta: dict[str, Any], stacked: dict[str, list[str]] | None = None):
         self.models = dict(models)
         self.feature_names = {k: list(v) for k, v in feature_names.items()}
         self.meta = dict(meta)
+        self.stacked = {k: list(v) for k, v in (stacked or {}).items()}
+
+    def _features(self, kind: str, specs: Sequence[OpSpec]) -> np.ndarray:
+        x, _ = feature_matrix(specs, self.feature_names[kind])
+        using = self.stacked.get(kind)
+        if using:
+            x = np.hstack([x, self._parts_log(specs, using)])
+        return x
+
+    def _parts_log(self, specs: Sequence[OpSpec], using: Sequence[str]) -> np.ndarray:
+        """log(sum of the predicted latencies of each spec's parts of kinds ``using``)."""
+        parts, owner = [], []
+        for i, s in enumerate(specs):
+            for c in s.children():
+                if c.kind in using:
+                    parts.append(c)
+                    owner.append(i)
+        sums = np.zeros(len(specs))
+        if parts:
+            np.add.at(sums, owner, self.predict_specs(parts))
+        return np.log1p(sums * 1e3)[:, None]  # microseconds, log1p keeps 0 finite
 
     @property
     def kinds(self) -> list[str]:
@@ -54,8 +82,7 @@ class LatencyPredictor:
             by_kind.setdefault(s.kind, []).append(i)
         for kind, idx in by_kind.items():
             if kind in self.models:
-                x, _ = feature_matrix([specs[i] for i in idx], self.feature_names[kind])
-                out[idx] = self.models[kind].predict(x)
+                out[idx] = self.models[kind].predict(self._features(kind, [specs[i] for i in idx]))
                 continue
             for i in idx:
                 parts = specs[i].children()
@@ -96,7 +123,7 @@ def _select_rows(df, target: str, device_fingerprint: str | None, env_key: str |
 
 def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDATES, cv: int = 5,
                   min_rows: int = MIN_ROWS, target: str = "median_ms", scoring: str = "mape",
-                  random_state: int = 0,
+                  random_state: int = 0, stack: bool = True,
                   sources: Sequence[str] = (), device_fingerprint: str | None = None,
                   env_key: str | None = None, log=None) -> LatencyPredictor:
     """Fit one regressor per kind on the ok rows of a table frame."""
@@ -117,10 +144,18 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
                          f"{max(min_rows, 2 * cv)}. Measure more (build-table --sample N --kinds "
                          f"...) or leave the kind out with --kinds")
     models, names, worst, n_rows = {}, {}, {}, {}
-    for kind in kinds:
+    pred = LatencyPredictor({}, {}, {})
+    # primitives first, so that composite kinds can stack on their parts' models
+    for kind in sorted(kinds, key=lambda k: (k in COMPOSITE_KINDS, kinds.index(k))):
         part = rows[rows["kind"] == kind]
         specs = [OpSpec(json.loads(s), _trusted=True) for s in part["spec"]]
-        x, fnames = feature_matrix(specs)
+        _, fnames = feature_matrix(specs[:1])
+        pred.feature_names[kind] = fnames
+        if kind in COMPOSITE_KINDS and stack:
+            using = sorted({c.kind for s in specs for c in s.children()} & set(models))
+            if using:
+                pred.stacked[kind] = using
+        x = pred._features(kind, specs)
         y = part[target].astype(float).to_numpy()
         t0 = time.monotonic()
         model = KindRegressor(candidates=tuple(candidates), cv=cv, min_rows=min_rows,
@@ -135,6 +170,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
         worst[kind] = [{"spec": part["spec"].iloc[i], "true_ms": float(y[i]),
                         "cv_pred_ms": float(model.oof_ms_[i])} for i in order]
         models[kind], names[kind], n_rows[kind] = model, fnames, len(y)
+        pred.models[kind] = model
     meta = {"target": target, "device_fingerprint": fp, "env_key": env, "rows": n_rows,
             "sources": list(sources), "cv": cv, "candidates": list(candidates),
             "scoring": scoring,
@@ -143,4 +179,5 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
             "training_signatures": sorted(rows[rows["kind"].isin(kinds)]["signature"]),
             "cv_accuracy": {k: accuracy(m.oof_ms_, rows[rows["kind"] == k][target].astype(float))
                             for k, m in models.items()}}
-    return LatencyPredictor(models, names, meta)
+    pred.meta = meta
+    return pred

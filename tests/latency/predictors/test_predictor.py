@@ -64,3 +64,30 @@ def test_a_table_of_two_devices_must_be_narrowed(small_table):
                          device_fingerprint="otherdevice")
     assert pred.meta["device_fingerprint"] == "otherdevice"
     json.dumps(pred.meta)  # metadata stays plain JSON
+
+
+def test_mbconv_model_stacks_on_its_convolutions(tmp_path, small_table):
+    import pandas as pd
+
+    from hwprof.latency.predictors.persist import load_predictor, save_predictor
+    from tests.latency.predictors.conftest import measure
+    blocks = [parse_spec({"kind": "mbconv", "input": [1, c, s, s], "out_channels": c,
+                          "expand": e, "kernel": 3})
+              for c in (8, 16) for s in (4, 8) for e in (1, 3, 6)]
+    blocks += [parse_spec({"kind": "mbconv", "input": [1, 8, s, s], "out_channels": 16,
+                           "expand": e, "kernel": 5, "stride": 2}) for s in (6, 8) for e in (2, 4)]
+    mb = measure(blocks, tmp_path / "mb.parquet")
+    df = pd.concat([small_table.df, mb.df], ignore_index=True)
+    pred = fit_predictor(df, cv=3, min_rows=10, candidates=("linear",))
+    assert pred.stacked == {"mbconv": ["conv2d", "dwconv2d"]}
+    x = pred._features("mbconv", blocks[:2])
+    assert x.shape[1] == len(pred.feature_names["mbconv"]) + 1
+    parts = [c for c in blocks[0].children() if c.kind in ("conv2d", "dwconv2d")]
+    assert np.expm1(x[0, -1]) / 1e3 == pytest.approx(pred.predict_specs(parts).sum())
+    path = tmp_path / "p.predictor"
+    save_predictor(path, pred)
+    again = load_predictor(path)
+    assert again.stacked == pred.stacked
+    assert np.allclose(again.predict_specs(blocks), pred.predict_specs(blocks))
+    plain = fit_predictor(df, cv=3, min_rows=10, candidates=("linear",), stack=False)
+    assert plain.stacked == {}
