@@ -250,16 +250,14 @@ class ChannelTransport(Transport):
 
     def _readline(self, f) -> bytes:
         line = f.readline()
-        if not self._pid_seen.is_set():
-            if line.startswith(PID_TAG):
-                try:
-                    self.pid = int(line[len(PID_TAG):].strip())
-                except ValueError:
-                    pass
-                self._pid_seen.set()
-                line = f.readline()
-            else:
-                self._pid_seen.set()
+        if not self._pid_seen.is_set() and line.startswith(PID_TAG):
+            # lines before it (a chatty shell start-up file) pass through and are ignored
+            try:
+                self.pid = int(line[len(PID_TAG):].strip())
+            except ValueError:
+                pass
+            self._pid_seen.set()
+            line = f.readline()
         return line
 
     def _drain_err(self, f):
