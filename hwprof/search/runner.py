@@ -45,7 +45,7 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
                algo: str = "proxyless", epochs: int = 8, retrain_epochs: int = 3, seed: int = 0,
                loss_form: str = "hinge", batch: int = 64, min_fill: float = 0.9,
                measure: Callable | None = None, log: Callable[[str], None] = print,
-               extra_report: dict | None = None) -> dict:
+               extra_report: dict | None = None, learner_options: dict | None = None) -> dict:
     import nnabla as nn
 
     from hwprof.search.derive import derive
@@ -79,7 +79,7 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     rng = np.random.RandomState(seed)
     t0 = time.perf_counter()
     loss = LatencyLoss(lut, budget_ms, loss_form)
-    learner = cls(space, lut, loss, data, rng, batch=batch, log=log)
+    learner = cls(space, lut, loss, data, rng, batch=batch, log=log, **(learner_options or {}))
     history = learner.fit(epochs)
     tau = history["tau"][-1]
     probs = learner.probs(tau)
