@@ -39,9 +39,9 @@ class Darts(Learner):
 
     def weight_step(self, xb, yb, tau):
         loss, acc = self._forward(xb, yb, tau)
-        self.w_solver.zero_grad()
+        self.w_solvers.zero_grad()
         self.ce.backward(clear_buffer=True)
-        self.w_solver.update()
+        self.w_solvers.update()
         return loss, acc
 
     def arch_step(self, xb, yb, tau):

@@ -23,6 +23,46 @@ from hwprof.search.supernet import SuperNet
 from hwprof.search.train import NumpyAdam, batches
 
 
+class WeightSolvers:
+    """One Adam per candidate's weights, one for the shared stem and head.
+
+    A path that is not in this step's graph must not move: a single solver
+    over every weight would keep pushing inactive candidates with their stale
+    momentum (zero gradient, non-zero Adam moments), which in a sampled
+    supernet corrupts every candidate that sits out a step.
+    """
+
+    def __init__(self, net, lr: float):
+        groups: dict = {}
+        layers = {lay.name for lay in net.space.layers}
+        for key, var in net.weights().items():
+            parts = key.split("/")
+            g = (parts[0], parts[1]) if parts[0] in layers else "shared"
+            groups.setdefault(g, {})[key] = var
+        self.solvers = {}
+        for g, params in groups.items():
+            sol = S.Adam(alpha=lr)
+            sol.set_parameters(params)
+            self.solvers[g] = sol
+        self.layer_names = [lay.name for lay in net.space.layers]
+
+    def zero_grad(self) -> None:
+        for sol in self.solvers.values():
+            sol.zero_grad()
+
+    def update(self, choices=None) -> None:
+        """Update the shared weights and those of ``choices`` (every candidate when None)."""
+        if choices is None:
+            for sol in self.solvers.values():
+                sol.update()
+            return
+        self.solvers["shared"].update()
+        for lay, name in zip(self.layer_names, choices):
+            sol = self.solvers.get((lay, name))
+            if sol is not None:   # skip has no weights
+                sol.update()
+
+
 class Learner:
     algo = ""
 
@@ -38,8 +78,7 @@ class Learner:
         self.arch_opt = NumpyAdam(self.alphas, lr=a_lr)
         self.net = SuperNet(space, rng)
         self.build()
-        self.w_solver = S.Adam(alpha=w_lr)
-        self.w_solver.set_parameters(self.net.weights())
+        self.w_solvers = WeightSolvers(self.net, w_lr)
         self.history: dict[str, list] = {"epoch": [], "tau": [], "probs": [], "expected_ms": [],
                                          "train_loss": [], "train_acc": [], "val_loss": [],
                                          "val_acc": []}

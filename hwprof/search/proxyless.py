@@ -49,9 +49,9 @@ class ProxylessNAS(Learner):
         choices = [names[li][self.rng.choice(len(a), p=softmax(a, tau))]
                    for li, a in enumerate(self.alphas)]
         ce, loss, acc = self._run(self.net.child(self.x, choices, train=True), xb, yb)
-        self.w_solver.zero_grad()
+        self.w_solvers.zero_grad()
         ce.backward(clear_buffer=True)
-        self.w_solver.update()
+        self.w_solvers.update(choices)
         return loss, acc
 
     def arch_step(self, xb, yb, tau):
