@@ -4,6 +4,8 @@
 1. Measures (or reuses) the lookup table of a space (default mbv2-cifar).
 2. Measures --n-calib random architectures end to end (seed A) and fits the
    calibration end_to_end = slope * sum + intercept (as `hwprof calibrate`).
+   With --rounds R every architecture is measured R times, round-robin over
+   all of them, and its fastest round is kept.
 3. Measures --n-eval other random architectures end to end (seed B) and
    reports, for the calibrated estimate and for the plain (uncalibrated) sum of
    ops: RMSPE, share within +-5/10 % and Spearman rank correlation.
@@ -82,17 +84,32 @@ def _measure(args, space, protocol):
                   file=sys.stderr)
         return cb
 
-    print(f"measuring {len(calib)} calibration architectures end to end", file=sys.stderr)
-    cal_res, hello = measure_archs(space, calib, backend, protocol=protocol,
-                                   seed=args.seed_calib, progress=progress("calib"))
-    print(f"measuring {len(evals)} evaluation architectures end to end", file=sys.stderr)
-    ev_res, _ = measure_archs(space, evals, backend, protocol=protocol, seed=args.seed_eval,
-                              progress=progress("eval"))
     keep = ("median_ms", "min_ms", "p10_ms", "cv", "n_samples", "started_at")
+    rounds_c, rounds_e = [], []
+    for r in range(args.rounds):
+        print(f"round {r + 1}/{args.rounds}: {len(calib)} calibration and {len(evals)} "
+              f"evaluation architectures end to end", file=sys.stderr)
+        cal_res, hello = measure_archs(space, calib, backend, protocol=protocol,
+                                       seed=args.seed_calib, progress=progress("calib"))
+        ev_res, _ = measure_archs(space, evals, backend, protocol=protocol, seed=args.seed_eval,
+                                  progress=progress("eval"))
+        rounds_c.append(cal_res)
+        rounds_e.append(ev_res)
+
+    def best(choices, rounds):
+        # per architecture, the round with the fastest timing (for each statistic)
+        out = []
+        for i, c in enumerate(choices):
+            res = [rnd[i] for rnd in rounds]
+            row = {"choices": c, "rounds": [{k: x.get(k) for k in keep} for x in res]}
+            for stat in STATS:
+                row[stat] = min(x[stat] for x in res)
+            out.append(row)
+        return out
+
     return {"space": space.name, "device_fingerprint": hello.get("fingerprint_id"),
-            "calib": [{"choices": c, **{k: r.get(k) for k in keep}} for c, r in zip(calib, cal_res)],
-            "eval": [{"choices": c, **{k: r.get(k) for k in keep}} for c, r in zip(evals, ev_res)],
-            "time_cap_s": protocol.get("time_cap_s")}
+            "calib": best(calib, rounds_c), "eval": best(evals, rounds_e),
+            "rounds": args.rounds, "time_cap_s": protocol.get("time_cap_s")}
 
 
 def main(argv=None) -> int:
@@ -109,6 +126,10 @@ def main(argv=None) -> int:
     ap.add_argument("--time-cap", type=float, default=None,
                     help="protocol time cap (s) for the ops table and the networks "
                          "(default: the protocol's 2 s)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every architecture this many times, round-robin, and keep "
+                         "its fastest round (robust to other processes taking the CPU for a "
+                         "while; default: 1)")
     ap.add_argument("--from-json", metavar="PATH",
                     help="re-analyse the measurements saved in this bench_network.json")
     ap.add_argument("--store", action="store_true",
