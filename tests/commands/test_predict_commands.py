@@ -101,10 +101,12 @@ def test_measure_arch_estimate_and_calibrate(tmp_path, tables, capsys):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"space": "tiny",
                                 "choices": [lay.candidates[-1] for lay in space.layers]}))
-    rc, out, err = run(capsys, "measure-arch", "--arch", arch, "--json", *FAST)
+    rc, out, err = run(capsys, "measure-arch", "--arch", arch, "--json", "--rounds", 2, *FAST)
     assert rc == 0, err
     measured = json.loads(out)
     assert measured["median_ms"] > 0 and measured["space"] == "tiny"
+    assert len(measured["rounds_median_ms"]) == 2
+    assert measured["median_ms"] == min(measured["rounds_median_ms"])
 
     table = tmp_path / "tiny.parquet"
     table.write_bytes(tables["tiny"].read_bytes())
