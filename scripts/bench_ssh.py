@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     ap.add_argument("--space", default="mbv2-mini", help="op set for the overhead run")
     ap.add_argument("--time-cap", type=float, default=0.5, help="protocol time_cap_s (overhead run)")
     ap.add_argument("--min-samples", type=int, help="protocol min_samples (overhead run)")
+    ap.add_argument("--fixed-samples", type=int, metavar="N",
+                    help="exactly N samples per op (min = max = N, no time cap): the same "
+                         "sampling work in every build, so wall time is not driven by how fast "
+                         "each op converges on a loaded machine")
     ap.add_argument("--skip-faults", action="store_true", help="only the overhead run")
     ap.add_argument("--rounds", type=int, default=2, help="local/SSH build pairs")
     ap.add_argument("--fault-runs", type=int, default=10)
@@ -108,6 +112,9 @@ def overhead(srv, tmp, args) -> dict:
     protocol = {"time_cap_s": args.time_cap}
     if args.min_samples:
         protocol["min_samples"] = args.min_samples
+    if args.fixed_samples:
+        protocol = {"min_samples": args.fixed_samples, "max_samples": args.fixed_samples,
+                    "time_cap_s": 1e6}
     walls = {"local": [], "ssh": []}
     medians = {"local": [], "ssh": []}
     order = []
@@ -141,7 +148,10 @@ def overhead(srv, tmp, args) -> dict:
            "local_wall_s": walls["local"], "ssh_wall_s": walls["ssh"], "ratio": ratio,
            "session_start_s": {"local": st_local, "ssh": st_ssh}, "ratio_after_start": steady,
            "agreement_5pct": share, "median_abs_rel_diff": rel}
-    print(f"  wall-time ratio SSH/local: {ratio:.3f} (goal <= 1.15)")
+    pairs = [s / loc for s, loc in zip(walls["ssh"], walls["local"])]
+    res_pairs = sorted(pairs)
+    print(f"  wall-time ratio SSH/local: {ratio:.3f} (goal <= 1.15); per round: "
+          + ", ".join(f"{p:.3f}" for p in pairs) + f"; median {res_pairs[len(pairs) // 2]:.3f}")
     print(f"  session start (open + close, median of 3): local {st_local:.2f} s, SSH {st_ssh:.2f} s; "
           f"ratio without it: {steady:.3f}")
     print(f"  medians within +-5 %: {100 * share:.1f} % of {len(ssh)} ops (goal >= 95 %); "
