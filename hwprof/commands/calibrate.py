@@ -17,7 +17,7 @@ VERB = "calibrate"
 HELP = "fit the whole-network calibration from end-to-end measurements"
 
 
-ROUNDS = 2
+ROUNDS = 3
 
 
 def add_arguments(p):
