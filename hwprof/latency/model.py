@@ -91,6 +91,7 @@ class LatencyModel:
         total = sum(ms for ms, _ in lat)
         cal = getattr(self, "calibration", None)
         est = float(cal.apply(total, specs)) if cal is not None else total
-        return {"estimate_ms": est, "sum_ms": total, "calibrated": cal is not None,
+        covered = cal is not None and (not hasattr(cal, "covers") or cal.covers(specs))
+        return {"estimate_ms": est, "sum_ms": total, "calibrated": covered,
                 "from_table": sum(src == "table" for _, src in lat),
                 "from_predictor": sum(src == "predictor" for _, src in lat)}

@@ -36,6 +36,11 @@ def test_table_and_predictor_and_stored_calibration(tmp_path, tiny_table, small_
     est = model.estimate_arch(space, choices)
     assert est["calibrated"] and est["estimate_ms"] == pytest.approx(est["sum_ms"] + 0.2)
     assert load_latency_model(calibrated, calibrate=False).calibration is None
+    from hwprof.latency.predictors.calibration import CalibrationSet
+    model.calibration = CalibrationSet([fit_calibration([1.0], [2.0], space="other",
+                                                        stem_signature="not-this-stem")])
+    other = model.estimate_arch(space, choices)
+    assert not other["calibrated"] and other["estimate_ms"] == other["sum_ms"]
 
     pred_path = tmp_path / "p.predictor"
     save_predictor(pred_path, small_predictor)
