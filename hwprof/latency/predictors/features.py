@@ -2,7 +2,8 @@
 
 Every kind gets the same base block: log MACs, parameters, bytes read and
 written, output elements, arithmetic intensity (MACs per byte), the input and
-output shape (log channels and sides), kernel, stride, groups. Kinds add what
+output shape (log channels and sides), kernel, stride, groups and how much of
+the input is padding. Kinds add what
 their cost depends on: an MBConv block the MACs of its expansion, depthwise
 and projection convolutions, its expanded width and its flags (SE, hswish,
 residual); a depthwise conv its channel multiplier; and so on.
@@ -32,6 +33,16 @@ def _first(v) -> int:
     return int(v if isinstance(v, int) else v[0])
 
 
+def _pad_ratio(spec: OpSpec) -> float:
+    """Padded input area over the input area: how much of the work reads zeros."""
+    pad = spec.get("padding")
+    if pad is None or len(spec.input) != 4:
+        return 0.0
+    ph, pw = (pad, pad) if isinstance(pad, int) else pad
+    h, w = spec.input[2], spec.input[3]
+    return math.log((h + 2 * ph) * (w + 2 * pw) / (h * w))
+
+
 def _base(spec: OpSpec) -> dict[str, float]:
     f = spec.features()
     inp, out = spec.input, spec.output_shape
@@ -48,6 +59,7 @@ def _base(spec: OpSpec) -> dict[str, float]:
         "log_batch": _l(inp[0]), "log_in_channels": _l(c_in), "log_in_side": _l(side_in),
         "log_out_channels": _l(c_out), "log_out_side": _l(side_out),
         "kernel": float(_first(spec.get("kernel"))), "stride": float(_first(spec.get("stride"))),
+        "log_pad_ratio": _pad_ratio(spec),
     }
 
 
