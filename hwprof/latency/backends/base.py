@@ -52,7 +52,7 @@ def report_from_hello(label: str, hello: dict | None, problems: list[str]) -> di
     env = hello.get("environment") or {}
     problems = list(problems) + list(hello.get("problems") or [])
     runtime = None
-    if env.get("runtime"):
+    if env.get("runtime") and env.get("runtime_version"):  # null when it is not importable
         runtime = {"name": env["runtime"], "version": env.get("runtime_version")}
     return {"ok": bool(hello.get("ok")) and not problems, "device": label,
             "fingerprint": hello.get("fingerprint"), "fingerprint_id": hello.get("fingerprint_id"),
