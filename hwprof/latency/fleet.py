@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from hwprof.errors import TableError, UserError
+from hwprof.latency.atomic import atomic_write
 from hwprof.latency.table import (
     COLUMN_NAMES,
     COLUMNS,
@@ -66,19 +66,7 @@ def _write_part(path: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None:
     arrow = pa.Table.from_pandas(normalise(df.copy()).drop(columns=[PARTITION]),
                                  schema=PART_SCHEMA, preserve_index=False)
     arrow = arrow.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(arrow, f, compression="zstd")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
+    atomic_write(path, lambda f: pq.write_table(arrow, f, compression="zstd"), error=TableError)
 
 def write_fleet(root: str | os.PathLike, table: LatencyTable, mode: str = "replace"
                 ) -> dict[str, int]:

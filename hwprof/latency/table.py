@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 
 from hwprof import __version__
 from hwprof.errors import TableError
+from hwprof.latency.atomic import atomic_write
 
 SCHEMA_VERSION = 1
 META_KEY = b"hwprof"
@@ -188,27 +188,7 @@ def write_table(path: str | os.PathLike, table: LatencyTable) -> None:
     meta["hwprof_version"] = __version__
     arrow = pa.Table.from_pandas(normalise(table.df.copy()), schema=SCHEMA, preserve_index=False)
     arrow = arrow.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise TableError(f"cannot write a table at {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(arrow, f, compression="zstd")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dfd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: pq.write_table(arrow, f, compression="zstd"), error=TableError)
     table.meta = meta
 
 

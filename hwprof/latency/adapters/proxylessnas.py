@@ -425,5 +425,5 @@ def _space_fixed_layers(space) -> Iterable[list[OpSpec]]:
 def write_lut(path: str | Path, lut: dict[str, dict]) -> None:
     import yaml
 
-    from hwprof.latency.adapters.tabular import atomic_write_text
+    from hwprof.latency.atomic import atomic_write_text
     atomic_write_text(path, yaml.safe_dump(lut, sort_keys=False, default_flow_style=False))

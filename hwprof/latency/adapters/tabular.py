@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from hwprof.latency.adapters.common import (
     positive_ms,
     unit_scale,
 )
+from hwprof.latency.atomic import atomic_write_text
 from hwprof.latency.specs import kind_fields, parse_spec
 from hwprof.latency.table import LatencyTable
 
@@ -227,28 +226,6 @@ def import_file(path: str | Path, fmt: str | None = None, **kw) -> ImportResult:
 
 # --------------------------------------------------------------------------- #
 # export
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; give a file name")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
