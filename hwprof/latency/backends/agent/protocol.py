@@ -10,12 +10,13 @@ import time
 
 # Defaults of the protocol; every build records the settings it used.
 DEFAULTS = {
+    "settle_s": 0.3,         # the device runs the calibration op this long before the build
     "warmup_s": 0.01,        # time spent calling the op before sampling
     "min_warmup_calls": 2,
     "min_sample_ms": 1.0,    # a sample times a block of calls lasting at least this long
     "min_samples": 10,
     "max_samples": 300,
-    "target_ci": 0.02,       # stop when the 95 % CI of the median is within +-2 %
+    "target_ci": 0.015,      # stop when the 95 % CI of the median is within +-1.5 %
     "time_cap_s": 2.0,       # ... or when this much time was spent sampling the op
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
     "calib_every": 25,       # re-run the calibration op after this many ops
