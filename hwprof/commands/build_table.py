@@ -19,7 +19,7 @@ HELP = "measure ops on a device into a latency table"
 
 
 def add_arguments(p):
-    from hwprof.commands._common import add_backend_arguments
+    from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
     p.add_argument("--device", action="append", metavar="DEVICE",
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
                         "the work across boards of one kind")
@@ -49,12 +49,7 @@ def add_arguments(p):
                         "another runtime (nnabla/torch) for the same device in one table")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
-    g = p.add_argument_group("measurement protocol")
-    g.add_argument("--time-cap", type=float, metavar="S",
-                   help="max seconds of sampling per op (default: 2)")
-    g.add_argument("--target-ci", type=float, metavar="FRAC",
-                   help="stop when the 95%% CI of the median is within +-FRAC (default: 0.02)")
-    g.add_argument("--min-samples", type=int, metavar="N", help="minimum samples (default: 10)")
+    add_protocol_arguments(p)
     add_backend_arguments(p)
 
 
@@ -92,7 +87,7 @@ def _specs(args):
 def run(args):
     import re
 
-    from hwprof.commands._common import backend_options, print_json
+    from hwprof.commands._common import backend_options, print_json, protocol_of
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.build import build_table
     from hwprof.latency.table import read_table
@@ -106,8 +101,7 @@ def run(args):
     specs, name = _specs(args)
     out = args.out or "tables/{}-{}.parquet".format(
         re.sub(r"[^A-Za-z0-9_.-]+", "_", backends[0].label.split("@")[-1]), name)
-    protocol = {k: v for k, v in (("time_cap_s", args.time_cap), ("target_ci", args.target_ci),
-                                  ("min_samples", args.min_samples)) if v is not None}
+    protocol = protocol_of(args)
     report = build_table(specs, backends, out, seed=args.seed, protocol=protocol,
                          remeasure=args.remeasure, quiet=args.quiet,
                          allow_mixed=args.allow_mixed)

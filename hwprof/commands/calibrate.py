@@ -21,7 +21,7 @@ ROUNDS = 3
 
 
 def add_arguments(p):
-    from hwprof.commands._common import add_backend_arguments
+    from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
     p.add_argument("--table", metavar="PATH", help="latency table (the calibration is stored in it)")
     p.add_argument("--predictor", metavar="FILE", help="predictor for ops not in the table")
     p.add_argument("--space", default="mbv2-cifar", metavar="NAME",
@@ -33,23 +33,14 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="seed for the architectures (default: 0)")
     p.add_argument("--dry-run", action="store_true", help="fit and print, store nothing")
     p.add_argument("--json", action="store_true", help="print the calibration as JSON")
-    g = p.add_argument_group("measurement protocol")
-    g.add_argument("--time-cap", type=float, metavar="S",
-                   help="max seconds of sampling per network (default: 2)")
-    g.add_argument("--target-ci", type=float, metavar="FRAC",
-                   help="stop when the 95%% CI of the median is within +-FRAC (default: 0.02)")
-    g.add_argument("--min-samples", type=int, metavar="N", help="minimum samples (default: 10)")
-    g.add_argument("--rounds", type=int, default=ROUNDS, metavar="R",
-                   help="measure every network R times, round-robin, and keep the round with "
-                        f"the lowest median (default: {ROUNDS}); helps on a shared machine")
+    add_protocol_arguments(p, "network", rounds=ROUNDS)
     add_backend_arguments(p)
 
 
 def run(args):
     import sys
 
-    from hwprof.commands._common import backend_options, print_json
-    from hwprof.commands.measure_arch import protocol_of
+    from hwprof.commands._common import backend_options, print_json, protocol_of
     from hwprof.errors import UserError
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.endtoend import measure_archs, random_choices

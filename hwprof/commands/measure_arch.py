@@ -16,31 +16,18 @@ ROUNDS = 1
 
 
 def add_arguments(p):
-    from hwprof.commands._common import add_backend_arguments
+    from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
     p.add_argument("--arch", required=True, metavar="FILE", help="architecture JSON file")
     p.add_argument("--device", default="cpu", metavar="DEVICE",
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    g = p.add_argument_group("measurement protocol")
-    g.add_argument("--time-cap", type=float, metavar="S",
-                   help="max seconds of sampling (default: 2)")
-    g.add_argument("--target-ci", type=float, metavar="FRAC",
-                   help="stop when the 95%% CI of the median is within +-FRAC (default: 0.02)")
-    g.add_argument("--min-samples", type=int, metavar="N", help="minimum samples (default: 10)")
-    g.add_argument("--rounds", type=int, default=ROUNDS, metavar="R",
-                   help="measure every network R times, round-robin, and keep the round with "
-                        f"the lowest median (default: {ROUNDS}); helps on a shared machine")
+    add_protocol_arguments(p, "network", rounds=ROUNDS)
     add_backend_arguments(p)
 
 
-def protocol_of(args):
-    return {k: v for k, v in (("time_cap_s", args.time_cap), ("target_ci", args.target_ci),
-                              ("min_samples", args.min_samples)) if v is not None}
-
-
 def run(args):
-    from hwprof.commands._common import backend_options, print_json
+    from hwprof.commands._common import backend_options, print_json, protocol_of
     from hwprof.latency.arch import load_arch
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.endtoend import measure_archs, result_summary
