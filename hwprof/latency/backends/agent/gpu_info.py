@@ -11,6 +11,19 @@ import ctypes
 import re
 import subprocess
 
+# a timed block on a GPU lasts at least this long, so the synchronisation around it and
+# the first kernel's launch latency stay a fraction of a percent of the sample
+CUDA_MIN_SAMPLE_MS = 5.0
+
+
+def cuda_index(device, runtime):
+    """The integer N of ``cuda`` / ``cuda:N``; ValueError for anything else."""
+    head, _, idx = device.partition(":")
+    if head != "cuda" or (idx and not idx.isdigit()):
+        raise ValueError("%s runtime does not know device %r (expected cpu or cuda[:N])"
+                         % (runtime, device))
+    return int(idx or 0)
+
 # CUdevice_attribute values (cuda.h)
 _CC_MAJOR, _CC_MINOR, _SM_COUNT = 75, 76, 16
 

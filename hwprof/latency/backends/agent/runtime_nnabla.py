@@ -7,19 +7,12 @@ composite spec. Inputs and weights are random normal, never zeros.
 
 import math
 
+from . import gpu_info
+
 NAME = "nnabla"
 CUDA_PACKAGE = "nnabla-ext-cuda120"
 # On CUDA a sample's block of calls lasts at least this long, so the few
 # microseconds of the synchronisation around it stay under ~0.2 % of it.
-CUDA_MIN_SAMPLE_MS = 5.0
-
-
-def _cuda_index(device):
-    """The integer N of ``cuda`` / ``cuda:N``; ValueError for anything else."""
-    head, _, idx = device.partition(":")
-    if head != "cuda" or (idx and not idx.isdigit()):
-        raise ValueError("nnabla runtime does not know device %r (expected cpu or cuda[:N])" % device)
-    return int(idx or 0)
 
 
 def _missing_extension(err):
@@ -43,11 +36,10 @@ def probe(device):
     if device == "cpu":
         return version, problems, fp, env
     try:
-        idx = _cuda_index(device)
+        idx = gpu_info.cuda_index(device, NAME)
     except ValueError as e:
         return version, [str(e)], fp, env
 
-    from . import gpu_info
     gfp, genv, gpu_problems = gpu_info.describe(idx)
     fp.update(gfp)
     env.update(genv)
@@ -92,11 +84,11 @@ class Runtime:
             nn.set_default_context(get_extension_context("cpu"))
         else:
             import nnabla_ext.cuda as ext
-            idx = _cuda_index(device)
+            idx = gpu_info.cuda_index(device, NAME)
             nn.set_default_context(get_extension_context("cudnn", device_id=str(idx)))
             # cudaDeviceSynchronize on GPU idx (the extension wants an int id)
             self._sync = lambda: ext.device_synchronize(idx)
-            self.min_sample_ms = CUDA_MIN_SAMPLE_MS
+            self.min_sample_ms = gpu_info.CUDA_MIN_SAMPLE_MS
         self._clear_cache = getattr(ext, "clear_memory_cache", None)
 
     def sync(self):

@@ -21,17 +21,10 @@ import math
 import sys
 import time
 
+from . import gpu_info
+
 NAME = "torch"
-CUDA_MIN_SAMPLE_MS = 5.0
 DTYPES = ("float32", "float16")
-
-
-def _cuda_index(device):
-    """The integer N of ``cuda`` / ``cuda:N``; ValueError for anything else."""
-    head, _, idx = device.partition(":")
-    if head != "cuda" or (idx and not idx.isdigit()):
-        raise ValueError("torch runtime does not know device %r (expected cpu or cuda[:N])" % device)
-    return int(idx or 0)
 
 
 def probe(device):
@@ -50,11 +43,10 @@ def probe(device):
         env["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
         return version, [], fp, env
     try:
-        idx = _cuda_index(device)
+        idx = gpu_info.cuda_index(device, NAME)
     except ValueError as e:
         return version, [str(e)], fp, env
 
-    from . import gpu_info
     gfp, genv, problems = gpu_info.describe(idx)
     fp.update(gfp)
     env.update(genv)
@@ -178,12 +170,12 @@ class Runtime:
             self.clock = time.perf_counter
             self.min_sample_ms = None
         else:
-            idx = _cuda_index(device)
+            idx = gpu_info.cuda_index(device, NAME)
             torch.cuda.set_device(idx)
             self.dev = torch.device("cuda", idx)
             self._events = _EventClock(torch, self.dev)
             self.clock = self._events.read
-            self.min_sample_ms = CUDA_MIN_SAMPLE_MS
+            self.min_sample_ms = gpu_info.CUDA_MIN_SAMPLE_MS
 
     def sync(self):
         """Mark the end of queued work: the next clock reading waits for all of it."""
