@@ -47,7 +47,7 @@ def format_summary(s: dict) -> str:
                      f"{s['not_converged']} rows did not reach the CI target")
     p = s.get("protocol") or {}
     if p:
-        lines.append(f"protocol  CI of median within +-{100 * p.get('target_ci', 0):.0f} %, "
+        lines.append(f"protocol  CI of median within +-{100 * p.get('target_ci', 0):.3g} %, "
                      f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms, "
                      f"cap {p.get('time_cap_s')} s per op")
     if s.get("sources") and s["sources"] != ["measured"]:
