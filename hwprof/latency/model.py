@@ -11,7 +11,7 @@ from typing import Any, Iterable, Protocol, Sequence
 
 from hwprof.errors import UserError
 from hwprof.latency.specs import OpSpec, parse_spec
-from hwprof.latency.table import LatencyTable
+from hwprof.latency.table import LatencyTable, one_device
 
 
 class SpecPredictor(Protocol):
@@ -31,22 +31,11 @@ class LatencyModel:
             raise UserError("a LatencyModel needs a table, a predictor, or both")
         self.table, self.predictor = table, predictor
         self._lut: dict[str, float] = {}
-        self.device_fingerprint = device_fingerprint
+        self.device_fingerprint, self.env_key = device_fingerprint, env_key
         self.calibration = None  # object with apply(sum_ms, specs) -> ms; see estimate_arch
         if table is not None:
-            df = table.df[table.df["status"] == "ok"]
-            if device_fingerprint is None:
-                fps = sorted(set(df["device_fingerprint"]))
-                if len(fps) > 1:
-                    raise UserError(f"the table holds {len(fps)} devices ({', '.join(fps)}); "
-                                    f"choose one device fingerprint")
-                self.device_fingerprint = fps[0] if fps else None
-            df = df[df["device_fingerprint"] == self.device_fingerprint]
-            if env_key is None and df["env_key"].nunique() > 1:
-                raise UserError(f"the table holds {df['env_key'].nunique()} environments of "
-                                f"device {self.device_fingerprint}; choose one env_key")
-            if env_key is not None:
-                df = df[df["env_key"] == env_key]
+            df, self.device_fingerprint, self.env_key = one_device(
+                table.df[table.df["status"] == "ok"], device_fingerprint, env_key)
             self._lut = dict(zip(df["signature"], df["median_ms"].astype(float)))
 
     def lookup(self, spec: OpSpec | dict) -> float | None:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hwprof import __version__
-from hwprof.errors import TableError
+from hwprof.errors import TableError, UserError
 from hwprof.latency.atomic import atomic_write
 
 SCHEMA_VERSION = 1
@@ -145,6 +145,31 @@ def _describe(s: pd.Series) -> dict[str, float] | None:
     if s.empty:
         return None
     return {"min": float(s.min()), "p50": float(s.median()), "max": float(s.max())}
+
+
+def one_device(df: pd.DataFrame, device_fingerprint: str | None = None,
+               env_key: str | None = None, *, purpose: str = "",
+               fp_hint: str = "choose one device fingerprint",
+               env_hint: str = "choose one env_key") -> tuple[pd.DataFrame, str | None, str | None]:
+    """The rows of one device and one environment, picked when there is only one of each.
+
+    Given ``None`` and more than one choice in ``df``, a :class:`UserError` lists them;
+    ``purpose`` (e.g. "a predictor is for one device") and the hints finish the message.
+    """
+    if device_fingerprint is None:
+        fps = sorted(set(df["device_fingerprint"].dropna()))
+        if len(fps) > 1:
+            raise UserError(f"the table holds {len(fps)} devices ({', '.join(fps)}); "
+                            f"{purpose + ': ' if purpose else ''}{fp_hint}")
+        device_fingerprint = fps[0] if fps else None
+    df = df[df["device_fingerprint"] == device_fingerprint]
+    if env_key is None:
+        envs = sorted(set(df["env_key"].dropna()))
+        if len(envs) > 1:
+            raise UserError(f"the table holds {len(envs)} environments ({', '.join(envs)}) of "
+                            f"device {device_fingerprint}; {env_hint}")
+        env_key = envs[0] if envs else None
+    return df[df["env_key"] == env_key], device_fingerprint, env_key
 
 
 def read_table(path: str | os.PathLike) -> LatencyTable:

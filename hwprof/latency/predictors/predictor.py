@@ -21,6 +21,7 @@ from hwprof.latency.predictors.evaluate import accuracy
 from hwprof.latency.predictors.features import feature_matrix
 from hwprof.latency.predictors.regressors import CANDIDATES, MIN_ROWS, KindRegressor, TooFewRows
 from hwprof.latency.specs import COMPOSITE_KINDS, OpSpec, parse_spec
+from hwprof.latency.table import one_device
 
 TARGETS = ("median_ms", "min_ms", "p10_ms", "mean_ms")
 WORST_KEPT = 200  # per kind: training rows with the largest CV error, for adaptive sampling
@@ -103,21 +104,10 @@ class LatencyPredictor:
 def _select_rows(df, target: str, device_fingerprint: str | None, env_key: str | None):
     if target not in TARGETS:
         raise UserError(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)}")
-    ok = df[(df["status"] == "ok") & df[target].notna()]
-    if device_fingerprint is None:
-        fps = sorted(set(ok["device_fingerprint"]))
-        if len(fps) > 1:
-            raise UserError(f"the table holds {len(fps)} devices ({', '.join(fps)}); a predictor "
-                            f"is for one device: choose one with --device-fingerprint")
-        device_fingerprint = fps[0] if fps else None
-    ok = ok[ok["device_fingerprint"] == device_fingerprint]
-    if env_key is None:
-        envs = sorted(set(ok["env_key"]))
-        if len(envs) > 1:
-            raise UserError(f"the table holds {len(envs)} environments ({', '.join(envs)}) of "
-                            f"device {device_fingerprint}; choose one with --env-key")
-        env_key = envs[0] if envs else None
-    ok = ok[ok["env_key"] == env_key]
+    ok, device_fingerprint, env_key = one_device(
+        df[(df["status"] == "ok") & df[target].notna()], device_fingerprint, env_key,
+        purpose="a predictor is for one device", fp_hint="choose one with --device-fingerprint",
+        env_hint="choose one with --env-key")
     return ok.drop_duplicates("signature", keep="last"), device_fingerprint, env_key
 
 
