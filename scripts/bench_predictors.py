@@ -13,7 +13,7 @@ Run it alone on the machine (other processes skew the timings):
 
   flock /tmp/hwprof-bench.lock .venv/bin/python scripts/bench_predictors.py \
       --train /tmp/bench/train.parquet --test /tmp/bench/test.parquet \
-      --n-train 800 --n-test 250 --time-cap 0.5 --out-dir /tmp/bench
+      --n-train 800 --n-test 250 --time-cap 0.5 --passes 3 --out-dir /tmp/bench
 
 Tables that exist are reused (and completed: a build measures only what the
 table lacks), so the script can be re-run to refit without re-measuring.
@@ -30,13 +30,13 @@ from pathlib import Path
 GOAL_WITHIN_10 = 0.95
 
 
-def _build(specs, out, time_cap, seed):
+def _build(specs, out, time_cap, seed, passes=1):
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.build import build_table
-    rep = build_table(specs, [get_backend("cpu")], out, seed=seed,
+    rep = build_table(specs, [get_backend("cpu")], out, seed=seed, passes=passes,
                       protocol={"time_cap_s": time_cap}, quiet=True, log=lambda m: None)
-    print(f"  {out}: measured {rep.measured}, skipped {rep.skipped}, errors {rep.errors}, "
-          f"{rep.wall_s:.0f} s", file=sys.stderr)
+    print(f"  {out}: measured {rep.measured} (pass {passes}), skipped {rep.skipped}, "
+          f"errors {rep.errors}, {rep.wall_s:.0f} s", file=sys.stderr)
 
 
 def _heldout(n, kinds, seed, exclude):
@@ -65,6 +65,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed-train", type=int, default=1)
     ap.add_argument("--seed-test", type=int, default=2)
     ap.add_argument("--time-cap", type=float, default=0.5, help="protocol time cap per op (s)")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="measure both tables with this many passes (build-table --passes), "
+                         "alternating: train pass 1, held-out pass 1, train pass 2, ... so a "
+                         "slow drift of the machine reaches both tables alike")
     ap.add_argument("--retest", metavar="PATH",
                     help="measure the first --n-retest held-out configs again into PATH and report "
                          "how well the two measurements agree (the noise floor of the benchmark)")
@@ -88,13 +92,15 @@ def main(argv=None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if not args.no_measure:
-        print("measuring the training table", file=sys.stderr)
-        _build(sample_specs(args.n_train, kinds, args.seed_train), args.train, args.time_cap,
-               args.seed_train)
-        print("measuring the held-out table", file=sys.stderr)
+        train_specs = sample_specs(args.n_train, kinds, args.seed_train)
+        test_specs = _heldout(args.n_test, kinds, args.seed_test,
+                              {s.signature for s in train_specs})
+        for p in range(1, args.passes + 1):
+            print(f"measuring the training table (pass {p}/{args.passes})", file=sys.stderr)
+            _build(train_specs, args.train, args.time_cap, args.seed_train, p)
+            print(f"measuring the held-out table (pass {p}/{args.passes})", file=sys.stderr)
+            _build(test_specs, args.test, args.time_cap, args.seed_test, p)
         train_sigs = set(read_table(args.train).df["signature"])
-        _build(_heldout(args.n_test, kinds, args.seed_test, train_sigs), args.test,
-               args.time_cap, args.seed_test)
         if args.retest:
             print("measuring part of the held-out table again", file=sys.stderr)
             _build(_heldout(args.n_retest, kinds, args.seed_test, train_sigs), args.retest,
@@ -117,7 +123,7 @@ def main(argv=None) -> int:
         print(f"adaptive round: {args.adaptive} configs per kind", file=sys.stderr)
         if not args.no_measure:
             _build(adaptive_specs(tmp, args.adaptive, kinds, args.seed_train + 100), args.train,
-                   args.time_cap, args.seed_train)
+                   args.time_cap, args.seed_train, args.passes)
         train = read_table(args.train).df
         pred = fit_predictor(train, kinds=kinds, candidates=models, cv=args.cv,
                              target=args.target, sources=[args.train], log=log)

@@ -42,6 +42,11 @@ def add_arguments(p):
                    help="table file (default: tables/<device>-<space>.parquet)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed for random inputs and sampling (default: 0)")
+    p.add_argument("--passes", type=int, default=1, metavar="K",
+                   help="measure every op K times, in K sweeps over the ops (later sweeps in a "
+                        "shuffled order), and keep the median pass: a slow spell of a shared "
+                        "machine then spoils one pass, not the row. A table built with fewer "
+                        "passes gets only the passes it lacks (default: 1)")
     p.add_argument("--remeasure", action="store_true",
                    help="measure again ops already in the table (rows are replaced)")
     p.add_argument("--allow-mixed", action="store_true",
@@ -104,13 +109,14 @@ def run(args):
     protocol = protocol_of(args)
     report = build_table(specs, backends, out, seed=args.seed, protocol=protocol,
                          remeasure=args.remeasure, quiet=args.quiet,
-                         allow_mixed=args.allow_mixed)
+                         allow_mixed=args.allow_mixed, passes=args.passes)
     if args.json:
         print_json(report.as_dict())
     elif not args.quiet:
         from hwprof.commands.table_show import format_summary
         share = report.sampled_s / report.wall_s if report.wall_s else 0.0
-        print(f"measured {report.measured} op(s) ({report.errors} errors), skipped "
+        sweeps = f" in {report.passes} passes" if report.passes > 1 else ""
+        print(f"measured {report.measured} op(s){sweeps} ({report.errors} errors), skipped "
               f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
               f"({100 * share:.0f} % of it timing samples)")
         summary = read_table(out).summary()

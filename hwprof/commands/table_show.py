@@ -45,6 +45,12 @@ def format_summary(s: dict) -> str:
     if s.get("median_cv") is not None:
         lines.append(f"spread    median CV {100 * s['median_cv']:.1f} %, "
                      f"{s['not_converged']} rows did not reach the CI target")
+    ps = s.get("passes")
+    if ps:
+        n = f"{ps['min']}" if ps["min"] == ps["max"] else f"{ps['min']}-{ps['max']}"
+        lines.append(f"passes    {n} per op; passes of an op differ by {100 * ps['spread_p50']:.1f} % "
+                     f"(median), {100 * ps['spread_p90']:.1f} % (p90); "
+                     f"{ps['rows_spread_over_10pct']} rows by more than 10 %")
     p = s.get("protocol") or {}
     if p:
         lines.append(f"protocol  CI of median within +-{100 * p.get('target_ci', 0):.3g} %, "

@@ -9,6 +9,10 @@ Several backends share one queue of specs (one worker thread each). A backend
 whose link drops is reopened with exponential backoff and resumes with the
 specs not yet measured; one that never comes back ends its worker, and the
 build fails with a clear error once no worker is left, keeping every row.
+
+With ``passes`` > 1 every op is measured that many times, in whole sweeps over
+the op list (see :mod:`hwprof.latency.passes`); a table measured with fewer
+passes gets only the passes it lacks.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from hwprof import __version__
 from hwprof.errors import DeviceError, UserError
 from hwprof.latency.backends.base import Backend
 from hwprof.latency.backends.session import AgentLost, AgentSession
+from hwprof.latency.passes import combine, done_passes, pass_order
 from hwprof.latency.specs import OpSpec
 from hwprof.latency.table import (
+    KEY,
     LatencyTable,
     check_writable,
     environment_key,
@@ -61,6 +67,7 @@ class BuildReport:
     reconnects: int = 0
     wall_s: float = 0.0
     sampled_s: float = 0.0
+    passes: int = 1
     devices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -109,7 +116,7 @@ class _Checkpointer:
 
     def __init__(self, out: Path, table: LatencyTable, every: float):
         self.out, self.table, self.every = out, table, every
-        self.pending: list[dict] = []
+        self.pending: dict[tuple, dict] = {}  # key -> latest row (a later pass replaces it)
         self.lock = threading.Lock()
         self.last = 0.0
 
@@ -124,7 +131,7 @@ class _Checkpointer:
 
     def add(self, row: dict) -> None:
         with self.lock:
-            self.pending.append(row)
+            self.pending[tuple(row[k] for k in KEY)] = row
             if time.monotonic() - self.last >= self.every:
                 self._flush()
 
@@ -134,9 +141,9 @@ class _Checkpointer:
 
     def _flush(self) -> None:
         if self.pending or not self.out.exists():
-            self.table.upsert(rows_frame(self.pending))
+            self.table.upsert(rows_frame(self.pending.values()))
             write_table(self.out, self.table)
-            self.pending = []
+            self.pending = {}
         self.last = time.monotonic()
 
 
@@ -150,10 +157,12 @@ def _progress(total: int, quiet: bool, desc: str):
 def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str | Path, *,
                 seed: int = 0, protocol: dict | None = None, remeasure: bool = False,
                 quiet: bool = False, allow_mixed: bool = False, max_reconnects: int = 5,
-                backoff: float = 1.0, checkpoint_every: float = 0.5,
+                backoff: float = 1.0, checkpoint_every: float = 0.5, passes: int = 1,
                 log: Callable[[str], None] | None = None) -> BuildReport:
-    """Measure ``specs`` on ``backends`` into the table at ``out``."""
+    """Measure ``specs`` on ``backends`` into the table at ``out``, ``passes`` times each."""
     out = Path(out)
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise UserError(f"the number of passes must be a positive integer, got {passes!r}")
     log = log or (lambda msg: print(msg, file=sys.stderr))
     check_writable(out)
     table = read_table(out) if out.exists() else LatencyTable.new()
@@ -194,11 +203,15 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
     keys_of = {}
     for h in hellos:
         keys_of[h["fingerprint_id"]] = environment_key(h["environment"], h["device"])
-    done = set() if remeasure else table.keys(status="ok")
-    todo = [s for s in specs
-            if any((s.signature, fp, env) not in done for fp, env in keys_of.items())]
+    prior = {} if remeasure else _ok_rows(table)
+    need = {}  # signature -> passes still to measure
+    for s in specs:
+        have = min(done_passes(prior.get((s.signature, fp, env))) for fp, env in keys_of.items())
+        if have < passes:
+            need[s.signature] = passes - have
+    todo = [s for s in specs if s.signature in need]
     report = BuildReport(out=str(out), requested=len(specs), skipped=len(specs) - len(todo),
-                         devices=[b.label for b in backends])
+                         devices=[b.label for b in backends], passes=passes)
     ckpt = _Checkpointer(out, table, checkpoint_every)
     for h in hellos:
         ckpt.note_device(h, sessions[0].hello.get("protocol") or protocol or {})
@@ -210,10 +223,26 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
         return report
 
     work: queue.Queue = queue.Queue()
-    for s in todo:
-        work.put(s)
-    bar = _progress(len(todo), quiet, f"measuring on {', '.join(report.devices)}")
+    jobs = 0
+    for p in range(max(need.values())):  # whole sweeps, one after the other
+        for s in pass_order([s for s in todo if need[s.signature] > p], p, seed):
+            work.put(s)
+            jobs += 1
+    sweeps = f" ({passes} passes)" if passes > 1 else ""
+    bar = _progress(jobs, quiet, f"measuring on {', '.join(report.devices)}{sweeps}")
     lock = threading.Lock()
+    fresh: dict[tuple, list[dict]] = {}  # key -> this build's passes of it
+    failed: set[str] = set()  # signatures that failed in this build: no more passes
+
+    def record(row: dict) -> None:
+        """Merge one pass into its key's row (with the row on disk) and checkpoint it."""
+        key = tuple(row[k] for k in KEY)
+        with lock:
+            fresh.setdefault(key, []).append(row)
+            merged = combine(prior.get(key), fresh[key])
+            if row["status"] != "ok":
+                failed.add(row["signature"])
+            ckpt.add(merged)  # under the lock: a key's merges reach the table in order
     failures: list[str] = []
     lost: dict[str, int] = {}  # signature -> times the agent was lost while measuring it
     stop = threading.Event()
@@ -234,6 +263,10 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
                 spec = work.get_nowait()
             except queue.Empty:
                 break
+            if spec.signature in failed:  # it failed in an earlier pass: it stays an error
+                with lock:
+                    bar.update(1)
+                continue
             try:
                 if sess is None:
                     raise AgentLost(f"{backend.label}: not connected")
@@ -244,8 +277,8 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
                 if tries >= OP_LOSS_LIMIT and sess is not None:
                     # the op itself kills or hangs the agent: an error row, not an endless retry
                     err = f"the agent was lost {tries} times while measuring this op; last: {e}"
-                    ckpt.add(result_row(spec, {"status": "error", "error": err}, sess.hello,
-                                        backend.label))
+                    record(result_row(spec, {"status": "error", "error": err}, sess.hello,
+                                      backend.label))
                     with lock:
                         report.measured += 1
                         report.errors += 1
@@ -261,8 +294,7 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
                     failures.append(f"{backend.label}: {e}")
                     return
                 continue
-            row = result_row(spec, res, sess.hello, backend.label)
-            ckpt.add(row)
+            record(result_row(spec, res, sess.hello, backend.label))
             with lock:
                 report.measured += 1
                 report.errors += res["status"] != "ok"
@@ -300,6 +332,12 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
                          f"{report.measured} row(s) measured in this run are saved in {out}; "
                          f"run the same command again to resume.")
     return report
+
+
+def _ok_rows(table: LatencyTable) -> dict[tuple, dict]:
+    """The table's ok rows by key: what new passes are merged with."""
+    ok = table.df[table.df["status"] == "ok"]
+    return {tuple(r[k] for k in KEY): r for r in ok.to_dict("records")}
 
 
 def _reopen(backend: Backend, config: dict, err: Exception, tries: int, backoff: float,

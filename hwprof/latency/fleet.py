@@ -38,8 +38,10 @@ from hwprof.latency.table import (
     META_KEY,
     SCHEMA_VERSION,
     LatencyTable,
+    check_schema_version,
     normalise,
     read_table,
+    upgrade_frame,
 )
 
 PARTITION = "device_fingerprint"
@@ -110,9 +112,7 @@ def _check_meta(path: Path, schema: pa.Schema) -> dict[str, Any]:
     if raw is None:
         raise TableError(f"{path} is in the fleet but is not an hwprof partition (no metadata)")
     meta = json.loads(raw)
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise TableError(f"{path} has table schema version {meta.get('schema_version')!r}; "
-                         f"this hwprof reads version {SCHEMA_VERSION}")
+    check_schema_version(path, meta.get("schema_version"))
     return meta
 
 
@@ -121,7 +121,7 @@ def _read_part(path: Path, fp: str) -> LatencyTable:
     meta = _check_meta(path, pf.schema_arrow)
     df = pf.read().to_pandas()
     df[PARTITION] = fp
-    return LatencyTable(normalise(df), meta)
+    return LatencyTable(normalise(upgrade_frame(path, meta, df)), meta)
 
 
 def fleet_dataset(root: str | os.PathLike) -> ds.Dataset:
@@ -133,7 +133,8 @@ def fleet_dataset(root: str | os.PathLike) -> ds.Dataset:
         raise TableError(f"{root} is a directory but not a fleet: it has no "
                          f"{PARTITION}=... partitions (write one with `hwprof export "
                          f"--format fleet`)")
-    return ds.dataset(root, format="parquet", partitioning=PARTITIONING)
+    # the full schema: a partition written before a column existed reads it as nulls
+    return ds.dataset(root, format="parquet", partitioning=PARTITIONING, schema=pa.schema(COLUMNS))
 
 
 def read_fleet(root: str | os.PathLike, devices: list[str] | None = None) -> LatencyTable:

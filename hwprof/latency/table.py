@@ -28,7 +28,8 @@ from hwprof import __version__
 from hwprof.errors import TableError, UserError
 from hwprof.latency.atomic import atomic_write
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 lacks the pass columns; it is read with them null
 META_KEY = b"hwprof"
 KEY = ("signature", "device_fingerprint", "env_key")
 
@@ -49,6 +50,7 @@ COLUMNS: list[tuple[str, pa.DataType]] = [
     ("n_samples", pa.int64()), ("block_size", pa.int64()), ("first_call_ms", pa.float64()),
     ("converged", pa.bool_()), ("unstable", pa.bool_()),
     ("sampled_s", pa.float64()), ("wall_s", pa.float64()),
+    ("passes", pa.int64()), ("pass_medians_ms", pa.list_(pa.float64())),
     ("device", pa.string()), ("runtime", pa.string()), ("runtime_version", pa.string()),
     ("board_model", pa.string()), ("governor", pa.string()), ("freq_mhz", pa.float64()),
     ("temp_c_before", pa.float64()), ("temp_c_after", pa.float64()),
@@ -134,10 +136,23 @@ class LatencyTable:
             "median_ms": _describe(ok["median_ms"]),
             "median_cv": float(ok["cv"].median()) if len(ok) and ok["cv"].notna().any() else None,
             "total_median_ms": float(ok["median_ms"].sum()) if len(ok) else 0.0,
+            "passes": _passes_summary(ok),
             "protocol": self.meta.get("protocol"),
             "created_at": self.meta.get("created_at"), "updated_at": self.meta.get("updated_at"),
             "sources": sorted({s for s in df["source"].dropna()}),
         }
+
+
+def _passes_summary(ok: pd.DataFrame) -> dict[str, Any] | None:
+    """Passes per row, and how far apart the passes of an op were (max / min - 1)."""
+    multi = [list(m) for m in ok["pass_medians_ms"] if m is not None and len(m) > 1]
+    if not multi:
+        return None
+    spread = pd.Series([max(m) / min(m) - 1 for m in multi])
+    counts = ok["passes"].fillna(1)
+    return {"min": int(counts.min()), "max": int(counts.max()),
+            "spread_p50": float(spread.median()), "spread_p90": float(spread.quantile(0.9)),
+            "rows_spread_over_10pct": int((spread > 0.10).sum())}
 
 
 def _describe(s: pd.Series) -> dict[str, float] | None:
@@ -189,18 +204,40 @@ def read_table(path: str | os.PathLike) -> LatencyTable:
                          f"(no '{META_KEY.decode()}' metadata); import other formats with "
                          f"`hwprof import`")
     meta = json.loads(raw)
-    version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
+    check_schema_version(path, meta.get("schema_version"))
+    return LatencyTable(upgrade_frame(path, meta, pf.read().to_pandas()), meta)
+
+
+def check_schema_version(path, version) -> None:
+    """Refuse a table (or fleet partition) whose schema version this hwprof cannot read."""
+    if version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > SCHEMA_VERSION
         raise TableError(f"{path} has table schema version {version!r}; this hwprof "
-                         f"({__version__}) reads version {SCHEMA_VERSION}"
+                         f"({__version__}) reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}"
                          + (": upgrade hwprof to read it" if newer else
                             ": see tables/SCHEMA.md for the history"))
-    df = pf.read().to_pandas()
-    missing = [c for c in COLUMN_NAMES if c not in df.columns]
+
+
+V1_MISSING = ("passes", "pass_medians_ms")
+
+
+def upgrade_frame(path, meta: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a readable table in the current column layout.
+
+    A version-1 table predates ``passes`` and ``pass_medians_ms``: its rows come
+    back with those null (one pass, as every version-1 build measured).
+    """
+    version = meta.get("schema_version")
+    allowed = V1_MISSING if version == 1 else ()
+    missing = [c for c in COLUMN_NAMES if c not in df.columns and c not in allowed]
     if missing:
         raise TableError(f"{path} claims schema {version} but lacks columns {missing}")
-    return LatencyTable(df[COLUMN_NAMES], meta)
+    for c in allowed:
+        if c not in df.columns:
+            df[c] = None
+    meta["schema_version"] = SCHEMA_VERSION  # what it is once read (and written back)
+    return df[COLUMN_NAMES]
 
 
 def write_table(path: str | os.PathLike, table: LatencyTable) -> None:

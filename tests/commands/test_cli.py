@@ -50,7 +50,7 @@ def test_table_show_json_contract(tiny_table, hwprof_cli):
     assert p.returncode == 0, p.stderr
     s = json.loads(p.stdout)
     assert s["rows"] == len(get_space("tiny").table_specs())
-    assert s["schema_version"] == 1
+    assert s["schema_version"] == 2
     assert isinstance(s["devices"], list) and len(s["devices"]) == 1
     assert s["kinds"]["mbconv"] == 4 and s["errors"] == 0
     assert isinstance(s["unstable"], int)
@@ -80,6 +80,7 @@ def test_build_from_ops_file(tmp_path, hwprof_cli):
     assert p.returncode == 0, p.stderr
     rep = json.loads(p.stdout)
     assert rep["measured"] == 2 and rep["requested"] == 2  # the duplicate collapses
+    assert rep["passes"] == 1
 
 
 @pytest.mark.parametrize("argv, msg", [
@@ -90,6 +91,7 @@ def test_build_from_ops_file(tmp_path, hwprof_cli):
     (["table", "show", "missing.parquet"], "no table at"),
     (["build-table", "--ops", "missing.json"], "cannot read ops file"),
     (["build-table", "--space", "tiny", "--kinds", "conv2d"], "--kinds and --adaptive go with"),
+    (["build-table", "--space", "tiny", "--passes", "0"], "passes must be a positive integer"),
 ])
 def test_user_errors_exit_2_with_one_line(argv, msg, hwprof_cli, tmp_path):
     p = run(hwprof_cli + argv, cwd=tmp_path)

@@ -71,6 +71,43 @@ def test_failing_op_is_an_error_row_never_a_latency(tmp_path):
     assert rep2.measured == 1 and rep2.skipped == 1
 
 
+def test_passes_measure_every_op_k_times_and_more_passes_add_only_the_rest(tmp_path):
+    out = tmp_path / "passes.parquet"
+    specs = get_space("tiny").table_specs()[:4]
+    rep = _build(specs, out, passes=2)
+    assert rep.measured == 8 and rep.passes == 2 and rep.errors == 0
+    df = read_table(out).df.set_index("signature")
+    assert len(df) == 4 and (df["passes"] == 2).all()
+    for _, r in df.iterrows():
+        meds = list(r["pass_medians_ms"])
+        assert len(meds) == 2 and r["median_ms"] == min(meds)  # the lower middle pass
+        assert r["ci_low_ms"] <= r["median_ms"] <= r["ci_high_ms"]  # that pass's own CI
+
+    rep = _build(specs, out, passes=3)  # one more sweep, merged with the rows on disk
+    assert rep.measured == 4 and rep.skipped == 0
+    df3 = read_table(out).df.set_index("signature")
+    assert len(df3) == 4 and (df3["passes"] == 3).all()
+    for sig, r in df3.iterrows():
+        meds = list(r["pass_medians_ms"])
+        assert meds[:2] == list(df.loc[sig, "pass_medians_ms"])
+        assert r["median_ms"] == sorted(meds)[1]
+    summary = read_table(out).summary()["passes"]
+    assert summary["min"] == summary["max"] == 3 and summary["spread_p50"] >= 0
+    assert _build(specs, out, passes=3).measured == 0
+    assert _build(specs, out, passes=1).skipped == 4  # fewer passes than the table has: done
+
+
+def test_an_op_that_fails_in_its_first_pass_is_not_measured_again(tmp_path):
+    out = tmp_path / "errpasses.parquet"
+    good = parse_spec({"kind": "relu", "input": [1, 8, 8, 8]})
+    bad = parse_spec({"kind": "relu", "input": [1, 8, 8, 8], "dtype": "float16"})
+    rep = _build([good, bad], out, passes=3)
+    assert rep.errors == 1 and rep.measured == 4  # 3 passes of good, 1 of bad
+    df = read_table(out).df.set_index("signature")
+    assert df.loc[bad.signature, "status"] == "error" and pd.isna(df.loc[bad.signature, "passes"])
+    assert df.loc[good.signature, "passes"] == 3
+
+
 def _children(pid):
     kids = []
     for d in os.listdir("/proc"):

@@ -75,9 +75,43 @@ def test_unknown_schema_version_is_refused(tmp_path):
     meta = json.loads(tbl.schema.metadata[META_KEY])
     meta["schema_version"] = SCHEMA_VERSION + 1
     pq.write_table(tbl.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
-    with pytest.raises(TableError, match=r"schema version 2; this hwprof .* reads version 1: "
+    with pytest.raises(TableError, match=r"schema version 3; this hwprof .* reads versions 1, 2: "
                                          r"upgrade hwprof"):
         read_table(path)
+
+
+def test_version_1_table_is_read_with_null_pass_columns_and_written_back_as_current(tmp_path):
+    path = tmp_path / "v1.parquet"
+    write_table(path, _table())
+    tbl = pq.read_table(path)
+    meta = json.loads(tbl.schema.metadata[META_KEY])
+    meta["schema_version"] = 1
+    v1 = tbl.drop_columns(["passes", "pass_medians_ms"])
+    pq.write_table(v1.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
+    back = read_table(path)
+    assert list(back.df.columns) == COLUMN_NAMES
+    assert back.df["passes"].isna().all() and back.df["pass_medians_ms"].isna().all()
+    assert back.df["median_ms"].tolist() == [0.01, 0.2]
+    write_table(path, back)
+    assert json.loads(pq.read_schema(path).metadata[META_KEY])["schema_version"] == SCHEMA_VERSION
+    # a version-1 file that lacks a column version 1 had is still refused
+    pq.write_table(v1.drop_columns(["cv"]).replace_schema_metadata(
+        {META_KEY: json.dumps(meta)}), path)
+    with pytest.raises(TableError, match=r"claims schema 1 but lacks columns \['cv'\]"):
+        read_table(path)
+
+
+def test_pass_medians_are_a_list_column_that_pandas_and_pyarrow_read(tmp_path):
+    path = tmp_path / "passes.parquet"
+    t = LatencyTable.new()
+    row = _row(SPECS[0], 0.011)
+    row.update({"passes": 3, "pass_medians_ms": [0.012, 0.011, 0.010]})
+    t.upsert(rows_frame([row]))
+    write_table(path, t)
+    assert pq.read_schema(path).field("pass_medians_ms").type == pa.list_(pa.float64())
+    assert pq.read_table(path).column("pass_medians_ms").to_pylist() == [[0.012, 0.011, 0.010]]
+    assert list(pd.read_parquet(path)["pass_medians_ms"].iloc[0]) == [0.012, 0.011, 0.010]
+    assert read_table(path).df["passes"].tolist() == [3]
 
 
 def test_foreign_and_missing_files_are_refused(tmp_path):

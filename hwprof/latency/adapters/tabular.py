@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hwprof.errors import SpecError, UserError
@@ -231,6 +232,9 @@ def import_file(path: str | Path, fmt: str | None = None, **kw) -> ImportResult:
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["measured_at"] = out["measured_at"].map(lambda t: None if pd.isna(t) else t.isoformat())
+    # a list of pass medians: a JSON array in JSON, its JSON text in a CSV cell
+    out["pass_medians_ms"] = out["pass_medians_ms"].map(
+        lambda v: [float(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else None)
     return out
 
 

@@ -6,7 +6,7 @@ output shape (log channels and sides), kernel, stride, groups and how much of
 the input is padding. Kinds add what
 their cost depends on: an MBConv block the MACs of its expansion, depthwise
 and projection convolutions, its expanded width and its flags (SE, hswish,
-residual); a depthwise conv its channel multiplier; and so on.
+residual) and its SE gate's weights and traffic; a depthwise conv its channel multiplier; and so on.
 
 Counts enter as ``log1p`` so a linear model on these features is a power law
 in the raw quantities; trees do not care about the monotone transform.
@@ -97,7 +97,7 @@ def _mbconv(spec: OpSpec) -> dict[str, float]:
     c = spec.input[1]
     mid = mbconv_mid_channels(c, spec["expand"])
     parts = {"expand_macs": 0, "dw_macs": 0, "project_macs": 0, "elementwise_bytes": 0,
-             "se_macs": 0}
+             "se_macs": 0, "se_params": 0, "se_bytes": 0}
     seen_dw = False
     gemms: dict[str, float] = {}
     for child in spec.children():
@@ -110,7 +110,11 @@ def _mbconv(spec: OpSpec) -> dict[str, float]:
             parts["dw_macs"] += f["macs"]
             seen_dw = True
         elif child.kind == "se":
+            # its two FC layers read mid x mid/4 weights each: tens of MB in wide late
+            # blocks, more than the caches hold, so the gate is memory-bound there
             parts["se_macs"] += f["macs"]
+            parts["se_params"] += f["params"]
+            parts["se_bytes"] += f["bytes_read"] + f["bytes_written"]
         else:
             parts["elementwise_bytes"] += f["bytes_read"] + f["bytes_written"]
     if "log_expand_m" not in gemms:  # expand 1: no expansion convolution

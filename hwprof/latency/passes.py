@@ -1,0 +1,88 @@
+"""Several passes over a build's ops: which pass a table row keeps.
+
+``build-table --passes K`` measures every op K times, in K sweeps over the op
+list (each later sweep in its own shuffled order). One sweep can be unlucky
+for an op: on a shared machine a neighbour may hog memory bandwidth for a few
+seconds, and the op's tight within-pass CI says nothing about that. Across
+passes minutes apart such slow spells hit an op in one pass, not in all, so
+the median over passes is what the op costs on that machine.
+
+A row keeps every pass median (``pass_medians_ms``, in measurement order);
+``median_ms`` is their median (for an even count, the lower middle one, so it
+is always a pass's own median). The other statistics (CI, IQR, sample
+count...) are those of one real sweep, not a mix of several: the pass whose
+median that is. Passes added by a later build (``--passes`` raised, or a
+resumed build) are merged with the row on disk; ``median_ms`` stays exact, but
+the statistics of passes measured by an earlier build are no longer at hand
+except for the kept one, so the other statistics then come from the pass
+nearest the median among the kept and the new ones.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Sequence
+
+Row = dict[str, Any]
+
+
+def done_passes(row: Row | None) -> int:
+    """How many passes an existing row holds (0: none usable)."""
+    if row is None or row.get("status") != "ok":
+        return 0
+    n = row.get("passes")
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return 1  # a version-1 or imported row: one measurement
+    return int(n)
+
+
+def _medians(row: Row) -> list[float]:
+    meds = row.get("pass_medians_ms")
+    if meds is None or (isinstance(meds, float) and math.isnan(meds)) or len(meds) == 0:
+        return [float(row["median_ms"])]
+    return [float(m) for m in meds]
+
+
+def lower_median(values: Sequence[float]) -> float:
+    """The middle value; of the two middle ones of an even count, the lower."""
+    xs = sorted(values)
+    return xs[(len(xs) - 1) // 2]
+
+
+def combine(prior: Row | None, new: Sequence[Row]) -> Row:
+    """The row that stands for ``prior`` (the row on disk, or None) plus ``new`` passes.
+
+    Any failed pass makes the op an error row: an op that fails once is not a
+    latency. ``new`` is in measurement order and is never empty.
+    """
+    if not new:
+        raise ValueError("combine needs at least one new pass")
+    failed = [r for r in new if r.get("status") != "ok"]
+    if failed:
+        out = dict(failed[-1])
+        out["passes"], out["pass_medians_ms"] = None, None
+        return out
+    candidates: list[Row] = []
+    medians: list[float] = []
+    if done_passes(prior):
+        candidates.append(prior)
+        medians += _medians(prior)
+    candidates += list(new)
+    medians += [float(r["median_ms"]) for r in new]
+    target = lower_median(medians)
+    best = min(range(len(candidates)),
+               key=lambda i: (abs(float(candidates[i]["median_ms"]) - target),
+                              float(candidates[i]["median_ms"]), i))
+    out = dict(candidates[best])
+    out["median_ms"] = target  # exact even when the median pass's statistics are gone
+    out["passes"], out["pass_medians_ms"] = len(medians), medians
+    return out
+
+
+def pass_order(items: Sequence, pass_index: int, seed: int) -> list:
+    """The order of one sweep: as given for the first, shuffled by (seed, pass) after."""
+    items = list(items)
+    if pass_index > 0:
+        random.Random(f"hwprof-pass:{seed}:{pass_index}").shuffle(items)
+    return items
