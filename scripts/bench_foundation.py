@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--nnablanas-python", help="python of an env with nnabla-nas==0.15.0")
     ap.add_argument("--json", help="also write all figures to this JSON file")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="passes per hwprof build (build-table --passes); default 1")
     ap.add_argument("--protocol", default="{}",
                     help='protocol overrides as JSON, e.g. \'{"target_ci": 0.015}\'')
     args = ap.parse_args()
@@ -61,7 +63,7 @@ def main():
         out = tmp / f"build{r}.parquet"
         t0 = time.perf_counter()
         rep = build_table(specs, [get_backend("cpu")], out, quiet=True, log=lambda m: None,
-                          protocol=json.loads(args.protocol))
+                          protocol=json.loads(args.protocol), passes=args.passes)
         wall = time.perf_counter() - t0
         df = read_table(out).df.set_index("signature")
         builds.append({"wall_s": wall, "sampled_s": rep.sampled_s, "errors": rep.errors,
