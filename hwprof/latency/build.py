@@ -34,11 +34,11 @@ from hwprof.latency.backends.session import AgentLost, AgentSession
 from hwprof.latency.passes import combine, done_passes, pass_order
 from hwprof.latency.specs import OpSpec
 from hwprof.latency.table import (
-    KEY,
     LatencyTable,
     check_writable,
     environment_key,
     read_table,
+    row_key,
     rows_frame,
     spec_columns,
     write_table,
@@ -131,7 +131,7 @@ class _Checkpointer:
 
     def add(self, row: dict) -> None:
         with self.lock:
-            self.pending[tuple(row[k] for k in KEY)] = row
+            self.pending[row_key(row)] = row
             if time.monotonic() - self.last >= self.every:
                 self._flush()
 
@@ -236,7 +236,7 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
 
     def record(row: dict) -> None:
         """Merge one pass into its key's row (with the row on disk) and checkpoint it."""
-        key = tuple(row[k] for k in KEY)
+        key = row_key(row)
         with lock:
             fresh.setdefault(key, []).append(row)
             merged = combine(prior.get(key), fresh[key])
@@ -337,7 +337,7 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
 def _ok_rows(table: LatencyTable) -> dict[tuple, dict]:
     """The table's ok rows by key: what new passes are merged with."""
     ok = table.df[table.df["status"] == "ok"]
-    return {tuple(r[k] for k in KEY): r for r in ok.to_dict("records")}
+    return {row_key(r): r for r in ok.to_dict("records")}
 
 
 def _reopen(backend: Backend, config: dict, err: Exception, tries: int, backoff: float,

@@ -27,19 +27,22 @@ from typing import Any, Sequence
 Row = dict[str, Any]
 
 
+def _null(v: Any) -> bool:
+    """A missing cell as a row dict holds it: None, or NaN from pandas."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def done_passes(row: Row | None) -> int:
     """How many passes an existing row holds (0: none usable)."""
     if row is None or row.get("status") != "ok":
         return 0
     n = row.get("passes")
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return 1  # a version-1 or imported row: one measurement
-    return int(n)
+    return 1 if _null(n) else int(n)  # null: a version-1 or imported row, one measurement
 
 
 def _medians(row: Row) -> list[float]:
     meds = row.get("pass_medians_ms")
-    if meds is None or (isinstance(meds, float) and math.isnan(meds)) or len(meds) == 0:
+    if _null(meds) or len(meds) == 0:
         return [float(row["median_ms"])]
     return [float(m) for m in meds]
 

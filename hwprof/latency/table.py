@@ -64,6 +64,11 @@ ENV_KEY_FIELDS = ("runtime", "runtime_version", "device", "omp_num_threads", "af
                   "cuda_version", "cudnn_version", "torch_threads")
 
 
+def row_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    """The (signature, device_fingerprint, env_key) key of one row given as a dict."""
+    return tuple(row[k] for k in KEY)
+
+
 def environment_key(env: dict[str, Any], device: str) -> str:
     """Hash of the settings that change latencies (not of passing state)."""
     ident = {k: env.get(k) for k in ENV_KEY_FIELDS}
@@ -99,10 +104,6 @@ class LatencyTable:
     def new(cls) -> LatencyTable:
         return cls(empty_frame(), {"schema_version": SCHEMA_VERSION, "devices": {},
                                    "environments": {}, "protocol": None})
-
-    def keys(self, status: str | None = None) -> set[tuple[str, str, str]]:
-        df = self.df if status is None else self.df[self.df["status"] == status]
-        return set(zip(*(df[k] for k in KEY)))
 
     def upsert(self, rows: pd.DataFrame) -> None:
         """Add rows, replacing any existing rows with the same key."""

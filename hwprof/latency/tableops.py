@@ -41,6 +41,7 @@ from hwprof.latency.table import (
     SCHEMA_VERSION,
     LatencyTable,
     normalise,
+    row_key,
     spec_columns,
 )
 
@@ -206,7 +207,7 @@ def merge(tables: Sequence[LatencyTable], on_conflict: str = "error", allow_mixe
         check_mixed(df, meta)
     groups: dict[tuple, list[dict]] = {}
     for r in df.to_dict("records"):
-        groups.setdefault(tuple(r[k] for k in KEY), []).append(r)
+        groups.setdefault(row_key(r), []).append(r)
     rows, dup, conf = [], 0, 0
     for rs in groups.values():
         if len(rs) > 1:
