@@ -48,8 +48,9 @@ from hwprof.latency.table import (
 POLICIES = ("error", "keep-first", "keep-last", "min", "max", "mean")
 STAT_COLUMNS = ("median_ms", "mean_ms", "min_ms", "max_ms", "p10_ms", "p90_ms", "iqr_ms",
                 "std_ms", "cv", "ci_low_ms", "ci_high_ms", "n_samples")
+# statistics no averaged row has; an average of two rows is no set of passes either
 RESET_ON_MEAN = ("p10_ms", "p90_ms", "iqr_ms", "std_ms", "cv", "ci_low_ms", "ci_high_ms",
-                 "block_size", "first_call_ms")
+                 "block_size", "first_call_ms", "passes", "pass_medians_ms")
 
 
 class MergeConflict(UserError):

@@ -59,6 +59,7 @@ def test_merge_conflicts_need_a_policy(runs):
             assert _by_sig(mean)[s] == pytest.approx((ma[s] + mb[s]) / 2)
             row = mean.df[mean.df["signature"] == s].iloc[0]
             assert pd.isna(row["p10_ms"]) and pd.isna(row["cv"])
+            assert pd.isna(row["passes"]) and row["pass_medians_ms"] is None
             assert row["n_samples"] == _by_sig(a, "n_samples")[s] + _by_sig(b, "n_samples")[s]
     # the min table's full row (not just the median) comes from the faster run
     s = next(s for s in ma if ma[s] != mb[s])
