@@ -30,7 +30,12 @@ def run(args):
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"{s['path']}  (schema v{s['schema_version']}, {s['rows']} rows: {s['ok']} ok, "
+    from hwprof.latency.table import SCHEMA_VERSION
+
+    version = f"schema v{s['schema_version']}"
+    if s["schema_version"] != SCHEMA_VERSION:
+        version += f" on disk, read as v{SCHEMA_VERSION}; rewritten as v{SCHEMA_VERSION} when saved"
+    lines = [f"{s['path']}  ({version}, {s['rows']} rows: {s['ok']} ok, "
              f"{s['errors']} errors, {s['unstable']} unstable)"]
     for d in s["devices"]:
         hw = d.get("gpu_name") or d.get("board_model") or d.get("cpu_model") or "?"

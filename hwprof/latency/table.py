@@ -237,7 +237,7 @@ def upgrade_frame(path, meta: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
     for c in allowed:
         if c not in df.columns:
             df[c] = None
-    meta["schema_version"] = SCHEMA_VERSION  # what it is once read (and written back)
+    # meta keeps the version on disk (``table show`` reports it); write_table stamps the current one
     return df[COLUMN_NAMES]
 
 

@@ -92,7 +92,14 @@ def test_version_1_table_is_read_with_null_pass_columns_and_written_back_as_curr
     assert list(back.df.columns) == COLUMN_NAMES
     assert back.df["passes"].isna().all() and back.df["pass_medians_ms"].isna().all()
     assert back.df["median_ms"].tolist() == [0.01, 0.2]
+    assert back.summary()["schema_version"] == 1  # what is on disk, until it is written back
+    from hwprof.commands.table_show import format_summary
+    shown = format_summary({**back.summary(), "path": str(path)})
+    assert f"schema v1 on disk, read as v{SCHEMA_VERSION}" in shown
     write_table(path, back)
+    assert back.meta["schema_version"] == SCHEMA_VERSION
+    assert f"(schema v{SCHEMA_VERSION}," in format_summary({**read_table(path).summary(),
+                                                            "path": str(path)})
     assert json.loads(pq.read_schema(path).metadata[META_KEY])["schema_version"] == SCHEMA_VERSION
     # a version-1 file that lacks a column version 1 had is still refused
     pq.write_table(v1.drop_columns(["cv"]).replace_schema_metadata(
