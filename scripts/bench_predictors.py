@@ -15,6 +15,10 @@ Run it alone on the machine (other processes skew the timings):
       --train /tmp/bench/train.parquet --test /tmp/bench/test.parquet \
       --n-train 800 --n-test 250 --time-cap 0.5 --passes 3 --out-dir /tmp/bench
 
+With --passes K >= 2 it also prints the held-out labels' own noise floor (each
+op's odd-numbered passes against its even-numbered ones) and the accuracy on
+the held-out ops whose passes agree within 5 %.
+
 Tables that exist are reused (and completed: a build measures only what the
 table lacks), so the script can be re-run to refit without re-measuring.
 """
@@ -37,6 +41,49 @@ def _build(specs, out, time_cap, seed, passes=1):
                       protocol={"time_cap_s": time_cap}, quiet=True, log=lambda m: None)
     print(f"  {out}: measured {rep.measured} (pass {passes}), skipped {rep.skipped}, "
           f"errors {rep.errors}, {rep.wall_s:.0f} s", file=sys.stderr)
+
+
+def _pass_checks(frame, test, target, report):
+    """What a multi-pass held-out table says about its own labels.
+
+    Split half: each op's odd-numbered passes against its even-numbered ones
+    (lower median of each half), the share within +-10 % per kind: how well
+    two independent labels of about K/2 passes each agree on this machine, a
+    pessimistic floor for the K-pass label. Consistent rows: the predictor's
+    accuracy on the held-out ops whose passes all lie within 5 % of their
+    median (where the machine let the op be measured consistently).
+    """
+    import numpy as np
+
+    from hwprof.latency.passes import lower_median
+    from hwprof.latency.predictors.evaluate import evaluate_frame, format_report
+
+    if target != "median_ms" or "pass_medians_ms" not in test:
+        return
+    meds = test.set_index("signature")["pass_medians_ms"]
+    meds = meds[meds.map(lambda m: m is not None and len(m) >= 2)]
+    if meds.empty:
+        return
+    kind = test.set_index("signature")["kind"]
+    half = {}
+    for k in sorted(set(kind[meds.index])):
+        m = meds[kind[meds.index] == k]
+        a = np.array([lower_median(v[0::2]) for v in m])
+        b = np.array([lower_median(v[1::2]) for v in m])
+        half[k] = {"n": int(len(m)), "within_10": float(np.mean(np.abs(b / a - 1) < 0.1)),
+                   "within_5": float(np.mean(np.abs(b / a - 1) < 0.05))}
+    report["split_half"] = half
+    print("noise floor, split half (odd vs even passes of each held-out op): "
+          + ", ".join(f"{k} {100 * h['within_10']:.1f} % within ±10 % "
+                      f"({100 * h['within_5']:.1f} % within ±5 %)" for k, h in half.items()))
+    spread = meds.map(lambda m: max(abs(x / lower_median(m) - 1) for x in m))
+    steady = frame[frame["signature"].map(spread).le(0.05)]
+    if len(steady):
+        rep = evaluate_frame(steady)
+        report["consistent_rows"] = rep
+        print(f"held-out ops whose passes all lie within 5 % of their median "
+              f"({len(steady)} of {len(frame)}):")
+        print(format_report(rep))
 
 
 def _heldout(n, kinds, seed, exclude):
@@ -145,6 +192,7 @@ def main(argv=None) -> int:
     print(format_report(report))
     ok = all(report["kinds"][k]["within_10"] >= GOAL_WITHIN_10 for k in kinds
              if k in report["kinds"])
+    _pass_checks(frame, test, args.target, report)
     if args.retest:
         again = read_table(args.retest).df
         both = test.merge(again[["signature", args.target]], on="signature", suffixes=("", "_2"))
