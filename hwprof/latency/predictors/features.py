@@ -6,7 +6,8 @@ output shape (log channels and sides), kernel, stride, groups and how much of
 the input is padding. Kinds add what
 their cost depends on: an MBConv block the MACs of its expansion, depthwise
 and projection convolutions, its expanded width and its flags (SE, hswish,
-residual) and its SE gate's weights and traffic; a depthwise conv its channel multiplier; and so on.
+residual), its SE gate's weights and traffic and the bytes each kind of part
+moves; a depthwise conv its channel multiplier; and so on.
 
 Counts enter as ``log1p`` so a linear model on these features is a power law
 in the raw quantities; trees do not care about the monotone transform.
@@ -93,6 +94,9 @@ def _dwconv2d(spec: OpSpec) -> dict[str, float]:
             "log_out_plane": _l(out[2] * out[3]), "log_taps": _l(kh * kh)}
 
 
+MBCONV_PART_KINDS = ("conv2d", "dwconv2d", "bn", "relu", "relu6", "hswish", "se", "add")
+
+
 def _mbconv(spec: OpSpec) -> dict[str, float]:
     c = spec.input[1]
     mid = mbconv_mid_channels(c, spec["expand"])
@@ -121,6 +125,13 @@ def _mbconv(spec: OpSpec) -> dict[str, float]:
         gemms.update({k.replace("project", "expand"): 0.0 for k in
                       _gemm("project", 1, 1, 1)} | {"log_expand_im2col": 0.0})
     out = {f"log_{k}": _l(v) for k, v in parts.items()}
+    # the traffic of each kind of part: the block's memory-bound steps by kind
+    moved = dict.fromkeys(MBCONV_PART_KINDS, 0.0)
+    for child in spec.children():
+        f = child.features()
+        if child.kind in moved:
+            moved[child.kind] += f["bytes_read"] + f["bytes_written"]
+    out.update({f"log_{k}_part_bytes": _l(v) for k, v in moved.items()})
     out.update(sorted(gemms.items()))
     out.update({"expand": float(spec["expand"]), "log_mid_channels": _l(mid),
                 "se": float(spec["se"]), "hswish": float(spec["activation"] == "hswish"),

@@ -34,7 +34,13 @@ class LatencyPredictor:
     composite kind's model: an MBConv block gets, besides its own features,
     the log of the summed predictions of its convolutions by the conv2d and
     dwconv2d models (the learned cost of its parts; the block model learns
-    what the rest and the interplay add).
+    what the rest and the interplay add). Where ``meta["stack_bandwidth"]``
+    has the kind (older predictor files lack it and keep the one column), a
+    second column adds to that sum the time the block's other parts (batch
+    norms, activations, SE gate, residual add) take to move their bytes at the
+    effective bandwidth of the table's depthwise convolutions: a roofline
+    estimate of the whole block, which a model on log features cannot form by
+    itself because the costs add rather than multiply.
     """
 
     def __init__(self, models: dict[str, KindRegressor], feature_names: dict[str, list[str]],
@@ -48,21 +54,32 @@ class LatencyPredictor:
         x, _ = feature_matrix(specs, self.feature_names[kind])
         using = self.stacked.get(kind)
         if using:
-            x = np.hstack([x, self._parts_log(specs, using)])
+            x = np.hstack([x, self._parts_log(specs, using,
+                                              self.meta.get("stack_bandwidth", {}).get(kind))])
         return x
 
-    def _parts_log(self, specs: Sequence[OpSpec], using: Sequence[str]) -> np.ndarray:
-        """log(sum of the predicted latencies of each spec's parts of kinds ``using``)."""
+    def _parts_log(self, specs: Sequence[OpSpec], using: Sequence[str],
+                   bandwidth: float | None = None) -> np.ndarray:
+        """log(sum of the predicted latencies of each spec's parts of kinds ``using``),
+        and with a ``bandwidth`` (bytes/s) also log(that sum + the other parts'
+        bytes / bandwidth)."""
         parts, owner = [], []
+        rest = np.zeros(len(specs))
         for i, s in enumerate(specs):
             for c in s.children():
                 if c.kind in using:
                     parts.append(c)
                     owner.append(i)
+                else:
+                    f = c.features()
+                    rest[i] += f["bytes_read"] + f["bytes_written"]
         sums = np.zeros(len(specs))
         if parts:
             np.add.at(sums, owner, self.predict_specs(parts))
-        return np.log1p(sums * 1e3)[:, None]  # microseconds, log1p keeps 0 finite
+        cols = [sums]  # ms
+        if bandwidth:
+            cols.append(sums + rest / bandwidth * 1e3)
+        return np.log1p(np.column_stack(cols) * 1e3)  # microseconds, log1p keeps 0 finite
 
     @property
     def kinds(self) -> list[str]:
@@ -111,6 +128,20 @@ def _select_rows(df, target: str, device_fingerprint: str | None, env_key: str |
     return ok.drop_duplicates("signature", keep="last"), device_fingerprint, env_key
 
 
+def _bandwidth(rows, using: Sequence[str], target: str) -> float | None:
+    """Effective bandwidth (bytes/s) of the table's ops of a stacked kind: the
+    median of bytes moved over latency, of its depthwise convs where it has them
+    (memory-bound, like the parts of a block no model stands for)."""
+    kind = "dwconv2d" if "dwconv2d" in using else None
+    part = rows[rows["kind"] == kind] if kind else rows[rows["kind"].isin(using)]
+    rates = []
+    for spec, ms in zip(part["spec"], part[target].astype(float)):
+        f = OpSpec(json.loads(spec), _trusted=True).features()
+        if ms > 0:
+            rates.append((f["bytes_read"] + f["bytes_written"]) / (ms * 1e-3))
+    return float(np.median(rates)) if rates else None
+
+
 def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDATES, cv: int = 5,
                   min_rows: int = MIN_ROWS, target: str = "median_ms", scoring: str = "mape",
                   random_state: int = 0, stack: bool = True,
@@ -145,6 +176,9 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
             using = sorted({c.kind for s in specs for c in s.children()} & set(models))
             if using:
                 pred.stacked[kind] = using
+                bw = _bandwidth(rows, using, target)
+                if bw:
+                    pred.meta.setdefault("stack_bandwidth", {})[kind] = bw
         x = pred._features(kind, specs)
         y = part[target].astype(float).to_numpy()
         t0 = time.monotonic()
@@ -166,6 +200,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
             "scoring": scoring,
             "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "hwprof_version": __version__, "worst_training_rows": worst,
+            "stack_bandwidth": pred.meta.get("stack_bandwidth", {}),
             "training_signatures": sorted(rows[rows["kind"].isin(kinds)]["signature"]),
             "cv_accuracy": {k: accuracy(m.oof_ms_, rows[rows["kind"] == k][target].astype(float))
                             for k, m in models.items()}}

@@ -39,6 +39,21 @@ def test_mbconv_features_split_the_block_into_its_convolutions():
     assert math.expm1(f["log_mid_channels"]) == pytest.approx(96)
 
 
+def test_mbconv_part_bytes_are_the_traffic_of_each_kind_of_part():
+    spec = parse_spec({"kind": "mbconv", "input": [1, 16, 8, 8], "out_channels": 16,
+                       "expand": 3, "kernel": 3, "se": True, "activation": "hswish"})
+    f = spec_features(spec)
+    moved = {}
+    for c in spec.children():
+        cf = c.features()
+        moved[c.kind] = moved.get(c.kind, 0) + cf["bytes_read"] + cf["bytes_written"]
+    # two activations after the expansion and the depthwise conv, three batch norms
+    assert [c.kind for c in spec.children()].count("bn") == 3
+    for kind in ("conv2d", "dwconv2d", "bn", "hswish", "se", "add"):
+        assert math.expm1(f[f"log_{kind}_part_bytes"]) == pytest.approx(moved[kind]), kind
+    assert f["log_relu6_part_bytes"] == 0 and f["log_relu_part_bytes"] == 0
+
+
 def test_feature_matrix_orders_columns_by_the_given_names():
     specs = sample_specs(5, ["dwconv2d"], 1)
     x, names = feature_matrix(specs)

@@ -80,14 +80,52 @@ def test_mbconv_model_stacks_on_its_convolutions(tmp_path, small_table):
     df = pd.concat([small_table.df, mb.df], ignore_index=True)
     pred = fit_predictor(df, cv=3, min_rows=10, candidates=("linear",))
     assert pred.stacked == {"mbconv": ["conv2d", "dwconv2d"]}
+    # effective bandwidth of the table's depthwise convs: median bytes moved per second
+    dw = small_table.df[small_table.df["kind"] == "dwconv2d"]
+    rates = [(f["bytes_read"] + f["bytes_written"]) / (ms * 1e-3) for f, ms in
+             zip((parse_spec(json.loads(sp)).features() for sp in dw["spec"]), dw["median_ms"])]
+    bw = pred.meta["stack_bandwidth"]["mbconv"]
+    assert bw == pytest.approx(np.median(rates))
     x = pred._features("mbconv", blocks[:2])
-    assert x.shape[1] == len(pred.feature_names["mbconv"]) + 1
+    assert x.shape[1] == len(pred.feature_names["mbconv"]) + 2
     parts = [c for c in blocks[0].children() if c.kind in ("conv2d", "dwconv2d")]
-    assert np.expm1(x[0, -1]) / 1e3 == pytest.approx(pred.predict_specs(parts).sum())
+    conv_ms = pred.predict_specs(parts).sum()
+    assert np.expm1(x[0, -2]) / 1e3 == pytest.approx(conv_ms)
+    # the roofline column adds the other parts' (bn, relu6, add...) bytes at that bandwidth
+    rest = sum(c.features()["bytes_read"] + c.features()["bytes_written"]
+               for c in blocks[0].children() if c.kind not in ("conv2d", "dwconv2d"))
+    assert rest > 0
+    assert np.expm1(x[0, -1]) / 1e3 == pytest.approx(conv_ms + rest / bw * 1e3)
     path = tmp_path / "p.predictor"
     save_predictor(path, pred)
     again = load_predictor(path)
     assert again.stacked == pred.stacked
     assert np.allclose(again.predict_specs(blocks), pred.predict_specs(blocks))
     plain = fit_predictor(df, cv=3, min_rows=10, candidates=("linear",), stack=False)
-    assert plain.stacked == {}
+    assert plain.stacked == {} and plain.meta["stack_bandwidth"] == {}
+
+
+def test_a_predictor_stacked_without_bandwidth_keeps_one_column(tmp_path, small_table):
+    """Files fitted before the roofline column have no ``stack_bandwidth``: their
+    MBConv model was fitted on one stacked column and must be given one."""
+    import pandas as pd
+
+    from hwprof.latency.predictors.persist import load_predictor, save_predictor
+    from hwprof.latency.predictors.regressors import KindRegressor
+    from tests.latency.predictors.conftest import measure
+    blocks = [parse_spec({"kind": "mbconv", "input": [1, c, s, s], "out_channels": c,
+                          "expand": e, "kernel": 3})
+              for c in (8, 16) for s in (4, 6, 8) for e in (1, 2, 4)]
+    mb = measure(blocks, tmp_path / "mb.parquet")
+    pred = fit_predictor(pd.concat([small_table.df, mb.df], ignore_index=True), cv=3,
+                         min_rows=10, candidates=("linear",))
+    del pred.meta["stack_bandwidth"]
+    x = pred._features("mbconv", blocks)
+    assert x.shape[1] == len(pred.feature_names["mbconv"]) + 1
+    y = mb.df.set_index("signature").loc[[b.signature for b in blocks], "median_ms"].to_numpy()
+    pred.models["mbconv"] = KindRegressor(candidates=("linear",), cv=3, min_rows=10).fit(x, y)
+    path = tmp_path / "old.predictor"
+    save_predictor(path, pred)
+    again = load_predictor(path)
+    assert "stack_bandwidth" not in again.meta
+    assert np.allclose(again.predict_specs(blocks), pred.predict_specs(blocks))
