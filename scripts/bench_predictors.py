@@ -60,11 +60,12 @@ def _pass_checks(frame, test, target, report):
 
     if target != "median_ms" or "pass_medians_ms" not in test:
         return
-    meds = test.set_index("signature")["pass_medians_ms"]
+    by_sig = test.set_index("signature")
+    meds = by_sig["pass_medians_ms"]
     meds = meds[meds.map(lambda m: m is not None and len(m) >= 2)]
     if meds.empty:
         return
-    kind = test.set_index("signature")["kind"]
+    kind = by_sig["kind"]
     half = {}
     for k in sorted(set(kind[meds.index])):
         m = meds[kind[meds.index] == k]

@@ -102,10 +102,15 @@ def _mbconv(spec: OpSpec) -> dict[str, float]:
     mid = mbconv_mid_channels(c, spec["expand"])
     parts = {"expand_macs": 0, "dw_macs": 0, "project_macs": 0, "elementwise_bytes": 0,
              "se_macs": 0, "se_params": 0, "se_bytes": 0}
+    # the traffic of each kind of part: the block's memory-bound steps by kind
+    moved = dict.fromkeys(MBCONV_PART_KINDS, 0.0)
     seen_dw = False
     gemms: dict[str, float] = {}
-    for child in spec.children():
+    children = spec.children()
+    for child in children:
         f = child.features()
+        if child.kind in moved:
+            moved[child.kind] += f["bytes_read"] + f["bytes_written"]
         if child.kind == "conv2d":
             name = "project" if seen_dw else "expand"
             parts[f"{name}_macs"] += f["macs"]
@@ -125,17 +130,11 @@ def _mbconv(spec: OpSpec) -> dict[str, float]:
         gemms.update({k.replace("project", "expand"): 0.0 for k in
                       _gemm("project", 1, 1, 1)} | {"log_expand_im2col": 0.0})
     out = {f"log_{k}": _l(v) for k, v in parts.items()}
-    # the traffic of each kind of part: the block's memory-bound steps by kind
-    moved = dict.fromkeys(MBCONV_PART_KINDS, 0.0)
-    for child in spec.children():
-        f = child.features()
-        if child.kind in moved:
-            moved[child.kind] += f["bytes_read"] + f["bytes_written"]
     out.update({f"log_{k}_part_bytes": _l(v) for k, v in moved.items()})
     out.update(sorted(gemms.items()))
     out.update({"expand": float(spec["expand"]), "log_mid_channels": _l(mid),
                 "se": float(spec["se"]), "hswish": float(spec["activation"] == "hswish"),
-                "residual": float(spec["residual"]), "n_parts": float(len(spec.children()))})
+                "residual": float(spec["residual"]), "n_parts": float(len(children))})
     return out
 
 

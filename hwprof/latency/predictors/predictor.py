@@ -70,7 +70,7 @@ class LatencyPredictor:
                 if c.kind in using:
                     parts.append(c)
                     owner.append(i)
-                else:
+                elif bandwidth:
                     f = c.features()
                     rest[i] += f["bytes_read"] + f["bytes_written"]
         sums = np.zeros(len(specs))
@@ -128,17 +128,19 @@ def _select_rows(df, target: str, device_fingerprint: str | None, env_key: str |
     return ok.drop_duplicates("signature", keep="last"), device_fingerprint, env_key
 
 
-def _bandwidth(rows, using: Sequence[str], target: str) -> float | None:
-    """Effective bandwidth (bytes/s) of the table's ops of a stacked kind: the
-    median of bytes moved over latency, of its depthwise convs where it has them
-    (memory-bound, like the parts of a block no model stands for)."""
-    kind = "dwconv2d" if "dwconv2d" in using else None
-    part = rows[rows["kind"] == kind] if kind else rows[rows["kind"].isin(using)]
+def _bandwidth(fitted: dict[str, tuple[list[OpSpec], np.ndarray]],
+               using: Sequence[str]) -> float | None:
+    """Effective bandwidth (bytes/s) of the training rows of the stacked kinds
+    (``fitted``: kind -> (specs, latencies in ms)): the median of bytes moved
+    over latency, of the depthwise convs where there are some (memory-bound,
+    like the parts of a block no model stands for)."""
     rates = []
-    for spec, ms in zip(part["spec"], part[target].astype(float)):
-        f = OpSpec(json.loads(spec), _trusted=True).features()
-        if ms > 0:
-            rates.append((f["bytes_read"] + f["bytes_written"]) / (ms * 1e-3))
+    for kind in ["dwconv2d"] if "dwconv2d" in using else using:
+        specs, ms = fitted[kind]
+        for spec, t in zip(specs, ms):
+            f = spec.features()
+            if t > 0:
+                rates.append((f["bytes_read"] + f["bytes_written"]) / (t * 1e-3))
     return float(np.median(rates)) if rates else None
 
 
@@ -165,6 +167,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
                          f"{max(min_rows, 2 * cv)}. Measure more (build-table --sample N --kinds "
                          f"...) or leave the kind out with --kinds")
     models, names, worst, n_rows = {}, {}, {}, {}
+    fitted: dict[str, tuple[list[OpSpec], np.ndarray]] = {}  # kind -> its specs and latencies
     pred = LatencyPredictor({}, {}, {})
     # primitives first, so that composite kinds can stack on their parts' models
     for kind in sorted(kinds, key=lambda k: (k in COMPOSITE_KINDS, kinds.index(k))):
@@ -176,7 +179,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
             using = sorted({c.kind for s in specs for c in s.children()} & set(models))
             if using:
                 pred.stacked[kind] = using
-                bw = _bandwidth(rows, using, target)
+                bw = _bandwidth(fitted, using)
                 if bw:
                     pred.meta.setdefault("stack_bandwidth", {})[kind] = bw
         x = pred._features(kind, specs)
@@ -194,6 +197,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
         worst[kind] = [{"spec": part["spec"].iloc[i], "true_ms": float(y[i]),
                         "cv_pred_ms": float(model.oof_ms_[i])} for i in order]
         models[kind], names[kind], n_rows[kind] = model, fnames, len(y)
+        fitted[kind] = (specs, y)
         pred.models[kind] = model
     meta = {"target": target, "device_fingerprint": fp, "env_key": env, "rows": n_rows,
             "sources": list(sources), "cv": cv, "candidates": list(candidates),
