@@ -80,3 +80,34 @@ def duration_ms(text: str) -> float:
     if not v > 0:
         raise UserError(f"a duration must be positive, got {text!r}")
     return v
+
+
+def add_force_argument(p: argparse.ArgumentParser, flag: str = "--out") -> None:
+    p.add_argument("--force", action="store_true", help=f"replace {flag} if it exists")
+
+
+def check_output(out, inputs=(), *, force: bool, flag: str = "--out",
+                 dir_ok: bool = False) -> None:
+    """Refuse to write ``out`` over one of ``inputs`` (always) or over an existing file
+    (unless ``force``). ``dir_ok``: an existing directory is a store to add to (fleets)."""
+    from pathlib import Path
+
+    from hwprof.errors import UserError
+    out = Path(out)
+    for src in inputs:
+        if _overlaps(out, Path(src)):
+            raise UserError(f"{flag} {out} is also an input ({src}); write to another file")
+    if out.exists() and not force and not (dir_ok and out.is_dir()):
+        raise UserError(f"{out} exists; pass --force to replace it, or choose another {flag}")
+
+
+def _overlaps(a, b) -> bool:
+    """``a`` and ``b`` are one file (links included), or one lies inside the other."""
+    import os
+    try:
+        if a.exists() and b.exists() and os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    ra, rb = a.resolve(), b.resolve()
+    return ra == rb or ra in rb.parents or rb in ra.parents

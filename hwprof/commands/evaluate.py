@@ -13,6 +13,8 @@ HELP = "accuracy of a predictor on a measured table (+ parity plot)"
 
 
 def add_arguments(p):
+    from hwprof.commands._common import add_force_argument
+
     p.add_argument("--predictor", required=True, metavar="FILE", help="predictor file")
     p.add_argument("--table", required=True, metavar="PATH", help="measured table to compare with")
     p.add_argument("--target", choices=("median_ms", "min_ms", "p10_ms", "mean_ms"),
@@ -21,18 +23,21 @@ def add_arguments(p):
     p.add_argument("--exclude-trained", action="store_true",
                    help="leave out rows the predictor was trained on (same signature)")
     p.add_argument("--plot", metavar="PNG", help="write a parity plot")
+    add_force_argument(p, "--plot")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args):
     import sys
 
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import check_output, print_json
     from hwprof.errors import UserError
     from hwprof.latency.predictors.evaluate import evaluate_frame, format_report, prediction_frame
     from hwprof.latency.predictors.persist import load_predictor
     from hwprof.latency.table import read_table
 
+    if args.plot:
+        check_output(args.plot, [args.predictor, args.table], force=args.force, flag="--plot")
     pred = load_predictor(args.predictor)
     df = read_table(args.table).df
     if args.exclude_trained:

@@ -13,7 +13,9 @@ as imported or as a proxyless-mobile table holds them) Conv/Conv_1/Conv_2/Logits
 With --space, a space that keeps its first conv, feature mix and classifier as
 separate ops has them composed from their ops' rows. Rows no key can express are
 listed. fleet adds the table's devices to a
-partitioned Parquet directory (one partition per device fingerprint).
+partitioned Parquet directory (one partition per device fingerprint); an existing
+fleet directory is added to without --force. An existing --out file is replaced
+only with --force, and never when it is the input.
 """
 
 VERB = "export"
@@ -21,6 +23,8 @@ HELP = "export a table as ProxylessNAS/OFA yaml, CSV, JSON, or into a fleet dire
 
 
 def add_arguments(p):
+    from hwprof.commands._common import add_force_argument
+
     p.add_argument("table", help="a .parquet table or a fleet directory")
     p.add_argument("--format", required=True, choices=("proxylessnas", "ofa", "csv", "json", "fleet"))
     p.add_argument("--out", required=True, help="file to write (a directory for fleet)")
@@ -28,16 +32,18 @@ def add_arguments(p):
                    help="proxylessnas/ofa: compose the fixed layers of this space")
     p.add_argument("--mode", default="replace", choices=("replace", "upsert"),
                    help="fleet: replace each device's partition, or update it by key")
+    add_force_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args):
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import check_output, print_json
     from hwprof.errors import UserError
     from hwprof.latency.fleet import load_table
 
     if args.space and args.format not in ("proxylessnas", "ofa"):
         raise UserError("--space applies to --format proxylessnas/ofa only")
+    check_output(args.out, [args.table], force=args.force, dir_ok=args.format == "fleet")
     table = load_table(args.table)
     report = {"out": args.out, "format": args.format}
     if args.format in ("proxylessnas", "ofa"):

@@ -14,6 +14,8 @@ HELP = "fit a latency predictor (per-kind regressors) on a table"
 
 
 def add_arguments(p):
+    from hwprof.commands._common import add_force_argument
+
     p.add_argument("--table", action="append", required=True, metavar="PATH",
                    help="table(s) to fit on (repeat to combine; one device and environment)")
     p.add_argument("--out", required=True, metavar="FILE", help="predictor file to write")
@@ -34,6 +36,7 @@ def add_arguments(p):
     p.add_argument("--env-key", metavar="KEY",
                    help="fit on this environment's rows when the table holds several")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_force_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="print the fit report as JSON")
 
@@ -43,7 +46,7 @@ def run(args):
 
     import pandas as pd
 
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import check_output, print_json
     from hwprof.errors import UserError
     from hwprof.latency.predictors.persist import save_predictor
     from hwprof.latency.predictors.predictor import fit_predictor
@@ -51,6 +54,7 @@ def run(args):
 
     if args.cv < 2:
         raise UserError(f"--cv must be at least 2, got {args.cv}")
+    check_output(args.out, args.table, force=args.force)
     check_writable(args.out)
     frames = [read_table(t).df for t in args.table]
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -19,6 +19,8 @@ FORMATS = ("proxylessnas", "ofa", "csv", "json")
 
 
 def add_arguments(p):
+    from hwprof.commands._common import add_force_argument
+
     p.add_argument("format", choices=FORMATS, help="source format")
     p.add_argument("file", help="the file to import")
     p.add_argument("--out", required=True, help="the .parquet table to write")
@@ -33,21 +35,19 @@ def add_arguments(p):
                    help="csv/json: fields fixed for every row, e.g. kind=conv2d,batch=1")
     p.add_argument("--flavor", default="auto", choices=("auto", "proxylessnas", "ofa"),
                    help="LUT key convention (default: auto-detect from se/hs fields and std)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_force_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args):
     from pathlib import Path
 
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import check_output, print_json
     from hwprof.errors import UserError
     from hwprof.latency.table import check_writable, write_table
 
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists; pass --force to replace it, or import elsewhere and "
-                        f"`hwprof table merge`")
+    check_output(out, [args.file], force=args.force)
     check_writable(out)
     device = args.device_name or Path(args.file).stem
     if args.format in ("proxylessnas", "ofa"):

@@ -13,18 +13,23 @@ HELP = "per-op latency ratio of two tables: summary, worst ops, plot"
 
 
 def add_arguments(p):
+    from hwprof.commands._common import add_force_argument
+
     p.add_argument("a", help="the reference table (A)")
     p.add_argument("b", help="the table compared with it (B)")
     p.add_argument("--plot", metavar="PNG", help="also draw the comparison into this PNG")
+    add_force_argument(p, "--plot")
     p.add_argument("--top", type=int, default=10, help="how many worst ops to list (default: 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args):
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import check_output, print_json
     from hwprof.latency.fleet import load_table
     from hwprof.latency.tableops import diff
 
+    if args.plot:
+        check_output(args.plot, [args.a, args.b], force=args.force, flag="--plot")
     res = diff(load_table(args.a), load_table(args.b), top=max(args.top, 0),
                names=(args.a, args.b))
     if args.plot and res["common"]:

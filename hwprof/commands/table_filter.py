@@ -14,6 +14,8 @@ def _csv(text):
 
 
 def add_arguments(p):
+    from hwprof.commands._common import add_force_argument
+
     p.add_argument("table", help="a .parquet table or a fleet directory")
     p.add_argument("--out", required=True, help="the filtered .parquet table")
     p.add_argument("--kind", help="op kinds to keep, comma-separated")
@@ -24,16 +26,18 @@ def add_arguments(p):
     p.add_argument("--max-cv", type=float, help="drop rows whose CV is above this")
     p.add_argument("--drop-unstable", action="store_true", help="drop rows flagged unstable")
     p.add_argument("--space", help="keep only the ops the space's table needs")
+    add_force_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args):
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import check_output, print_json
     from hwprof.errors import UserError
     from hwprof.latency.fleet import load_table
     from hwprof.latency.table import check_writable, write_table
     from hwprof.latency.tableops import filter_table
 
+    check_output(args.out, [args.table], force=args.force)
     check_writable(args.out)
     table = load_table(args.table)
     space = None

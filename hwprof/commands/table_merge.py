@@ -16,6 +16,8 @@ HELP = "merge tables, deduplicated by key, with an explicit conflict policy"
 
 
 def add_arguments(p):
+    from hwprof.commands._common import add_force_argument
+
     p.add_argument("tables", nargs="+", help=".parquet tables or fleet directories")
     p.add_argument("--out", required=True, help="the merged .parquet table")
     p.add_argument("--on-conflict", default="error",
@@ -23,15 +25,17 @@ def add_arguments(p):
                    help="what to do when inputs disagree about one op (default: error)")
     p.add_argument("--allow-mixed", action="store_true",
                    help="allow rows of several devices / runtime environments in one table")
+    add_force_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args):
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import check_output, print_json
     from hwprof.latency.fleet import load_table
     from hwprof.latency.table import check_writable, write_table
     from hwprof.latency.tableops import merge
 
+    check_output(args.out, args.tables, force=args.force)
     check_writable(args.out)
     tables = [load_table(t) for t in args.tables]
     rep = merge(tables, on_conflict=args.on_conflict, allow_mixed=args.allow_mixed,
