@@ -1,12 +1,14 @@
 """Atomic file writes: a temporary file beside the target, fsync, rename, fsync the folder.
 
 A reader (or a build killed half-way) only ever sees the old file or the new
-one, never a partial write.
+one, never a partial write. A new file gets the mode the umask gives (like
+``open(path, "w")``); a rewritten file keeps its mode.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Callable
@@ -32,6 +34,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
         raise error(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb" if binary else "w") as f:
+            os.fchmod(f.fileno(), file_mode(path))
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -48,6 +51,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def file_mode(path: Path) -> int:
+    """The permission bits ``path`` has now, or those a new file gets under the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -61,6 +61,8 @@ def save_predictor(path: str | os.PathLike, predictor) -> None:
     """Write ``predictor`` (a LatencyPredictor) to ``path`` atomically."""
     import skops.io as sio
 
+    from hwprof.latency.atomic import file_mode
+
     path = Path(path)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **_versions(),
               "kinds": predictor.kinds}
@@ -77,6 +79,7 @@ def save_predictor(path: str | os.PathLike, predictor) -> None:
         sio.dump(body, tmp)
         with zipfile.ZipFile(tmp, "a") as z:
             z.writestr(HEADER, json.dumps(header, indent=1))
+        os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

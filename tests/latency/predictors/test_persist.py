@@ -1,6 +1,8 @@
 """Predictor files: skops with trusted types, versions in the file, loud refusals."""
 
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -87,3 +89,18 @@ def test_untrusted_types_are_refused_before_loading(tmp_path, small_predictor):
         z.writestr(HEADER, header)
     with pytest.raises(PredictorFileError, match="does not trust.*Payload"):
         load_predictor(evil)
+
+
+def test_predictor_files_honour_the_umask_and_keep_their_mode(tmp_path):
+    from types import SimpleNamespace
+    empty = SimpleNamespace(kinds=[], models={}, feature_names={}, stacked={}, meta={})
+    path = tmp_path / "p.predictor"
+    old = os.umask(0o027)
+    try:
+        save_predictor(path, empty)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+        os.chmod(path, 0o644)
+        save_predictor(path, empty)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    finally:
+        os.umask(old)
