@@ -21,21 +21,12 @@ def add_arguments(p):
 
 def run(args):
     import sys
-    from pathlib import Path
 
     from hwprof.commands._common import print_json
-    from hwprof.errors import UserError
     from hwprof.latency.loading import load_latency_model
-    from hwprof.latency.specs import load_specs
+    from hwprof.latency.specs import load_specs, read_ops_file
 
-    if args.ops == "-":
-        text, source = sys.stdin.read(), "stdin"
-    else:
-        try:
-            text, source = Path(args.ops).read_text(), args.ops
-        except OSError as e:
-            raise UserError(f"cannot read ops file {args.ops}: {e.strerror or e}") from None
-    specs = load_specs(text, source)
+    specs = load_specs(sys.stdin.read(), "stdin") if args.ops == "-" else read_ops_file(args.ops)
     model = load_latency_model(args.table, args.predictor, calibrate=False)
     lat = model.latencies(specs)
     rows = [{"kind": s.kind, "signature": s.signature, "latency_ms": ms, "source": src,

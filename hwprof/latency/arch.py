@@ -27,6 +27,8 @@ def load_arch(path: str | os.PathLike) -> tuple[Space, list[str], dict[str, Any]
         raise UserError(f"cannot read architecture file {path}: {e.strerror or e}") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text; expected a JSON architecture file") from None
     if not isinstance(data, dict) or "space" not in data or "choices" not in data:
         raise UserError(f"{path}: an architecture file is a JSON object with at least "
                         f"'space' and 'choices'")

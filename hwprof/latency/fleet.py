@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from hwprof.latency.table import (
     LatencyTable,
     check_schema_version,
     normalise,
+    parse_meta,
+    read_rows,
     read_table,
     upgrade_frame,
 )
@@ -70,56 +73,117 @@ def _write_part(path: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None:
     arrow = arrow.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
     atomic_write(path, lambda f: pq.write_table(arrow, f, compression="zstd"), error=TableError)
 
+
 def write_fleet(root: str | os.PathLike, table: LatencyTable, mode: str = "replace"
                 ) -> dict[str, int]:
     """Write each device of ``table`` into its partition; returns rows per fingerprint.
 
     ``replace``: the device's partition becomes exactly this table's rows of it.
     ``upsert``: rows are added to what the partition holds; same-key rows replaced.
-    Partitions of other devices are left alone.
+    Partitions of other devices are left alone. A write that fails leaves no
+    directory it created behind (a new fleet directory is removed).
     """
+    root = Path(root)
+    _check_fleet_write(root, table, mode)
+    created = _missing_dirs(root, [partition_dir(root, fp) for fp in _fingerprints(table)])
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return {fp: _write_device(root, fp, grp, table, mode)
+                for fp, grp in table.df.groupby(PARTITION, sort=True)}
+    except OSError as e:
+        _remove_empty(created)
+        raise UserError(f"cannot write fleet directory {root}: {e.strerror or e}") from None
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _check_fleet_write(root: Path, table: LatencyTable, mode: str) -> None:
     if mode not in MODES:
         raise UserError(f"unknown fleet write mode {mode!r}; expected one of: {', '.join(MODES)}")
-    root = Path(root)
     if root.exists() and not root.is_dir():
         raise UserError(f"{root} is a file; a fleet is a directory")
     if table.df.empty:
         raise UserError("the table has no rows; nothing to add to the fleet")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create fleet directory {root}: {e.strerror or e}") from None
-    written = {}
-    for fp, grp in table.df.groupby(PARTITION, sort=True):
-        target = partition_dir(root, fp) / PART_FILE
-        meta = table.meta
-        if mode == "upsert" and target.exists():
-            old = _read_part(target, fp)
-            old.upsert(grp)
-            grp = old.df
-            meta = {**old.meta, **{k: v for k, v in table.meta.items()
-                                   if k not in ("devices", "environments")},
-                    "devices": {**old.meta.get("devices", {}), **table.meta.get("devices", {})},
-                    "environments": {**old.meta.get("environments", {}),
-                                     **table.meta.get("environments", {})}}
-        _write_part(target, grp, _part_meta(meta, fp, set(grp["env_key"])))
-        written[fp] = int(len(grp))
-    return written
+    fps = table.df[PARTITION]
+    if fps.isna().any():
+        raise UserError(f"{int(fps.isna().sum())} rows have no device fingerprint; a fleet "
+                        f"partitions rows by it")
+    bad = sorted({fp for fp in fps if not _SAFE_FP.fullmatch(str(fp))})
+    if bad:
+        raise UserError(f"device fingerprint(s) {bad[:3]} cannot name a fleet partition; "
+                        f"expected letters, digits, '.', '_' or '-'")
+
+
+_SAFE_FP = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _fingerprints(table: LatencyTable) -> list[str]:
+    return sorted(set(table.df[PARTITION]))
+
+
+def _missing_dirs(root: Path, parts: list[Path]) -> list[Path]:
+    """The directories a write would create, deepest first (``root`` and its missing parents
+    last)."""
+    out = [p for p in parts if not p.exists()]
+    d = root
+    while not d.exists():
+        out.append(d)
+        d = d.parent
+    return out
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    """Remove the directories this write created, where it left them empty."""
+    for d in dirs:
+        try:
+            for junk in d.glob(".*.tmp"):
+                junk.unlink()
+            d.rmdir()
+        except OSError:
+            pass
+
+
+def _write_device(root: Path, fp: str, grp: pd.DataFrame, table: LatencyTable, mode: str) -> int:
+    target = partition_dir(root, fp) / PART_FILE
+    meta = table.meta
+    if mode == "upsert" and target.exists():
+        old = _read_part(target, fp)
+        old.upsert(grp)
+        grp = old.df
+        meta = {**old.meta, **{k: v for k, v in table.meta.items()
+                               if k not in ("devices", "environments")},
+                "devices": {**old.meta.get("devices", {}), **table.meta.get("devices", {})},
+                "environments": {**old.meta.get("environments", {}),
+                                 **table.meta.get("environments", {})}}
+    _write_part(target, grp, _part_meta(meta, fp, set(grp["env_key"])))
+    return int(len(grp))
 
 
 def _check_meta(path: Path, schema: pa.Schema) -> dict[str, Any]:
     raw = (schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise TableError(f"{path} is in the fleet but is not an hwprof partition (no metadata)")
-    meta = json.loads(raw)
+    meta = parse_meta(path, raw)
     check_schema_version(path, meta.get("schema_version"))
     return meta
 
 
+def _read_schema(path: Path) -> pa.Schema:
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException) as e:
+        raise TableError(f"{path} is in the fleet but is not a readable Parquet file ({e})") \
+            from None
+
+
 def _read_part(path: Path, fp: str) -> LatencyTable:
-    pf = pq.ParquetFile(path)
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:
+        raise TableError(f"{path} is not a readable Parquet file ({e})") from None
     meta = _check_meta(path, pf.schema_arrow)
-    df = pf.read().to_pandas()
+    df = read_rows(path, pf)
     df[PARTITION] = fp
     return LatencyTable(normalise(upgrade_frame(path, meta, df)), meta)
 
@@ -147,9 +211,13 @@ def read_fleet(root: str | os.PathLike, devices: list[str] | None = None) -> Lat
         fp = Path(f).parent.name.split("=", 1)[1]
         if devices and fp not in devices:
             continue
-        metas.append(_check_meta(Path(f), pq.read_schema(f)))
+        metas.append(_check_meta(Path(f), _read_schema(Path(f))))
     flt = ds.field(PARTITION).isin(devices) if devices else None
-    df = dataset.to_table(filter=flt).to_pandas()
+    try:
+        df = dataset.to_table(filter=flt).to_pandas()
+    except (OSError, pa.ArrowException) as e:
+        raise TableError(f"fleet {root} is damaged: its rows cannot be read "
+                         f"({str(e).strip().splitlines()[0] if str(e).strip() else e!r})") from None
     df[PARTITION] = df[PARTITION].astype(str)
     df = df[COLUMN_NAMES]
     meta = merge_meta(metas)

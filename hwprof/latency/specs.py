@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from hwprof.errors import SpecError
@@ -501,6 +503,9 @@ def load_specs(text: str, source: str = "ops file") -> list[OpSpec]:
                 located.append((f"line {ln}", json.loads(line)))
             except json.JSONDecodeError as e:
                 raise SpecError(f"{source} line {ln}: not valid JSON ({e.msg})") from None
+    if not located:
+        raise SpecError(f"{source} holds no op specs; expected JSON lines or a JSON array of "
+                        f"at least one op spec")
     specs = []
     for where, item in located:
         try:
@@ -508,6 +513,21 @@ def load_specs(text: str, source: str = "ops file") -> list[OpSpec]:
         except SpecError as e:
             raise SpecError(f"{source} {where}: {e}") from None
     return specs
+
+
+def read_ops_file(path: str | os.PathLike) -> list[OpSpec]:
+    """The specs of an ops file on disk (UTF-8 JSON lines or a JSON array); a file that
+    cannot be read or decoded is a one-line SpecError."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise SpecError(f"cannot read ops file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"ops file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at "
+                        f"offset {e.start}); expected JSON lines or a JSON array of op "
+                        f"specs") from None
+    return load_specs(text, str(path))
 
 
 def unique(specs: Iterable[OpSpec]) -> list[OpSpec]:

@@ -204,9 +204,32 @@ def read_table(path: str | os.PathLike) -> LatencyTable:
         raise TableError(f"{path} is a Parquet file but not an hwprof latency table "
                          f"(no '{META_KEY.decode()}' metadata); import other formats with "
                          f"`hwprof import`")
-    meta = json.loads(raw)
+    meta = parse_meta(path, raw)
     check_schema_version(path, meta.get("schema_version"))
-    return LatencyTable(upgrade_frame(path, meta, pf.read().to_pandas()), meta)
+    return LatencyTable(upgrade_frame(path, meta, read_rows(path, pf)), meta)
+
+
+def parse_meta(path, raw: bytes) -> dict[str, Any]:
+    """The ``hwprof`` metadata of a table file: a JSON object, or a TableError."""
+    try:
+        meta = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TableError(f"{path} is damaged: its '{META_KEY.decode()}' metadata is not valid "
+                         f"JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise TableError(f"{path} is damaged: its '{META_KEY.decode()}' metadata is a JSON "
+                         f"{type(meta).__name__}, expected an object") from None
+    return meta
+
+
+def read_rows(path, pf: pq.ParquetFile) -> pd.DataFrame:
+    """All rows of an open Parquet file; a damaged page is a TableError, not a traceback."""
+    try:
+        return pf.read().to_pandas()
+    except (OSError, pa.ArrowException) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TableError(f"{path} is damaged: its rows cannot be read ({first}); restore it "
+                         f"from a copy or rebuild it") from None
 
 
 def check_schema_version(path, version) -> None:

@@ -110,3 +110,37 @@ def test_not_a_fleet(tmp_path, tables):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="is a file"):
         write_fleet(tmp_path / "file", tables[0])
+
+
+def test_a_failed_fleet_write_leaves_no_directory_behind(tmp_path, monkeypatch):
+    from hwprof.latency import fleet as F
+    from tests.synthetic import synthetic_table
+
+    def full_disk(path, df, meta):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / f".{path.name}.x.tmp").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    new = tmp_path / "new" / "fleet"
+    monkeypatch.setattr(F, "_write_part", full_disk)
+    with pytest.raises(UserError, match="No space left"):
+        write_fleet(new, synthetic_table())
+    assert not (tmp_path / "new").exists()
+    old = tmp_path / "old"
+    monkeypatch.undo()
+    write_fleet(old, synthetic_table(fp="fp-a"))
+    monkeypatch.setattr(F, "_write_part", full_disk)
+    with pytest.raises(UserError):
+        write_fleet(old, synthetic_table(fp="fp-b"))
+    assert [p.name for p in old.iterdir()] == [f"{PARTITION}=fp-a"]
+
+
+@pytest.mark.parametrize("fp, message", [(None, "no device fingerprint"),
+                                         ("../escape", "cannot name a fleet partition")])
+def test_rows_that_cannot_be_partitioned_are_refused_before_writing(tmp_path, fp, message):
+    from tests.synthetic import synthetic_table
+    t = synthetic_table()
+    t.df["device_fingerprint"] = fp
+    with pytest.raises(UserError, match=message):
+        write_fleet(tmp_path / "fleet", t)
+    assert not (tmp_path / "fleet").exists()

@@ -139,3 +139,19 @@ def test_every_kind_is_described():
     for k in ("conv2d", "dwconv2d", "bn", "relu", "relu6", "hswish", "avgpool", "maxpool",
               "global_avgpool", "fc", "add", "concat", "se", "mbconv", "sepconv"):
         assert k in ks and ks[k]
+
+
+def test_ops_files_that_are_empty_arrays_or_not_utf8_are_refused(tmp_path):
+    from hwprof.latency.specs import read_ops_file
+    with pytest.raises(SpecError, match="holds no op specs"):
+        load_specs("[]")
+    with pytest.raises(SpecError, match="holds no op specs"):
+        load_specs("# only a comment\n")
+    bad = tmp_path / "ops.json"
+    bad.write_bytes(json.dumps(CONV).encode() + b"\n\xff\xfe\n")
+    with pytest.raises(SpecError, match=r"not UTF-8 text \(byte 0xff"):
+        read_ops_file(bad)
+    bad.write_text(json.dumps(CONV) + "\n")
+    assert [s.kind for s in read_ops_file(bad)] == ["conv2d"]
+    with pytest.raises(SpecError, match="cannot read ops file"):
+        read_ops_file(tmp_path / "absent.json")

@@ -19,6 +19,7 @@ from hwprof.latency.table import (
     spec_columns,
     write_table,
 )
+from tests.damaged import DAMAGE
 
 
 def _row(spec, median, fp="fp1", env="env1", status="ok"):
@@ -155,3 +156,12 @@ def test_spec_columns_carry_features():
     r = spec_columns(parse_spec(SPECS[1]))
     assert r["macs"] == 8 * 8 * 8 * 4 * 9 and r["kernel"] == 3 and r["out_channels"] == 8
     assert json.loads(r["spec"])["kind"] == "conv2d"
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_files_are_table_errors(tmp_path, damage):
+    path = tmp_path / "t.parquet"
+    write_table(path, _table())
+    DAMAGE[damage](path)
+    with pytest.raises(TableError, match="is damaged"):
+        read_table(path)
