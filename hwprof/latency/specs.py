@@ -12,6 +12,12 @@ Every kind knows its output shape and its analytic features (MACs, parameters,
 bytes read and written). Composite kinds (``mbconv``, ``sepconv``, ``sequence``)
 are defined by the primitive specs they decompose into, so their features are
 the sums of their parts.
+
+Sizes are checked before anything is allocated: every feature must fit the
+table's int64 columns, and the tensors one op reads and writes (input, output,
+parameters: ``bytes_read + bytes_written``) must fit the per-op memory limit,
+:data:`MAX_OP_BYTES` (2 GiB) unless the environment variable
+``HWPROF_MAX_OP_BYTES`` sets another (bytes, or with a K/M/G suffix, binary).
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ FEATURE_NAMES = ("macs", "params", "bytes_read", "bytes_written", "out_elements"
 
 # Field defaults shared by every kind; documented in tables/SCHEMA.md.
 COMMON_DEFAULTS = {"dtype": "float32", "layout": "NCHW"}
+INT64_MAX = 2**63 - 1
+MAX_OP_BYTES = 2 * 1024**3  # per op: input + output + parameters; see max_op_bytes()
+MAX_OP_BYTES_ENV = "HWPROF_MAX_OP_BYTES"
 
 
 # --------------------------------------------------------------------------- #
@@ -480,7 +489,49 @@ def parse_spec(obj: Any) -> OpSpec:
     out["dtype"] = _choice(kind, "dtype", obj.get("dtype", "float32"), DTYPE_BYTES)
     out["layout"] = _choice(kind, "layout", obj.get("layout", "NCHW"), ("NCHW",))
     canon(dict(obj), out)
-    return OpSpec(out, _trusted=True)
+    spec = OpSpec(out, _trusted=True)
+    _check_sizes(spec)
+    return spec
+
+
+def max_op_bytes() -> int:
+    """The per-op memory limit: ``HWPROF_MAX_OP_BYTES`` when set, else :data:`MAX_OP_BYTES`."""
+    text = os.environ.get(MAX_OP_BYTES_ENV, "").strip()
+    if not text:
+        return MAX_OP_BYTES
+    scale = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}.get(text[-1].lower(), 1)
+    try:
+        value = int(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SpecError(f"{MAX_OP_BYTES_ENV}={text!r} is not a size; write bytes, e.g. 4294967296 "
+                        f"or 4G")
+    return value
+
+
+def _check_sizes(spec: OpSpec) -> None:
+    """Refuse a spec whose features overflow int64 or whose tensors exceed the memory limit."""
+    try:
+        feats = spec.features()
+    except SpecError as e:  # a composite's part is too large
+        raise _fail(spec.kind, f"part {e}") from None
+    big = [f"{k}={v}" for k, v in feats.items() if v > INT64_MAX]
+    if big:
+        raise _fail(spec.kind, f"too large: {', '.join(big)} overflow 64-bit integers "
+                               f"(expected at most {INT64_MAX}); check the shape {spec.input}")
+    used, limit = feats["bytes_read"] + feats["bytes_written"], max_op_bytes()
+    if used > limit:
+        raise _fail(spec.kind, f"too large: its input, output and parameters take "
+                               f"{_size(used)} and one op may take at most {_size(limit)} "
+                               f"(set {MAX_OP_BYTES_ENV} to allow more); input {spec.input}")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
 
 
 def load_specs(text: str, source: str = "ops file") -> list[OpSpec]:

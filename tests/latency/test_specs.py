@@ -155,3 +155,30 @@ def test_ops_files_that_are_empty_arrays_or_not_utf8_are_refused(tmp_path):
     assert [s.kind for s in read_ops_file(bad)] == ["conv2d"]
     with pytest.raises(SpecError, match="cannot read ops file"):
         read_ops_file(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"kind": "fc", "input": [1, 2**40], "out_features": 2**40}, "overflow 64-bit integers"),
+    ({"kind": "mbconv", "input": [1, 10**9, 16, 16], "out_channels": 10**9, "expand": 6,
+      "kernel": 3}, "mbconv: part conv2d: too large"),
+    ({"kind": "relu", "input": [1, 1, 24000, 24000]}, "one op may take at most 2 GiB"),
+])
+def test_op_sizes_are_checked_before_anything_is_allocated(spec, message):
+    from hwprof.errors import SpecError
+    with pytest.raises(SpecError, match=message):
+        parse_spec(spec)
+
+
+def test_the_per_op_memory_limit_is_overridable(monkeypatch):
+    from hwprof.errors import SpecError
+    from hwprof.latency.specs import MAX_OP_BYTES_ENV, max_op_bytes
+    big = {"kind": "relu", "input": [1, 1, 24000, 24000]}
+    monkeypatch.setenv(MAX_OP_BYTES_ENV, "8G")
+    assert max_op_bytes() == 8 * 1024**3
+    assert parse_spec(big).features()["bytes_written"] == 4 * 24000**2
+    monkeypatch.setenv(MAX_OP_BYTES_ENV, "1048576")
+    with pytest.raises(SpecError, match="take 4 MiB and one op may take at most 1 MiB"):
+        parse_spec({"kind": "relu", "input": [1, 8, 256, 256]})
+    monkeypatch.setenv(MAX_OP_BYTES_ENV, "lots")
+    with pytest.raises(SpecError, match="not a size"):
+        parse_spec(big)

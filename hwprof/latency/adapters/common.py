@@ -13,7 +13,7 @@ import pandas as pd
 
 from hwprof import __version__
 from hwprof.errors import UserError
-from hwprof.latency.specs import OpSpec
+from hwprof.latency.specs import INT64_MAX, OpSpec
 from hwprof.latency.table import (
     SCHEMA_VERSION,
     LatencyTable,
@@ -78,6 +78,21 @@ def positive_ms(value: Any, scale: float, what: str) -> float:
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{what} is {value!r}; a latency must be a positive number")
     return v
+
+
+def sample_count(value: Any, what: str = "count") -> int | None:
+    """A number of samples: None, or an integer in 1..2**63-1 (the table's int64 column)."""
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT64_MAX:
+        raise ValueError(f"{what} is {value!r}; expected an integer from 1 to 2**63-1")
+    return value
 
 
 def build_table(entries: list[Entry], *, source: str, device_name: str, unit: str,

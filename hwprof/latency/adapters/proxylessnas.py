@@ -35,6 +35,7 @@ from hwprof.latency.adapters.common import (
     ImportResult,
     build_table,
     positive_ms,
+    sample_count,
     unit_scale,
 )
 from hwprof.latency.specs import OpSpec, mbconv_mid_channels, parse_spec
@@ -303,8 +304,12 @@ def _stats(value: Any, scale: float) -> dict[str, Any]:
             std = raw * scale if name == "std" else math.sqrt(raw * scale * scale)
             break
     count = value.get("count")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+    if count is not None and not isinstance(count, int):
         raise KeyError_(f"count is {count!r}; expected a positive integer")
+    try:
+        count = sample_count(count)
+    except ValueError as e:
+        raise KeyError_(str(e)) from None
     return {"median_ms": mean, "mean_ms": mean, "std_ms": std, "n_samples": count}
 
 

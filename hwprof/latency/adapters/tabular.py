@@ -28,6 +28,7 @@ from hwprof.latency.adapters.common import (
     ImportResult,
     build_table,
     positive_ms,
+    sample_count,
     unit_scale,
 )
 from hwprof.latency.atomic import atomic_write_text
@@ -210,7 +211,7 @@ def import_frame(df: pd.DataFrame, *, device_name: str, colmap: dict[str, str] |
                 raise ValueError(f"std is {std!r}; expected a number >= 0")
             entries.append(Entry(spec, key, median_ms=median,
                                  mean_ms=None if mean is None else positive_ms(mean, scale, "mean"),
-                                 std_ms=std_ms, n_samples=None if n is None else int(n)))
+                                 std_ms=std_ms, n_samples=sample_count(n, "n_samples")))
         except (SpecError, ValueError, TypeError) as e:
             unmapped.append({"key": key, "reason": str(e)})
     table, dupes = build_table(entries, source=source, device_name=device_name, unit=unit,

@@ -204,3 +204,16 @@ def test_whole_file_errors_are_user_errors(tmp_path):
     for name in ("list.yaml", "bad.yaml", "missing.yaml"):
         with pytest.raises(UserError):
             P.import_file(tmp_path / name, device_name="x")
+
+
+def test_keys_too_large_to_measure_or_store_are_reported_not_crashing(write_yaml):
+    good = pnas_key("expanded_conv", [16, 16, 8], [8, 8, 16], 3, 3, 2, 0)
+    huge = pnas_key("expanded_conv", [16, 16, 10**9], [16, 16, 10**9], 6, 3, 1, 1)
+    counted = pnas_key("expanded_conv", [8, 8, 16], [8, 8, 16], 6, 3, 1, 1)
+    lut = {good: {"count": 5, "mean": 1.0, "var": 0.0}, huge: {"count": 5, "mean": 1.0},
+           counted: {"count": 10**30, "mean": 1.0}}
+    res = P.import_file(write_yaml(lut), device_name="pixel1")
+    assert list(res.table.df["source_key"]) == [good]
+    reasons = {u["key"]: u["reason"] for u in res.unmapped}
+    assert "overflow 64-bit integers" in reasons[huge]
+    assert "expected an integer from 1 to 2**63-1" in reasons[counted]

@@ -100,3 +100,19 @@ def test_export_and_reimport_a_measured_table(measured, tmp_path, fmt):
     assert list(a["signature"]) == list(b["signature"])
     for col in ("median_ms", "mean_ms", "std_ms", "n_samples", "macs"):
         assert a[col].tolist() == b[col].tolist(), col
+
+
+def test_rows_too_large_to_measure_or_store_are_reported_not_crashing(tmp_path):
+    csv = tmp_path / "big.csv"
+    csv.write_text("op,c,hw,oc,k,lat,runs\n"
+                   "conv2d,1000000000,100000,1000000000,3,250,5\n"
+                   "relu,1,24000,,,1,5\n"
+                   "relu6,8,16,,,2,100000000000000000000000\n"
+                   "relu6,8,16,,,2,7\n")
+    colmap = T.parse_pairs("kind=op,in_channels=c,in_h=hw,out_channels=oc,kernel=k,"
+                           "latency_ms=lat,count=runs", "--map")
+    res = T.import_file(csv, device_name="big", colmap=colmap)
+    assert res.table.df["n_samples"].tolist() == [7]
+    reasons = [u["reason"] for u in res.unmapped]
+    assert "overflow 64-bit integers" in reasons[0] and "at most 2 GiB" in reasons[1]
+    assert "expected an integer from 1 to 2**63-1" in reasons[2]
