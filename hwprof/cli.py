@@ -76,8 +76,19 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, saving what was measured
 
 
+def _configure_logging() -> None:
+    """Warnings and errors of libraries on stderr, their INFO lines not.
+
+    Configuring the root logger first also makes nnabla's own ``logging.basicConfig``
+    (at INFO, on import) a no-op.
+    """
+    import logging
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
+    _configure_logging()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
