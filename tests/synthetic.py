@@ -21,7 +21,8 @@ SPECS = [{"kind": "relu", "input": [1, 8, 16, 16]},
 
 
 def synthetic_row(spec: dict, median: float | None, *, fp: str = "fp-synth",
-                  env: str = "env-synth", status: str = "ok", device: str = "cpu") -> dict:
+                  env: str = "env-synth", status: str = "ok", device: str = "cpu",
+                  cv: float = 0.04) -> dict:
     """One table row of ``spec``; statistics derived from ``median`` (None: an error row)."""
     r = spec_columns(parse_spec(spec))
     r.update({"device_fingerprint": fp, "env_key": env, "status": status, "device": device,
@@ -32,20 +33,25 @@ def synthetic_row(spec: dict, median: float | None, *, fp: str = "fp-synth",
         return r
     r.update({"median_ms": median, "mean_ms": median * 1.02, "min_ms": median * 0.9,
               "max_ms": median * 1.3, "p10_ms": median * 0.95, "p90_ms": median * 1.1,
-              "iqr_ms": median * 0.05, "std_ms": median * 0.04, "cv": 0.04,
+              "iqr_ms": median * 0.05, "std_ms": median * cv, "cv": cv,
               "ci_low_ms": median * 0.99, "ci_high_ms": median * 1.01, "n_samples": 50,
               "converged": True, "unstable": False})
     return r
 
 
-def synthetic_table(scale: float = 1.0, *, specs: list[dict] | None = None, fp: str = "fp-synth",
+def synthetic_table(scale: float = 1.0, *, specs: list | None = None,
+                    medians: list[float] | None = None, fp: str = "fp-synth",
                     env: str = "env-synth", device: str = "cpu") -> LatencyTable:
-    """A one-device table of ``specs`` (default :data:`SPECS`); op i has median
-    ``scale * 0.01 * (i + 1)`` ms."""
-    specs = SPECS if specs is None else specs
+    """A one-device table of ``specs`` (dicts or OpSpecs; default :data:`SPECS`).
+
+    Op i has median ``medians[i]``, or ``scale * 0.01 * (i + 1)`` ms, and CV
+    ``0.01 * (1 + i % 5)``.
+    """
+    specs = [s if isinstance(s, dict) else s.to_dict() for s in (SPECS if specs is None else specs)]
+    medians = medians or [scale * 0.01 * (i + 1) for i in range(len(specs))]
     t = LatencyTable.new()
-    t.upsert(rows_frame([synthetic_row(s, scale * 0.01 * (i + 1), fp=fp, env=env, device=device)
-                         for i, s in enumerate(specs)]))
+    t.upsert(rows_frame([synthetic_row(s, m, fp=fp, env=env, device=device, cv=0.01 * (1 + i % 5))
+                         for i, (s, m) in enumerate(zip(specs, medians))]))
     t.meta["devices"] = {fp: {"label": device, "cpu_model": "synthetic cpu"}}
     t.meta["environments"] = {env: {"runtime": "nnabla", "runtime_version": "1.39.0"}}
     return t

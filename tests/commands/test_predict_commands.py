@@ -58,8 +58,13 @@ def test_evaluate_json_contract_and_parity_plot(tmp_path, tables, predictor, cap
         for key in ("n", "rmspe", "within_5", "within_10", "within_15"):
             assert key in block
         assert 0 <= block["within_5"] <= block["within_10"] <= block["within_15"] <= 1
-        assert block["rmspe"] >= 0
+        assert block["rmspe"] >= block["mape"]  # a root mean square is at least the mean
     assert rep["overall"]["n"] == rep["kinds"]["conv2d"]["n"] + rep["kinds"]["dwconv2d"]["n"] == 16
+    # the overall figures pool the rows of every kind
+    kinds = rep["kinds"].values()
+    assert rep["overall"]["mape"] * 16 == pytest.approx(sum(k["mape"] * k["n"] for k in kinds))
+    assert rep["overall"]["rmspe"] ** 2 * 16 == pytest.approx(
+        sum(k["rmspe"] ** 2 * k["n"] for k in kinds))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rc, out, _ = run(capsys, "evaluate", "--predictor", predictor, "--table", tables["held"])
     assert rc == 0 and "overall" in out and "RMSPE" in out

@@ -54,9 +54,39 @@ def test_learner_moves_alphas_and_records_history(setup, cls):
     assert h["epoch"] == [1] and len(h["probs"][0]) == len(sp.layers)
     assert ln.arch_steps > 0
     assert any(not np.allclose(a, b) for a, b in zip(ln.alphas, before))
-    assert 0 < ln.latency_seconds < ln.arch_seconds
     lo, hi = lut.range_ms()
     assert lo <= h["expected_ms"][0] <= hi
+
+
+def test_learner_times_the_latency_term_apart_from_the_rest_of_the_arch_step(setup,
+                                                                           monkeypatch):
+    """A fake clock that only the latency term (1 s a call) and the architecture step
+    (10 s a call) advance: the learner's timers must add up exactly to those."""
+    from types import SimpleNamespace
+
+    import hwprof.search.learner as learner_mod
+    sp, lut, loss, data = setup
+    now = [0.0]
+    monkeypatch.setattr(learner_mod, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    ln = Darts(sp, lut, loss, data, np.random.RandomState(0), batch=32, warmup=0)
+
+    class Ticking:  # calls fn after advancing the clock; other attributes are fn's
+        def __init__(self, fn, seconds):
+            self.fn, self.seconds = fn, seconds
+
+        def __call__(self, *args, **kw):
+            now[0] += self.seconds
+            return self.fn(*args, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self.fn, name)
+    ln.loss = Ticking(ln.loss, 1.0)
+    ln.arch_step = Ticking(ln.arch_step, 10.0)
+    ln.fit(1)
+    assert ln.arch_steps > 0
+    assert ln.latency_seconds == pytest.approx(1.0 * ln.arch_steps)
+    assert ln.arch_seconds == pytest.approx(11.0 * ln.arch_steps)
+    assert ln.weight_seconds == 0
 
 
 def test_proxyless_builds_only_two_paths_per_layer(setup):
