@@ -30,13 +30,13 @@ def run(args):
 
     if args.plot:
         check_output(args.plot, [args.a, args.b], force=args.force, flag="--plot")
-    res = diff(load_table(args.a), load_table(args.b), top=max(args.top, 0),
-               names=(args.a, args.b))
+    result = diff(load_table(args.a), load_table(args.b), top=max(args.top, 0),
+                  names=(args.a, args.b))
+    res = result.summary
     if args.plot and res["common"]:
         from hwprof.latency.plots import plot_diff
-        plot_diff(res, args.plot)
+        plot_diff(result, args.plot)
         res["plot"] = args.plot
-    res.pop("_pairs", None)
     if args.json:
         print_json(res)
         return 0

@@ -17,12 +17,13 @@ HELP = "merge tables, deduplicated by key, with an explicit conflict policy"
 
 def add_arguments(p):
     from hwprof.commands._common import add_force_argument
+    from hwprof.latency.conflicts import POLICIES
 
     p.add_argument("tables", nargs="+", help=".parquet tables or fleet directories")
     p.add_argument("--out", required=True, help="the merged .parquet table")
-    p.add_argument("--on-conflict", default="error",
-                   choices=("error", "keep-first", "keep-last", "min", "max", "mean"),
-                   help="what to do when inputs disagree about one op (default: error)")
+    p.add_argument("--on-conflict", default="error", choices=tuple(POLICIES),
+                   help="what to do when inputs disagree about one op: " + "; ".join(
+                       f"{name}: {pol.help}" for name, pol in POLICIES.items()))
     p.add_argument("--allow-mixed", action="store_true",
                    help="allow rows of several devices / runtime environments in one table")
     add_force_argument(p)

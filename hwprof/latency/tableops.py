@@ -4,17 +4,9 @@ All of them take and return :class:`~hwprof.latency.table.LatencyTable` objects
 (rows plus file metadata); the command modules only read, call and print.
 
 Merge policy (``on_conflict``) when two inputs hold a row with the same key
-(signature, device fingerprint, env key) and different numbers:
-
-``error``       refuse, naming the first conflicting op (the default)
-``keep-first``  the row of the earliest input wins
-``keep-last``   the row of the latest input wins
-``min``         the row with the smallest median wins (optimistic)
-``max``         the row with the largest median wins (conservative)
-``mean``        one row whose median is the mean of the medians; ``mean_ms`` is
-                the mean of the means, ``n_samples`` the sum, ``min_ms``/``max_ms``
-                the extremes; quantiles, IQR, std, CV and CI are set to null
-                because they no longer describe one sample
+(signature, device fingerprint, env key) and different numbers: one of
+:data:`hwprof.latency.conflicts.POLICIES` (error, keep-first, keep-last, min,
+max, mean), each described there.
 
 Rows that agree on every statistic are duplicates, not conflicts. An ``ok``
 row always beats an ``error`` row of the same key (a failed attempt does not
@@ -33,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from hwprof.errors import UserError
+from hwprof.latency.conflicts import POLICIES, isnull
 from hwprof.latency.specs import parse_spec
 from hwprof.latency.table import (
     COLUMN_NAMES,
@@ -45,12 +38,8 @@ from hwprof.latency.table import (
     spec_columns,
 )
 
-POLICIES = ("error", "keep-first", "keep-last", "min", "max", "mean")
 STAT_COLUMNS = ("median_ms", "mean_ms", "min_ms", "max_ms", "p10_ms", "p90_ms", "iqr_ms",
                 "std_ms", "cv", "ci_low_ms", "ci_high_ms", "n_samples")
-# statistics no averaged row has; an average of two rows is no set of passes either
-RESET_ON_MEAN = ("p10_ms", "p90_ms", "iqr_ms", "std_ms", "cv", "ci_low_ms", "ci_high_ms",
-                 "block_size", "first_call_ms", "passes", "pass_medians_ms")
 
 
 class MergeConflict(UserError):
@@ -115,66 +104,38 @@ def merge_meta(metas: Sequence[dict[str, Any]], sources: Sequence[str] | None = 
 def _same(a: dict, b: dict) -> bool:
     for c in ("status",) + STAT_COLUMNS:
         x, y = a.get(c), b.get(c)
-        if _isnull(x) and _isnull(y):
+        if isnull(x) and isnull(y):
             continue
-        if _isnull(x) or _isnull(y) or x != y:
+        if isnull(x) or isnull(y) or x != y:
             return False
     return True
 
 
 def _flags(s: pd.Series) -> pd.Series:
     """A nullable flag column as bools (null counts as False)."""
-    return s.map(lambda v: False if _isnull(v) else bool(v)).astype(bool)
+    return s.map(lambda v: False if isnull(v) else bool(v)).astype(bool)
 
 
-def _isnull(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NaT
-
-
-def _resolve(rows: list[dict], policy: str) -> dict:
+def _resolve(rows: list[dict], policy: str) -> tuple[dict, str]:
+    """The merged row of one key's rows, and what they were: ``single`` (one row, or only
+    error rows), ``duplicate`` (ok rows that agree) or ``conflict``."""
     ok = [r for r in rows if r["status"] == "ok"]
-    if not ok:
-        return rows[-1]
+    if not ok:  # of error rows the later is kept
+        return rows[-1], "duplicate" if len(rows) > 1 else "single"
     distinct: list[dict] = []
     for r in ok:
         if not any(_same(r, d) for d in distinct):
             distinct.append(r)
     if len(distinct) == 1:
-        return distinct[0]
-    if policy == "error":
+        return distinct[0], "duplicate" if len(rows) > 1 else "single"
+    pick = POLICIES[policy].pick
+    if pick is None:
         r = distinct[0]
         meds = ", ".join(f"{d['median_ms']:.6g}" for d in distinct)
         raise MergeConflict(f"{len(distinct)} inputs disagree on {r['kind']} {r['spec']} "
                             f"(median ms {meds}); choose --on-conflict "
-                            f"{'|'.join(p for p in POLICIES if p != 'error')}")
-    if policy == "keep-first":
-        return distinct[0]
-    if policy == "keep-last":
-        return distinct[-1]
-    if policy == "min":
-        return min(distinct, key=lambda r: r["median_ms"])
-    if policy == "max":
-        return max(distinct, key=lambda r: r["median_ms"])
-    out = dict(distinct[0])
-
-    def vals(c):
-        return [float(d[c]) for d in distinct if not _isnull(d.get(c))]
-    out["median_ms"] = float(np.mean(vals("median_ms")))
-    means = vals("mean_ms")
-    out["mean_ms"] = float(np.mean(means)) if means else None
-    mins, maxs = vals("min_ms"), vals("max_ms")
-    out["min_ms"] = min(mins) if mins else None
-    out["max_ms"] = max(maxs) if maxs else None
-    ns = vals("n_samples")
-    out["n_samples"] = int(sum(ns)) if len(ns) == len(distinct) else None
-    for c in RESET_ON_MEAN:
-        out[c] = None
-    conv = [d.get("converged") for d in distinct]
-    out["converged"] = None if any(_isnull(c) for c in conv) else all(conv)
-    unst = [d.get("unstable") for d in distinct]
-    out["unstable"] = None if all(_isnull(u) for u in unst) else any(bool(u) for u in unst
-                                                                      if not _isnull(u))
-    return out
+                            f"{'|'.join(p for p, v in POLICIES.items() if v.pick)}")
+    return pick(distinct), "conflict"
 
 
 @dataclass
@@ -211,14 +172,10 @@ def merge(tables: Sequence[LatencyTable], on_conflict: str = "error", allow_mixe
         groups.setdefault(row_key(r), []).append(r)
     rows, dup, conf = [], 0, 0
     for rs in groups.values():
-        if len(rs) > 1:
-            ok = [r for r in rs if r["status"] == "ok"]
-            same = all(_same(ok[0], r) for r in ok[1:]) if ok else True
-            if same:
-                dup += len(rs) - 1
-            else:
-                conf += 1
-        rows.append(_resolve(rs, on_conflict))
+        row, what = _resolve(rs, on_conflict)
+        rows.append(row)
+        dup += len(rs) - 1 if what == "duplicate" else 0
+        conf += what == "conflict"
     out = normalise(pd.DataFrame(rows, columns=COLUMN_NAMES)) if rows else df
     return MergeReport(LatencyTable(out.reset_index(drop=True), meta), len(tables), int(len(df)),
                        dup, conf)
@@ -278,7 +235,17 @@ def one_device(table: LatencyTable, what: str) -> pd.DataFrame:
     return ok
 
 
-def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> dict[str, Any]:
+@dataclass
+class DiffResult:
+    """What :func:`diff` found: ``summary`` (JSON-ready: counts, ratios, spread, per kind,
+    worst ops) and ``pairs``, one row per common op (signature, kind, spec, macs,
+    median_ms_a, median_ms_b, ratio, log_ratio) for plots."""
+
+    summary: dict[str, Any]
+    pairs: pd.DataFrame
+
+
+def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> DiffResult:
     """Per-op ratio b/a for the ops both tables hold, with a summary.
 
     Rows without a positive median (there should be none) are left out.
@@ -296,7 +263,7 @@ def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> d
     if j.empty:
         out.update({"median_ratio": None, "geomean_ratio": None, "spread": None, "worst": [],
                     "kinds": {}})
-        return out
+        return DiffResult(out, j)
     r = j["ratio"]
     q10, q25, q75, q90 = (float(r.quantile(q)) for q in (0.1, 0.25, 0.75, 0.9))
     out["median_ratio"] = float(r.median())
@@ -312,8 +279,7 @@ def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> d
     out["worst"] = [{"kind": w["kind"], "signature": w["signature"], "spec": json.loads(w["spec"]),
                      "a_ms": float(w["median_ms_a"]), "b_ms": float(w["median_ms_b"]),
                      "ratio": float(w["ratio"])} for _, w in worst.iterrows()]
-    out["_pairs"] = j
-    return out
+    return DiffResult(out, j.drop(columns=["dev"]))
 
 
 # --------------------------------------------------------------------------- #

@@ -99,24 +99,28 @@ def test_merge_refuses_other_devices_unless_allowed(runs, tmp_path):
 
 def test_diff_summary_and_worst_ops(runs):
     a, b = runs
-    res = diff(a, b, top=3)
+    result = diff(a, b, top=3)
+    res = result.summary
     assert res["common"] == len(a.df) and res["only_a"] == res["only_b"] == 0
     ratios = np.array([_by_sig(b)[s] / _by_sig(a)[s] for s in _by_sig(a)])
     assert res["median_ratio"] == pytest.approx(float(np.median(ratios)))
     assert res["geomean_ratio"] == pytest.approx(float(np.exp(np.log(ratios).mean())))
     assert res["spread"]["min"] == pytest.approx(ratios.min())
     assert len(res["worst"]) == 3
+    assert len(result.pairs) == res["common"] and "_pairs" not in res
+    assert result.pairs["ratio"].tolist() == pytest.approx(
+        (result.pairs["median_ms_b"] / result.pairs["median_ms_a"]).tolist())
     dev = sorted(abs(np.log(ratios) - np.log(np.median(ratios))), reverse=True)
     assert abs(np.log(res["worst"][0]["ratio"] / res["median_ratio"])) == pytest.approx(dev[0])
     # a uniformly 3x slower device: every ratio is 3
     slow = b.df.copy()
     slow["median_ms"] = a.df.set_index("signature").loc[slow["signature"], "median_ms"].to_numpy() * 3
-    res3 = diff(a, LatencyTable(slow, b.meta))
+    res3 = diff(a, LatencyTable(slow, b.meta)).summary
     assert res3["median_ratio"] == pytest.approx(3)
     assert res3["spread"]["log_std"] == pytest.approx(0, abs=1e-12)
     # ops only one side holds are counted, not compared
     part = filter_table(b, kinds=["mbconv"])
-    res_p = diff(a, part)
+    res_p = diff(a, part).summary
     assert res_p["common"] == (a.df["kind"] == "mbconv").sum()
     assert res_p["only_a"] == len(a.df) - res_p["common"]
 
@@ -155,3 +159,24 @@ def test_validate(runs):
     assert "share a key" in text and "signature" in text and "positive median" in text
     assert "does not parse" in text
     assert bad["space"]["missing"] >= 2
+
+
+def test_merge_counts_each_conflicting_key_once_and_reports_duplicates(runs):
+    a, b = runs
+    differ = sum(x != y for x, y in zip(a.df["median_ms"], b.df["median_ms"]))
+    rep = merge([a, b, b], on_conflict="max")
+    # three inputs, two distinct values per conflicting key: still one conflict per key
+    assert rep.conflicts == differ
+    assert rep.duplicates == 2 * (len(a.df) - differ)
+    assert rep.rows_in == 3 * len(a.df) and len(rep.table.df) == len(a.df)
+
+
+def test_every_policy_the_cli_offers_is_one_merge_understands():
+    from hwprof.cli import build_parser
+    from hwprof.latency.conflicts import POLICIES
+    merge_parser = build_parser()._subparsers._group_actions[0].choices["table"]
+    sub = merge_parser._subparsers._group_actions[0].choices["merge"]
+    action = next(a for a in sub._actions if a.dest == "on_conflict")
+    assert tuple(action.choices) == tuple(POLICIES)
+    for name in POLICIES:
+        assert name in action.help
