@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HWPROF := $(VENV)/bin/hwprof
 
-.PHONY: venv demo test test-all lint clean
+.PHONY: venv demo test test-all test-deps lint clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $$(scripts/find-python310.sh) -m venv $(VENV)
@@ -22,10 +22,15 @@ demo: venv
 	$(HWPROF) search --table tables/cpu-mbv2-mini.parquet --space mbv2-mini --latency-budget mid \
 		--data mnist --epochs 3 --retrain-epochs 2 --out runs/demo
 
-test: venv
+# sshd and the torch venv (.venv-torch) that the default suite's SSH and torch-runtime
+# tests need; see scripts/prepare-tests.sh
+test-deps:
+	scripts/prepare-tests.sh
+
+test: venv test-deps
 	$(VENV)/bin/pytest -q
 
-test-all: venv
+test-all: venv test-deps
 	$(VENV)/bin/pytest -q -m ""
 
 lint: venv
@@ -33,4 +38,4 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-torch build *.egg-info .pytest_cache .ruff_cache

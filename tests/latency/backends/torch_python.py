@@ -3,7 +3,7 @@
 The project's venv is Python 3.10 without torch; the agent is stdlib plus its
 runtime, so the torch runtime runs under another interpreter (``--agent-python``).
 Looked up in order: $HWPROF_TORCH_PYTHON, the checkout's .venv-torch (made by
-.ci/run), then this interpreter.
+`make test`: scripts/prepare-tests.sh), then this interpreter.
 """
 
 import functools
