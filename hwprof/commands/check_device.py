@@ -30,7 +30,8 @@ def run(args):
         rt = rep.get("runtime")
         print(f"device       {rep['device']}: {'usable' if rep['ok'] else 'NOT usable'}")
         if fp:
-            hw = fp.get("gpu_name") or fp.get("board_model") or fp.get("cpu_model")
+            from hwprof.latency.devices import hardware_name
+            hw = hardware_name(fp)
             print(f"hardware     {hw} ({fp.get('machine')}, {fp.get('cores_logical')} cores, "
                   f"{fp.get('mem_total_mb')} MB, ISA {' '.join(fp.get('isa') or []) or '-'})")
             print(f"fingerprint  {rep.get('fingerprint_id')}")

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from hwprof.errors import UserError
 from hwprof.latency.conflicts import POLICIES, isnull
+from hwprof.latency.devices import hardware_name
 from hwprof.latency.specs import parse_spec
 from hwprof.latency.table import (
     COLUMN_NAMES,
@@ -72,7 +73,7 @@ def check_mixed(df: pd.DataFrame, meta: dict[str, Any]) -> None:
 def _device_label(fp: str, df: pd.DataFrame, meta: dict[str, Any]) -> str:
     info = meta.get("devices", {}).get(fp, {})
     names = sorted(set(df.loc[df["device_fingerprint"] == fp, "device"].dropna()))
-    hw = info.get("gpu_name") or info.get("board_model") or info.get("cpu_model")
+    hw = hardware_name(info)
     parts = names + ([hw] if hw and hw not in names else [])
     return f"{fp} ({', '.join(parts) or 'unknown'})"
 
@@ -227,7 +228,8 @@ def filter_table(table: LatencyTable, *, kinds: Iterable[str] | None = None,
 # diff
 
 
-def one_device(table: LatencyTable, what: str) -> pd.DataFrame:
+def _ok_rows_of_one_device(table: LatencyTable, what: str) -> pd.DataFrame:
+    """The ok rows of a table that holds one device and environment (else a UserError)."""
     ok = table.df[table.df["status"] == "ok"]
     if ok["device_fingerprint"].nunique() > 1 or ok["env_key"].nunique() > 1:
         raise UserError(f"{what} holds several devices or environments; pick one with "
@@ -250,7 +252,7 @@ def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> D
 
     Rows without a positive median (there should be none) are left out.
     """
-    da, db = one_device(a, names[0]), one_device(b, names[1])
+    da, db = _ok_rows_of_one_device(a, names[0]), _ok_rows_of_one_device(b, names[1])
     da = da[da["median_ms"] > 0]
     db = db[db["median_ms"] > 0]
     j = da[["signature", "kind", "spec", "macs", "median_ms"]].merge(

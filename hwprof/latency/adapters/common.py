@@ -95,7 +95,7 @@ def sample_count(value: Any, what: str = "count") -> int | None:
     return value
 
 
-def build_table(entries: list[Entry], *, source: str, device_name: str, unit: str,
+def imported_table(entries: list[Entry], *, source: str, device_name: str, unit: str,
                 source_file: str | None, runtime: str | None = None,
                 runtime_version: str | None = None,
                 extra_meta: dict[str, Any] | None = None) -> tuple[LatencyTable, list[dict]]:

@@ -33,7 +33,7 @@ from hwprof.latency.adapters.common import (
     Entry,
     ImportFileError,
     ImportResult,
-    build_table,
+    imported_table,
     positive_ms,
     sample_count,
     unit_scale,
@@ -328,7 +328,7 @@ def import_lut(lut: dict[str, Any], *, device_name: str, flavor: str = "auto", u
             entries.append(Entry(key_to_spec(key, flavor), key, **_stats(value, scale)))
         except (KeyError_, ValueError) as e:
             unmapped.append({"key": str(key), "reason": str(e)})
-    table, dupes = build_table(entries, source=f"import:{flavor}", device_name=device_name,
+    table, dupes = imported_table(entries, source=f"import:{flavor}", device_name=device_name,
                                unit=unit, source_file=source_file, runtime=runtime,
                                extra_meta={"flavor": flavor})
     return ImportResult(table, unmapped + dupes)

@@ -26,7 +26,7 @@ from hwprof.latency.adapters.common import (
     Entry,
     ImportFileError,
     ImportResult,
-    build_table,
+    imported_table,
     positive_ms,
     sample_count,
     unit_scale,
@@ -214,7 +214,7 @@ def import_frame(df: pd.DataFrame, *, device_name: str, colmap: dict[str, str] |
                                  std_ms=std_ms, n_samples=sample_count(n, "n_samples")))
         except (SpecError, ValueError, TypeError) as e:
             unmapped.append({"key": key, "reason": str(e)})
-    table, dupes = build_table(entries, source=source, device_name=device_name, unit=unit,
+    table, dupes = imported_table(entries, source=source, device_name=device_name, unit=unit,
                                source_file=source_file, runtime=runtime,
                                extra_meta={"map": colmap or {}, "const": const or {}})
     return ImportResult(table, unmapped + dupes)
