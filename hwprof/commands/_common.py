@@ -30,28 +30,30 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
                         "StrictHostKeyChecking=accept-new); changed keys are still refused")
 
 
-def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op",
-                           rounds: int | None = None) -> None:
+def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None:
     """The measurement-protocol overrides; defaults shown are the agent's own."""
     from hwprof.latency.backends.agent.protocol import DEFAULTS
-    g = p.add_argument_group("measurement protocol")
+    g = p.add_argument_group(
+        "measurement protocol",
+        f"every {what} is sampled in rounds, each sample beside a sample of the reference op; "
+        f"its latency is carried to the table's reference level (see README, 'Measurement "
+        f"protocol')")
     g.add_argument("--time-cap", type=float, metavar="S",
                    help=f"max seconds of sampling per {what} (default: {DEFAULTS['time_cap_s']:g})")
     g.add_argument("--target-ci", type=float, metavar="FRAC",
-                   help="stop when the 95%% CI of the median is within +-FRAC "
+                   help=f"an {what} is done when the 95%% CI of its latency is within +-FRAC "
                         f"(default: {DEFAULTS['target_ci']:g})")
+    g.add_argument("--min-span", type=float, metavar="S",
+                   help=f"... and its samples span at least S seconds, so slow drifts of the "
+                        f"machine average out (default: {DEFAULTS['min_span_s']:g})")
     g.add_argument("--min-samples", type=int, metavar="N",
-                   help=f"minimum samples (default: {DEFAULTS['min_samples']})")
-    if rounds is not None:
-        g.add_argument("--rounds", type=int, default=rounds, metavar="R",
-                       help="measure every network R times, round-robin, and keep the round "
-                            f"with the lowest median (default: {rounds}); helps on a shared "
-                            "machine")
+                   help=f"minimum samples per {what} (default: {DEFAULTS['min_samples']})")
 
 
 def protocol_of(args: argparse.Namespace) -> dict:
     """Protocol overrides given on the command line (see add_protocol_arguments)."""
     return {k: v for k, v in (("time_cap_s", args.time_cap), ("target_ci", args.target_ci),
+                              ("min_span_s", args.min_span),
                               ("min_samples", args.min_samples)) if v is not None}
 
 

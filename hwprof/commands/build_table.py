@@ -54,6 +54,10 @@ def add_arguments(p):
                         "another runtime (nnabla/torch) for the same device in one table")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    p.add_argument("--reference-from", metavar="TABLE",
+                   help="a new table adopts this table's reference level, so the two tables' "
+                        "latencies are comparable row by row (default: the median of the "
+                        "reference op over the first group of ops measured)")
     add_protocol_arguments(p)
     add_backend_arguments(p)
 
@@ -62,15 +66,11 @@ def _specs(args):
     from pathlib import Path
 
     from hwprof.errors import UserError
-    from hwprof.latency.specs import load_specs, unique
+    from hwprof.latency.specs import read_ops_file, unique
 
     if args.ops:
         path = Path(args.ops)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise UserError(f"cannot read ops file {path}: {e.strerror or e}") from None
-        return unique(load_specs(text, str(path))), path.stem
+        return unique(read_ops_file(path)), path.stem
     if args.sample is not None:
         if args.sample < 1:
             raise UserError("--sample must be at least 1")
@@ -87,6 +87,17 @@ def _specs(args):
     from hwprof.latency.spaces import get_space
     space = get_space(args.space or "mbv2-cifar", batch=args.batch)
     return space.table_specs(), space.name
+
+
+def _reference_level(path) -> float:
+    """The one reference level of another table (--reference-from)."""
+    from hwprof.errors import UserError
+    from hwprof.latency.table import read_table
+    levels = (read_table(path).meta.get("reference") or {}).get("levels") or {}
+    if len(levels) != 1:
+        raise UserError(f"--reference-from {path}: the table holds {len(levels)} reference levels "
+                        f"(one per device and environment); it needs exactly one")
+    return float(next(iter(levels.values()))["level_ms"])
 
 
 def run(args):
@@ -107,9 +118,11 @@ def run(args):
     out = args.out or "tables/{}-{}.parquet".format(
         re.sub(r"[^A-Za-z0-9_.-]+", "_", backends[0].label.split("@")[-1]), name)
     protocol = protocol_of(args)
+    level = _reference_level(args.reference_from) if args.reference_from else None
     report = build_table(specs, backends, out, seed=args.seed, protocol=protocol,
                          remeasure=args.remeasure, quiet=args.quiet,
-                         allow_mixed=args.allow_mixed, passes=args.passes)
+                         allow_mixed=args.allow_mixed, passes=args.passes,
+                         reference_level_ms=level)
     if args.json:
         print_json(report.as_dict())
     elif not args.quiet:
@@ -118,7 +131,12 @@ def run(args):
         sweeps = f" in {report.passes} passes" if report.passes > 1 else ""
         print(f"measured {report.measured} op(s){sweeps} ({report.errors} errors), skipped "
               f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
-              f"({100 * share:.0f} % of it timing samples)")
+              f"({100 * share:.0f} % of it timing ops, the rest mostly the reference beside them)")
+        if report.machine:
+            m = report.machine
+            print(f"the machine moved {m['spread']:.2f}x while measuring (reference p5 "
+                  f"{m['p5_ms']:.4f} ms, p95 {m['p95_ms']:.4f} ms); latencies are at the "
+                  f"table's reference level {report.reference_level_ms:.4f} ms")
         summary = read_table(out).summary()
         summary["path"] = out
         print(format_summary(summary))

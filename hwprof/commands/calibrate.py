@@ -17,7 +17,6 @@ VERB = "calibrate"
 HELP = "fit the whole-network calibration from end-to-end measurements"
 
 
-ROUNDS = 3
 
 
 def add_arguments(p):
@@ -33,7 +32,7 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="seed for the architectures (default: 0)")
     p.add_argument("--dry-run", action="store_true", help="fit and print, store nothing")
     p.add_argument("--json", action="store_true", help="print the calibration as JSON")
-    add_protocol_arguments(p, "network", rounds=ROUNDS)
+    add_protocol_arguments(p, "network")
     add_backend_arguments(p)
 
 
@@ -62,18 +61,20 @@ def run(args):
     sums = [model.estimate_arch(space, c)["sum_ms"] for c in choices]  # fails before measuring
     backend = get_backend(args.device, backend_options(args))
 
-    def progress(i, spec, res):
-        if not args.json:
-            print(f"  arch {i + 1}/{len(choices)}: sum {sums[i]:.3f} ms, end to end "
-                  f"{res['median_ms']:.3f} ms", file=sys.stderr)
-
     expect = model.device_fingerprint or (model.predictor.meta.get("device_fingerprint")
                                           if model.predictor is not None else None)
+    meta = read_table(args.table).meta if args.table else None
+    if not args.json:
+        print(f"measuring {len(choices)} architecture(s) end to end on {backend.label}, "
+              f"interleaved beside the reference op", file=sys.stderr)
     results, hello = measure_archs(space, choices, backend, protocol=protocol_of(args),
-                                   seed=args.seed, progress=progress, expect_fingerprint=expect,
-                                   rounds=args.rounds)
+                                   seed=args.seed, expect_fingerprint=expect, table_meta=meta)
+    if not args.json:
+        for i, res in enumerate(results):
+            print(f"  arch {i + 1}/{len(choices)}: sum {sums[i]:.3f} ms, end to end "
+                  f"{res['latency_ms']:.3f} ms", file=sys.stderr)
     fp = hello.get("fingerprint_id")
-    cal = fit_calibration(sums, [r["median_ms"] for r in results], space=space.name,
+    cal = fit_calibration(sums, [r["latency_ms"] for r in results], space=space.name,
                           stem_signature=space.arch_specs(choices[0])[0].signature,
                           choices=choices, device_fingerprint=fp)
     where = None

@@ -17,7 +17,7 @@ def add_arguments(p):
 
     p.add_argument("--predictor", required=True, metavar="FILE", help="predictor file")
     p.add_argument("--table", required=True, metavar="PATH", help="measured table to compare with")
-    p.add_argument("--target", choices=("median_ms", "min_ms", "p10_ms", "mean_ms"),
+    p.add_argument("--target", choices=("latency_ms", "median_ms", "min_ms", "p10_ms", "mean_ms"),
                    help="table column to compare with (default: the column the predictor "
                         "was fitted on)")
     p.add_argument("--exclude-trained", action="store_true",

@@ -67,8 +67,10 @@ def table_device(table_path) -> str | None:
     return labels[0] if len(labels) == 1 else None
 
 
-def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None = None):
-    """Median ms of one ``sequence`` spec on ``device``; None (with a note) if unreachable.
+def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None = None,
+                       table_meta: dict | None = None):
+    """Latency (ms) of one ``sequence`` spec on ``device`` at the table's reference level;
+    None (with a note) if unreachable.
 
     A device whose fingerprint differs from the table's is not measured.
     """
@@ -76,11 +78,17 @@ def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None =
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.endtoend import measure_specs
     try:
-        results, _ = measure_specs([spec], get_backend(device), expect_fingerprint=fingerprint)
+        results, _ = measure_specs([spec], get_backend(device), expect_fingerprint=fingerprint,
+                                   table_meta=table_meta)
     except (UserError, OSError) as e:
         notes.append(f"not measured on {device}: {e}")
         return None
-    return float(results[0]["median_ms"])
+    return float(results[0]["latency_ms"])
+
+
+def _table_meta(table_path) -> dict | None:
+    from hwprof.latency.table import read_table
+    return read_table(table_path).meta if table_path else None
 
 
 def mid_budget(space, model) -> float:
@@ -124,8 +132,9 @@ def run(args):
     notes: list[str] = []
     if not args.no_measure and device is None:
         notes.append("no single device label in the table; not measured")
-    measure = (lambda spec: measure_end_to_end(device, spec, notes, model.device_fingerprint)) \
-        if device else None
+    meta = _table_meta(args.table) if device else None
+    measure = (lambda spec: measure_end_to_end(device, spec, notes, model.device_fingerprint,
+                                               meta)) if device else None
     report = run_search(space, model, data, budget, args.out, algo=args.algo, epochs=args.epochs,
                         retrain_epochs=args.retrain_epochs, seed=args.seed,
                         loss_form=args.latency_loss, batch=args.batch_size, min_fill=args.min_fill,

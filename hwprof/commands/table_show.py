@@ -29,7 +29,29 @@ def run(args):
     return 0
 
 
+def _reference_lines(s: dict) -> list[str]:
+    """The reference level(s), how far the machine moved, the least trustworthy rows."""
+    lines = []
+    for key, lv in ((s.get("reference") or {}).get("levels") or {}).items():
+        lines.append(f"reference {lv['level_ms']:.4f} ms for {key} ({lv.get('chosen')}): every "
+                     f"latency is the op's at this level of the reference op")
+    mach = s.get("machine")
+    if mach:
+        lines.append(f"machine   the reference moved {mach['spread']:.2f}x (p5 {mach['p5_ms']:.4f}, "
+                     f"p95 {mach['p95_ms']:.4f} ms) over {mach['groups']} measured group(s); "
+                     f"`hwprof table plot --timeline` draws it")
+    worst = s.get("least_trustworthy") or []
+    if worst:
+        lines.append("least trustworthy rows (widest 95 % CI of the latency):")
+        for w in worst:
+            flag = "" if w["bracketed"] is not False else ", samples did not bracket the level"
+            lines.append(f"  {w['kind']:10s} {w['signature']}  {w['latency_ms']:.4g} ms "
+                         f"+-{100 * w['ci_halfwidth']:.1f} %{flag}")
+    return lines
+
+
 def format_summary(s: dict) -> str:
+    from hwprof.latency.devices import hardware_name
     from hwprof.latency.table import SCHEMA_VERSION
 
     version = f"schema v{s['schema_version']}"
@@ -38,18 +60,19 @@ def format_summary(s: dict) -> str:
     lines = [f"{s['path']}  ({version}, {s['rows']} rows: {s['ok']} ok, "
              f"{s['errors']} errors, {s['unstable']} unstable)"]
     for d in s["devices"]:
-        hw = d.get("gpu_name") or d.get("board_model") or d.get("cpu_model") or "?"
+        hw = hardware_name(d) or "?"
         lines.append(f"device    {d['fingerprint']}  {hw}  [{d['label']}]  {d['rows']} rows")
     if s["runtimes"]:
         lines.append(f"runtime   {', '.join(s['runtimes'])}")
     lines.append("kinds     " + ", ".join(f"{k} {n}" for k, n in s["kinds"].items()))
-    m = s.get("median_ms")
+    m = s.get("latency_ms")
     if m:
-        lines.append(f"latency   median of medians {m['p50']:.4g} ms (min {m['min']:.4g}, "
-                     f"max {m['max']:.4g}); sum {s['total_median_ms']:.4g} ms")
-    if s.get("median_cv") is not None:
-        lines.append(f"spread    median CV {100 * s['median_cv']:.1f} %, "
-                     f"{s['not_converged']} rows did not reach the CI target")
+        lines.append(f"latency   median {m['p50']:.4g} ms (min {m['min']:.4g}, "
+                     f"max {m['max']:.4g}); sum {s['total_latency_ms']:.4g} ms")
+    lines += _reference_lines(s)
+    if s.get("measured_rows"):
+        lines.append(f"converged {s['measured_rows'] - s['not_converged']} of "
+                     f"{s['measured_rows']} measured rows reached the CI target")
     ps = s.get("passes")
     if ps:
         n = f"{ps['min']}" if ps["min"] == ps["max"] else f"{ps['min']}-{ps['max']}"
@@ -58,9 +81,10 @@ def format_summary(s: dict) -> str:
                      f"{ps['rows_spread_over_10pct']} rows by more than 10 %")
     p = s.get("protocol") or {}
     if p:
-        lines.append(f"protocol  CI of median within +-{100 * p.get('target_ci', 0):.3g} %, "
-                     f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms, "
-                     f"cap {p.get('time_cap_s')} s per op")
+        span = f", spanning >= {p['min_span_s']:g} s" if p.get("min_span_s") else ""
+        lines.append(f"protocol  CI of the latency within +-{100 * p.get('target_ci', 0):.3g} %, "
+                     f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms"
+                     f"{span}, cap {p.get('time_cap_s')} s per op")
     if s.get("sources") and s["sources"] != ["measured"]:
         lines.append(f"sources   {', '.join(s['sources'])}")
     if s.get("updated_at"):

@@ -16,7 +16,9 @@ Row = Dict[str, Any]
 
 # statistics no averaged row has; an average of two rows is no set of passes either
 RESET_ON_MEAN = ("p10_ms", "p90_ms", "iqr_ms", "std_ms", "cv", "ci_low_ms", "ci_high_ms",
-                 "block_size", "first_call_ms", "passes", "pass_medians_ms")
+                 "block_size", "first_call_ms", "passes", "pass_medians_ms",
+                 "latency_ci_low_ms", "latency_ci_high_ms", "ref_elasticity", "ref_median_ms",
+                 "bracketed", "samples_ms", "sample_ref_ms")
 
 
 def isnull(x: Any) -> bool:
@@ -32,6 +34,8 @@ def _mean_row(rows: list[Row]) -> Row:
     out = dict(rows[0])
     meds, means = _values(rows, "median_ms"), _values(rows, "mean_ms")
     out["median_ms"] = sum(meds) / len(meds)
+    lats = _values(rows, "latency_ms")
+    out["latency_ms"] = sum(lats) / len(lats) if lats else out["median_ms"]
     out["mean_ms"] = sum(means) / len(means) if means else None
     mins, maxs, ns = _values(rows, "min_ms"), _values(rows, "max_ms"), _values(rows, "n_samples")
     out["min_ms"] = min(mins) if mins else None
@@ -56,9 +60,9 @@ POLICIES: dict[str, Policy] = {
     "keep-first": Policy("the row of the earliest input wins", lambda rows: rows[0]),
     "keep-last": Policy("the row of the latest input wins", lambda rows: rows[-1]),
     "min": Policy("the row with the smallest median wins (optimistic)",
-                  lambda rows: min(rows, key=lambda r: r["median_ms"])),
+                  lambda rows: min(rows, key=lambda r: r["latency_ms"])),
     "max": Policy("the row with the largest median wins (conservative)",
-                  lambda rows: max(rows, key=lambda r: r["median_ms"])),
+                  lambda rows: max(rows, key=lambda r: r["latency_ms"])),
     "mean": Policy("one row whose median is the mean of the medians; mean_ms the mean of the "
                    "means, n_samples the sum, min_ms/max_ms the extremes; quantiles, IQR, std, "
                    "CV and CI null", _mean_row),

@@ -2,8 +2,8 @@
 
 An architecture becomes one ``sequence`` op spec (``Space.arch_network``):
 the agent builds the whole network as one nnabla graph and times its
-``forward()`` under the same protocol as single ops, on any device a backend
-reaches. ``measure-arch`` and ``calibrate`` both measure here; the numbers
+``forward()`` under the same interleaved, reference-paired protocol as single
+ops, on any device a backend reaches. ``measure-arch`` and ``calibrate`` both measure here; the numbers
 then go to the predictors package (which never talks to hardware) to fit the
 calibration.
 """
@@ -14,6 +14,7 @@ import random
 from typing import Any, Sequence
 
 from hwprof.errors import DeviceError, UserError
+from hwprof.latency import reference
 from hwprof.latency.specs import OpSpec
 
 
@@ -39,59 +40,63 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
 
 def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = None,
                   seed: int = 0, progress=None, expect_fingerprint: str | None = None,
-                  rounds: int = 1) -> tuple[list[dict[str, Any]], dict]:
-    """Measure each spec (typically a whole network) in one agent session.
+                  table_meta: dict | None = None) -> tuple[list[dict[str, Any]], dict]:
+    """Measure each spec (typically a whole network) as one interleaved group.
+
+    The networks are sampled in rounds beside the reference op, as a table's
+    ops are, and each result's ``latency_ms`` is the network's latency at the
+    reference level of ``table_meta`` (the table it is compared with) for this
+    device, so a table's sum and a measured network are comparable numbers.
+    Without a table (or one with no level for this device) the session's own
+    reference median is the level; ``level_source`` says which.
 
     Returns (results, hello). A spec that fails to build or run raises
     :class:`~hwprof.errors.DeviceError` with the agent's error: a whole-network
     latency is never made up. With ``expect_fingerprint``, a device with
-    another fingerprint is refused before anything is measured. With
-    ``rounds`` > 1 every spec is measured that many times, round-robin, and
-    the round with the lowest median is kept (``rounds_median_ms`` lists them
-    all): on a shared machine a spec measured while another process held the
-    CPU gets more chances to be measured alone.
+    another fingerprint is refused before anything is measured. ``progress``
+    is called with each of the agent's progress messages.
     """
-    if rounds < 1:
-        raise UserError(f"rounds must be at least 1, got {rounds}")
     sess = backend.open({"seed": seed, "protocol": dict(protocol or {})})
-    results = []
     try:
-        fp = sess.hello.get("fingerprint_id")
+        hello = sess.hello
+        fp = hello.get("fingerprint_id")
         if expect_fingerprint is not None and fp != expect_fingerprint:
             raise UserError(f"{backend.label} (fingerprint {fp}) is not the device the latencies "
                             f"were measured on ({expect_fingerprint}); use that device")
-        runs: list[list[dict[str, Any]]] = [[] for _ in specs]
-        for _ in range(rounds):
-            for i, spec in enumerate(specs):
-                res = sess.measure(spec.signature, spec.plan())
-                if res.get("status") != "ok":
-                    raise DeviceError(f"{backend.label}: the network could not be measured: "
-                                      f"{res.get('error') or 'unknown error'}")
-                runs[i].append(res)
-                if progress:
-                    progress(i, spec, res)
-        for tries in runs:
-            best = dict(min(tries, key=lambda r: r["median_ms"]))
-            best["rounds_median_ms"] = [r["median_ms"] for r in tries]
-            results.append(best)
-        hello = sess.hello
+        level = reference.table_level(table_meta or {}, reference.device_key(hello))
+        answer = sess.measure_group("networks", [(f"n{i}", s.plan()) for i, s in enumerate(specs)],
+                                    level_ms=level, seed=seed, on_progress=progress)
     finally:
         sess.close()
+    source = "table" if level is not None else "session"
+    if level is None:
+        level = reference.level_from_timeline(answer["timeline"])
+    cfg = hello.get("protocol")
+    results = []
+    for res in answer["results"]:
+        if res.get("status") != "ok":
+            raise DeviceError(f"{backend.label}: the network could not be measured: "
+                              f"{res.get('error') or 'unknown error'}")
+        res = dict(res, **reference.latency_columns(res, level, cfg))
+        res.update({"level_source": source,
+                    "machine": reference.movement([v for _, v in answer["timeline"]])})
+        results.append(res)
     return results, hello
 
 
 def measure_archs(space, choices_list: Sequence[Sequence[str]], backend, *,
                   protocol: dict | None = None, seed: int = 0, progress=None,
-                  expect_fingerprint: str | None = None, rounds: int = 1
+                  expect_fingerprint: str | None = None, table_meta: dict | None = None
                   ) -> tuple[list[dict[str, Any]], dict]:
-    """End-to-end results of architectures of ``space`` (one session for all)."""
+    """End-to-end results of architectures of ``space`` (one group for all)."""
     nets = [space.arch_network(c) for c in choices_list]
     return measure_specs(nets, backend, protocol=protocol, seed=seed, progress=progress,
-                         expect_fingerprint=expect_fingerprint, rounds=rounds)
+                         expect_fingerprint=expect_fingerprint, table_meta=table_meta)
 
 
 def result_summary(res: dict[str, Any]) -> dict[str, Any]:
     """The figures of one end-to-end result worth printing."""
-    keys = ("median_ms", "mean_ms", "min_ms", "p10_ms", "p90_ms", "iqr_ms", "cv", "ci_low_ms",
-            "ci_high_ms", "n_samples", "converged", "unstable", "sampled_s", "rounds_median_ms")
+    keys = ("latency_ms", "latency_ci_low_ms", "latency_ci_high_ms", "ref_level_ms",
+            "level_source", "ref_elasticity", "median_ms", "min_ms", "iqr_ms", "n_samples",
+            "converged", "unstable", "sampled_s", "machine")
     return {k: res.get(k) for k in keys}

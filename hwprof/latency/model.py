@@ -36,7 +36,7 @@ class LatencyModel:
         if table is not None:
             df, self.device_fingerprint, self.env_key = one_device(
                 table.df[table.df["status"] == "ok"], device_fingerprint, env_key)
-            self._lut = dict(zip(df["signature"], df["median_ms"].astype(float)))
+            self._lut = dict(zip(df["signature"], df["latency_ms"].astype(float)))
 
     def lookup(self, spec: OpSpec | dict) -> float | None:
         return self._lut.get(parse_spec(spec).signature)

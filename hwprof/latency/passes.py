@@ -7,12 +7,12 @@ seconds, and the op's tight within-pass CI says nothing about that. Across
 passes minutes apart such slow spells hit an op in one pass, not in all, so
 the median over passes is what the op costs on that machine.
 
-A row keeps every pass median (``pass_medians_ms``, in measurement order);
-``median_ms`` is their median (for an even count, the lower middle one, so it
-is always a pass's own median). The other statistics (CI, IQR, sample
+A row keeps every pass's latency (``pass_medians_ms``, in measurement order);
+``latency_ms`` is their median (for an even count, the lower middle one, so it
+is always a pass's own latency). The other statistics (CI, IQR, sample
 count...) are those of one real sweep, not a mix of several: the pass whose
 median that is. Passes added by a later build (``--passes`` raised, or a
-resumed build) are merged with the row on disk; ``median_ms`` stays exact, but
+resumed build) are merged with the row on disk; ``latency_ms`` stays exact, but
 the statistics of passes measured by an earlier build are no longer at hand
 except for the kept one, so the other statistics then come from the pass
 nearest the median among the kept and the new ones.
@@ -43,7 +43,7 @@ def done_passes(row: Row | None) -> int:
 def _medians(row: Row) -> list[float]:
     meds = row.get("pass_medians_ms")
     if _null(meds) or len(meds) == 0:
-        return [float(row["median_ms"])]
+        return [float(row["latency_ms"])]
     return [float(m) for m in meds]
 
 
@@ -72,13 +72,13 @@ def combine(prior: Row | None, new: Sequence[Row]) -> Row:
         candidates.append(prior)
         medians += _medians(prior)
     candidates += list(new)
-    medians += [float(r["median_ms"]) for r in new]
+    medians += [float(r["latency_ms"]) for r in new]
     target = lower_median(medians)
     best = min(range(len(candidates)),
-               key=lambda i: (abs(float(candidates[i]["median_ms"]) - target),
-                              float(candidates[i]["median_ms"]), i))
+               key=lambda i: (abs(float(candidates[i]["latency_ms"]) - target),
+                              float(candidates[i]["latency_ms"]), i))
     out = dict(candidates[best])
-    out["median_ms"] = target  # exact even when the median pass's statistics are gone
+    out["latency_ms"] = target  # exact even when the median pass's statistics are gone
     out["passes"], out["pass_medians_ms"] = len(medians), medians
     return out
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from hwprof.errors import UserError
 from hwprof.latency.table import LatencyTable
@@ -44,7 +42,7 @@ def plot_table(table: LatencyTable, out: str | os.PathLike, title: str | None = 
     Kinds without MACs (activations, ...) are drawn against bytes moved. One
     colour per device. Error rows are left out.
     """
-    df = table.df[(table.df["status"] == "ok") & (table.df["median_ms"] > 0)]
+    df = table.df[(table.df["status"] == "ok") & (table.df["latency_ms"] > 0)]
     if df.empty:
         raise UserError("the table has no ok rows with a latency to plot")
     plt = _pyplot()
@@ -65,7 +63,7 @@ def plot_table(table: LatencyTable, out: str | os.PathLike, title: str | None = 
             sel = (g["device_fingerprint"] == fp).to_numpy()
             if not sel.any():
                 continue
-            y = g["median_ms"].to_numpy()[sel]
+            y = g["latency_ms"].to_numpy()[sel]
             lo = (y - g["p10_ms"].to_numpy()[sel]).clip(min=0)
             hi = (g["p90_ms"].to_numpy()[sel] - y).clip(min=0)
             err = None if np.isnan(lo).all() else np.nan_to_num(np.vstack([lo, hi]))
@@ -88,19 +86,20 @@ def plot_table(table: LatencyTable, out: str | os.PathLike, title: str | None = 
     return {"out": str(out), "kinds": len(kinds), "points": int(len(df))}
 
 
-def plot_diff(result: dict[str, Any], out: str | os.PathLike) -> dict:
+def plot_diff(diff, out: str | os.PathLike) -> dict:
     """Left: b against a per op (log-log, y=x and the median ratio drawn).
-    Right: the distribution of per-op ratios b/a."""
-    pairs: pd.DataFrame | None = result.get("_pairs")
-    if pairs is None or pairs.empty:
+    Right: the distribution of per-op ratios b/a. ``diff`` is a
+    :class:`~hwprof.latency.tableops.DiffResult`."""
+    pairs, result = diff.pairs, diff.summary
+    if pairs.empty:
         raise UserError("the tables share no ops; nothing to plot")
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
     for i, (kind, g) in enumerate(pairs.groupby("kind", sort=True)):
-        ax1.scatter(g["median_ms_a"], g["median_ms_b"], s=14, alpha=0.75, label=kind,
+        ax1.scatter(g["latency_ms_a"], g["latency_ms_b"], s=14, alpha=0.75, label=kind,
                     color=plt.cm.tab10(i % 10))
-    lo = float(min(pairs["median_ms_a"].min(), pairs["median_ms_b"].min()))
-    hi = float(max(pairs["median_ms_a"].max(), pairs["median_ms_b"].max()))
+    lo = float(min(pairs["latency_ms_a"].min(), pairs["latency_ms_b"].min()))
+    hi = float(max(pairs["latency_ms_a"].max(), pairs["latency_ms_b"].max()))
     line = np.array([lo, hi])
     ax1.plot(line, line, "k--", lw=0.8, label="equal")
     ax1.plot(line, line * result["median_ratio"], "r-", lw=0.8,

@@ -28,8 +28,8 @@ from hwprof import __version__
 from hwprof.errors import TableError, UserError
 from hwprof.latency.atomic import atomic_write
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 lacks the pass columns; it is read with them null
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # older versions lack columns: see upgrade_frame
 META_KEY = b"hwprof"
 KEY = ("signature", "device_fingerprint", "env_key")
 
@@ -51,6 +51,10 @@ COLUMNS: list[tuple[str, pa.DataType]] = [
     ("converged", pa.bool_()), ("unstable", pa.bool_()),
     ("sampled_s", pa.float64()), ("wall_s", pa.float64()),
     ("passes", pa.int64()), ("pass_medians_ms", pa.list_(pa.float64())),
+    ("latency_ms", pa.float64()), ("latency_ci_low_ms", pa.float64()),
+    ("latency_ci_high_ms", pa.float64()), ("ref_level_ms", pa.float64()),
+    ("ref_elasticity", pa.float64()), ("ref_median_ms", pa.float64()), ("bracketed", pa.bool_()),
+    ("samples_ms", pa.list_(pa.float64())), ("sample_ref_ms", pa.list_(pa.float64())),
     ("device", pa.string()), ("runtime", pa.string()), ("runtime_version", pa.string()),
     ("board_model", pa.string()), ("governor", pa.string()), ("freq_mhz", pa.float64()),
     ("temp_c_before", pa.float64()), ("temp_c_after", pa.float64()),
@@ -89,6 +93,9 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     extra = [c for c in df.columns if c not in COLUMN_NAMES]
     if extra:
         raise TableError(f"unexpected table column(s) {extra}; see tables/SCHEMA.md")
+    # rows from sources without the reference-paired protocol (imports, older tables): their
+    # latency is their median
+    df["latency_ms"] = df["latency_ms"].where(df["latency_ms"].notna(), df["median_ms"])
     table = pa.Table.from_pandas(df[COLUMN_NAMES], schema=SCHEMA, preserve_index=False)
     return table.to_pandas()
 
@@ -134,14 +141,45 @@ class LatencyTable:
             "ok": int(len(ok)), "errors": int((df["status"] == "error").sum()),
             "unstable": int(ok["unstable"].fillna(False).astype(bool).sum()),
             "not_converged": int((~ok["converged"].fillna(False).astype(bool)).sum()),
-            "median_ms": _describe(ok["median_ms"]),
+            "latency_ms": _describe(ok["latency_ms"]),
             "median_cv": float(ok["cv"].median()) if len(ok) and ok["cv"].notna().any() else None,
-            "total_median_ms": float(ok["median_ms"].sum()) if len(ok) else 0.0,
+            "total_latency_ms": float(ok["latency_ms"].sum()) if len(ok) else 0.0,
+            "measured_rows": int((ok["source"] == "measured").sum()),
+            "reference": self.meta.get("reference"),
+            "machine": _machine_summary(self.meta),
+            "least_trustworthy": _least_trustworthy(ok),
             "passes": _passes_summary(ok),
             "protocol": self.meta.get("protocol"),
             "created_at": self.meta.get("created_at"), "updated_at": self.meta.get("updated_at"),
             "sources": sorted({s for s in df["source"].dropna()}),
         }
+
+
+def _machine_summary(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """How far the reference moved over the table's recorded builds (see reference.py)."""
+    tls = meta.get("timelines") or []
+    pts = [v for tl in tls for _, v in tl.get("points", [])]
+    if not pts:
+        return None
+    pts.sort()
+    lo, hi = pts[max(0, int(0.05 * (len(pts) - 1)))], pts[int(0.95 * (len(pts) - 1))]
+    return {"groups": len(tls), "points": len(pts), "p5_ms": lo, "p95_ms": hi,
+            "min_ms": pts[0], "max_ms": pts[-1], "spread": hi / lo if lo > 0 else None,
+            "first": tls[0].get("started_at"), "last": tls[-1].get("started_at")}
+
+
+def _least_trustworthy(ok: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
+    """The rows with the widest relative CI of their latency (unbracketed ones first)."""
+    df = ok[ok["latency_ci_high_ms"].notna() & (ok["latency_ms"] > 0)]
+    if df.empty:
+        return []
+    width = (df["latency_ci_high_ms"] - df["latency_ci_low_ms"]) / 2 / df["latency_ms"]
+    unbr = ~df["bracketed"].fillna(True).astype(bool)
+    order = pd.DataFrame({"unbr": unbr, "w": width}).sort_values(["unbr", "w"], ascending=False)
+    top = df.loc[order.index[:n]]
+    return [{"signature": r.signature, "kind": r.kind, "latency_ms": float(r.latency_ms),
+             "ci_halfwidth": float(w), "bracketed": None if pd.isna(r.bracketed) else bool(r.bracketed)}
+            for r, w in zip(top.itertuples(), order["w"][:n])]
 
 
 def _passes_summary(ok: pd.DataFrame) -> dict[str, Any] | None:
@@ -243,23 +281,31 @@ def check_schema_version(path, version) -> None:
                             ": see tables/SCHEMA.md for the history"))
 
 
-V1_MISSING = ("passes", "pass_medians_ms")
+V2_ADDED = ("passes", "pass_medians_ms")
+V3_ADDED = ("latency_ms", "latency_ci_low_ms", "latency_ci_high_ms", "ref_level_ms",
+            "ref_elasticity", "ref_median_ms", "bracketed", "samples_ms", "sample_ref_ms")
 
 
 def upgrade_frame(path, meta: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
     """The rows of a readable table in the current column layout.
 
     A version-1 table predates ``passes`` and ``pass_medians_ms``: its rows come
-    back with those null (one pass, as every version-1 build measured).
+    back with those null (one pass, as every version-1 build measured). Tables
+    before version 3 predate the reference-paired protocol: their latency is
+    the raw median of one contiguous window, so ``latency_ms`` (and its CI) is
+    read as ``median_ms`` (and its CI), the reference columns null.
     """
     version = meta.get("schema_version")
-    allowed = V1_MISSING if version == 1 else ()
+    allowed = {1: V2_ADDED + V3_ADDED, 2: V3_ADDED}.get(version, ())
     missing = [c for c in COLUMN_NAMES if c not in df.columns and c not in allowed]
     if missing:
         raise TableError(f"{path} claims schema {version} but lacks columns {missing}")
     for c in allowed:
         if c not in df.columns:
             df[c] = None
+    if version in (1, 2):
+        df["latency_ms"] = df["median_ms"]
+        df["latency_ci_low_ms"], df["latency_ci_high_ms"] = df["ci_low_ms"], df["ci_high_ms"]
     # meta keeps the version on disk (``table show`` reports it); write_table stamps the current one
     return df[COLUMN_NAMES]
 

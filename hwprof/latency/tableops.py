@@ -132,7 +132,7 @@ def _resolve(rows: list[dict], policy: str) -> tuple[dict, str]:
     pick = POLICIES[policy].pick
     if pick is None:
         r = distinct[0]
-        meds = ", ".join(f"{d['median_ms']:.6g}" for d in distinct)
+        meds = ", ".join(f"{d['latency_ms']:.6g}" for d in distinct)
         raise MergeConflict(f"{len(distinct)} inputs disagree on {r['kind']} {r['spec']} "
                             f"(median ms {meds}); choose --on-conflict "
                             f"{'|'.join(p for p, v in POLICIES.items() if v.pick)}")
@@ -241,7 +241,7 @@ def _ok_rows_of_one_device(table: LatencyTable, what: str) -> pd.DataFrame:
 class DiffResult:
     """What :func:`diff` found: ``summary`` (JSON-ready: counts, ratios, spread, per kind,
     worst ops) and ``pairs``, one row per common op (signature, kind, spec, macs,
-    median_ms_a, median_ms_b, ratio, log_ratio) for plots."""
+    latency_ms_a, latency_ms_b, ratio, log_ratio) for plots."""
 
     summary: dict[str, Any]
     pairs: pd.DataFrame
@@ -253,11 +253,11 @@ def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> D
     Rows without a positive median (there should be none) are left out.
     """
     da, db = _ok_rows_of_one_device(a, names[0]), _ok_rows_of_one_device(b, names[1])
-    da = da[da["median_ms"] > 0]
-    db = db[db["median_ms"] > 0]
-    j = da[["signature", "kind", "spec", "macs", "median_ms"]].merge(
-        db[["signature", "median_ms"]], on="signature", suffixes=("_a", "_b"))
-    j["ratio"] = j["median_ms_b"] / j["median_ms_a"]
+    da = da[da["latency_ms"] > 0]
+    db = db[db["latency_ms"] > 0]
+    j = da[["signature", "kind", "spec", "macs", "latency_ms"]].merge(
+        db[["signature", "latency_ms"]], on="signature", suffixes=("_a", "_b"))
+    j["ratio"] = j["latency_ms_b"] / j["latency_ms_a"]
     j["log_ratio"] = np.log(j["ratio"])
     out: dict[str, Any] = {"a": names[0], "b": names[1], "common": int(len(j)),
                            "only_a": int(len(set(da["signature"]) - set(j["signature"]))),
@@ -279,7 +279,7 @@ def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> D
     j["dev"] = (j["log_ratio"] - math.log(out["median_ratio"])).abs()
     worst = j.sort_values("dev", ascending=False).head(top)
     out["worst"] = [{"kind": w["kind"], "signature": w["signature"], "spec": json.loads(w["spec"]),
-                     "a_ms": float(w["median_ms_a"]), "b_ms": float(w["median_ms_b"]),
+                     "a_ms": float(w["latency_ms_a"]), "b_ms": float(w["latency_ms_b"]),
                      "ratio": float(w["ratio"])} for _, w in worst.iterrows()]
     return DiffResult(out, j.drop(columns=["dev"]))
 
@@ -328,16 +328,16 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
         warnings.append(f"{bad_feat} rows have MACs/params that differ from their spec's "
                         f"(first: {first['feat']}); written by another hwprof version?")
     ok = df[df["status"] == "ok"]
-    med = ok["median_ms"]
-    nonpos = ~(med > 0)
-    if nonpos.any():
-        errors.append(f"{int(nonpos.sum())} ok rows have no positive median_ms "
-                      f"(e.g. {ok.loc[nonpos, 'signature'].iloc[0]})")
+    for col in ("latency_ms", "median_ms"):
+        nonpos = ~(ok[col] > 0)
+        if nonpos.any():
+            errors.append(f"{int(nonpos.sum())} ok rows have no positive {col} "
+                          f"(e.g. {ok.loc[nonpos, 'signature'].iloc[0]})")
     order = ((ok["min_ms"] > ok["median_ms"]) | (ok["median_ms"] > ok["max_ms"])).fillna(False)
     if order.any():
         errors.append(f"{int(order.sum())} ok rows have median_ms outside [min_ms, max_ms]")
     err = df[df["status"] != "ok"]
-    lat_on_err = err["median_ms"].notna()
+    lat_on_err = err["median_ms"].notna() | err["latency_ms"].notna()
     if lat_on_err.any():
         errors.append(f"{int(lat_on_err.sum())} rows with status {sorted(set(err['status']))} "
                       f"carry a latency")
@@ -350,7 +350,7 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
         warnings.append(f"the table holds {ok['device_fingerprint'].nunique()} devices")
     out = {"rows": int(len(df)), "errors": errors, "warnings": warnings}
     if space is not None:
-        have = set(ok.loc[med > 0, "signature"])
+        have = set(ok.loc[ok["latency_ms"] > 0, "signature"])
         need = space.table_specs()
         missing = [s for s in need if s.signature not in have]
         out["space"] = {"name": space.name, "needed": len(need), "missing": len(missing),

@@ -85,7 +85,6 @@ class AgentSession:
         self.t, self.label = transport, label
         self.op_timeout, self.start_timeout = op_timeout, start_timeout
         self.hello: dict = {}
-        self.calibrations: list[dict] = []
 
     def _next(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -118,17 +117,28 @@ class AgentSession:
             raise DeviceError(f"{self.label}: device not usable: " + "; ".join(msg["problems"]))
         return msg
 
-    def measure(self, op_id: str, plan: dict) -> dict:
+    def measure_group(self, group_id: str, ops: list[tuple[str, dict]], *,
+                      level_ms: float | None = None, seed: int = 0,
+                      on_progress: Callable[[dict], None] | None = None) -> dict:
+        """Measure ``ops`` ((id, plan) pairs) as one interleaved group; the agent's answer.
+
+        The agent sends progress lines while it works, so the op timeout
+        bounds the silence between two of them, not the whole group.
+        """
+        msg = {"type": "measure_group", "id": group_id, "level_ms": level_ms, "seed": seed,
+               "ops": [{"id": i, "plan": p} for i, p in ops]}
         try:
-            self.t.write_line(json.dumps({"type": "measure", "id": op_id, "plan": plan}))
+            self.t.write_line(json.dumps(msg))
         except (OSError, EOFError) as e:
             raise AgentLost(f"{self.label}: link to the agent broke: {e}") from None
         while True:
             msg = self._next(self.op_timeout)
-            if msg.get("type") == "calibration":
-                self.calibrations.append(msg)
-            elif msg.get("type") == "result" and msg.get("id") == op_id:
+            if msg.get("id") != group_id:
+                continue
+            if msg.get("type") == "group_result":
                 return msg
+            if msg.get("type") == "progress" and on_progress is not None:
+                on_progress(msg)
 
     def close(self) -> None:
         try:

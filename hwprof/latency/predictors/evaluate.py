@@ -41,7 +41,7 @@ def evaluate_frame(frame) -> dict[str, Any]:
     return {"overall": overall, "kinds": kinds}
 
 
-def prediction_frame(predictor, df, target: str = "median_ms"):
+def prediction_frame(predictor, df, target: str = "latency_ms"):
     """Predictions for the ok rows of a table frame whose kinds the predictor knows.
 
     Returns (frame with kind, signature, spec, true_ms, pred_ms; list of

@@ -23,7 +23,7 @@ from hwprof.latency.predictors.regressors import CANDIDATES, MIN_ROWS, KindRegre
 from hwprof.latency.specs import COMPOSITE_KINDS, OpSpec, parse_spec
 from hwprof.latency.table import one_device
 
-TARGETS = ("median_ms", "min_ms", "p10_ms", "mean_ms")
+TARGETS = ("latency_ms", "median_ms", "min_ms", "p10_ms", "mean_ms")
 WORST_KEPT = 200  # per kind: training rows with the largest CV error, for adaptive sampling
 
 
@@ -145,7 +145,7 @@ def _bandwidth(fitted: dict[str, tuple[list[OpSpec], np.ndarray]],
 
 
 def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDATES, cv: int = 5,
-                  min_rows: int = MIN_ROWS, target: str = "median_ms", scoring: str = "mape",
+                  min_rows: int = MIN_ROWS, target: str = "latency_ms", scoring: str = "mape",
                   random_state: int = 0, stack: bool = True,
                   sources: Sequence[str] = (), device_fingerprint: str | None = None,
                   env_key: str | None = None, log=None) -> LatencyPredictor:

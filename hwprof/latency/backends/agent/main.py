@@ -2,9 +2,12 @@
 
     stdin  {"type": "config", "runtime": "nnabla", "device": "cpu", "seed": 0, "protocol": {...}}
     stdout {"type": "hello", "ok": true, "fingerprint": {...}, "environment": {...}, ...}
-    stdin  {"type": "measure", "id": "...", "plan": {...}}
-    stdout {"type": "calibration", ...}            (at the start and every calib_every ops)
-    stdout {"type": "result", "id": "...", "status": "ok", "median_ms": ..., ...}
+    stdin  {"type": "measure_group", "id": "g1", "ops": [{"id": "...", "plan": {...}}, ...],
+            "level_ms": <the table's reference level, or null>, "seed": 0}
+    stdout {"type": "progress", "id": "g1", "phase": "warmup" | "rounds", ...}   (many)
+    stdout {"type": "group_result", "id": "g1", "timeline": [[s, ref_ms], ...],
+            "results": [{"type": "result", "id": "...", "status": "ok", "samples_ms": [...],
+                         "refs_ms": [...], "median_ms": ..., ...}, ...]}
     stdin  {"type": "exit"}  (or end of input)
     stdout {"type": "bye"}
 
@@ -21,11 +24,29 @@ import sys
 import time
 import traceback
 
-from . import AGENT_VERSION, device_info, protocol
+from . import AGENT_VERSION, device_info, interleave, protocol
 
-CALIBRATION_PLAN = {"kind": "conv2d", "input": [1, 32, 32, 32], "out_channels": 32,
-                    "kernel": 3, "stride": 1, "padding": 1, "dilation": 1, "groups": 1,
-                    "bias": False, "dtype": "float32", "layout": "NCHW"}
+
+# The reference op, timed beside every op sample so the machine's state at that moment is known:
+# an MBConv block (1x16x8x8, expand 3, kernel 7, stride 2, 24 out; conv, bn, relu6, dwconv parts),
+# whose mix of compute and per-call overhead tracks the ops of a space better than one conv does
+def _reference_plan():
+    f32 = {"dtype": "float32", "layout": "NCHW"}
+
+    def conv(shape, out, k, pad, stride, kind="conv2d"):
+        extra = {"multiplier": 1} if kind == "dwconv2d" else {"groups": 1, "out_channels": out}
+        return dict(f32, kind=kind, input=shape, kernel=k, padding=pad, stride=stride, bias=False,
+                    dilation=1, **extra)
+
+    def unary(kind, shape):
+        return dict(f32, kind=kind, input=shape)
+    return {"kind": "chain", "input": [1, 16, 8, 8], "residual": False, "ops": [
+        conv([1, 16, 8, 8], 48, 1, 0, 1), unary("bn", [1, 48, 8, 8]), unary("relu6", [1, 48, 8, 8]),
+        conv([1, 48, 8, 8], None, 7, 3, 2, "dwconv2d"), unary("bn", [1, 48, 4, 4]),
+        unary("relu6", [1, 48, 4, 4]), conv([1, 48, 4, 4], 24, 1, 0, 1), unary("bn", [1, 24, 4, 4])]}
+
+
+REFERENCE_PLAN = _reference_plan()
 RUNTIMES = ("nnabla", "torch")
 
 
@@ -60,47 +81,85 @@ def hello(runtime_name, device):
 
 
 class Session:
+    """One agent process: the runtime, the warmed-up reference op, groups measured in turn."""
+
     def __init__(self, runtime, cfg):
         self.rt, self.cfg = runtime, cfg
         self.clock = getattr(runtime, "clock", time.perf_counter)  # CUDA events on torch
-        self.calib = []
-        self.done = 0
+        self.ref = None
 
-    def calibrate(self):
-        fn = self.rt.build(CALIBRATION_PLAN)
-        if not self.calib and self.cfg["settle_s"] > 0:
-            # the first op of a fresh process on an idle machine runs slow (clock ramp-up,
-            # first-touch memory): keep the device busy before the first timing
-            end = time.monotonic() + self.cfg["settle_s"]
-            while time.monotonic() < end:
-                fn()
-            self.rt.sync()
-        st = protocol.measure(fn, dict(self.cfg, time_cap_s=min(0.5, self.cfg["time_cap_s"])),
-                              sync=self.rt.sync, clock=self.clock)
-        self.calib.append(st["median_ms"])
-        return {"type": "calibration", "index": len(self.calib) - 1, "after_ops": self.done,
-                "median_ms": st["median_ms"], "cv": st["cv"], "n_samples": st["n_samples"]}
+    def _timer(self, fn):
+        return interleave.Timer(fn, self.clock, self.rt.sync)
 
-    def measure(self, msg):
-        before = device_info.state()
-        res = {"type": "result", "id": msg.get("id")}
-        t0 = time.time()
+    def settle(self):
+        """Build the reference op and keep the device busy with it for ``settle_s``.
+
+        The first op of a fresh process on an idle machine runs slow (clock
+        ramp-up, first-touch memory): nothing is timed before this.
+        """
+        self.ref = self._timer(self.rt.build(REFERENCE_PLAN))
+        end = time.monotonic() + self.cfg["settle_s"]
+        while time.monotonic() < end:
+            self.ref.fn()
+        self.rt.sync()
+        self.ref.warm_up(self.cfg)
+
+    def _prepare(self, op):
+        rec = interleave.OpRecord(op.get("id"), None)
         try:
-            fn = self.rt.build(msg["plan"])
-            res.update(protocol.measure(fn, self.cfg, sync=self.rt.sync, clock=self.clock))
-            res["status"], res["error"] = "ok", None
+            rec.timer = self._timer(self.rt.build(op["plan"]))
+            first, rec.warmup_calls = rec.timer.warm_up(self.cfg)
+            rec.first_call_ms = first * 1e3
         except Exception as e:  # an op that fails is an error row, never a latency
-            res = {"type": "result", "id": msg.get("id"), "status": "error",
-                   "error": "%s: %s" % (type(e).__name__, e),
-                   "traceback": traceback.format_exc(limit=3)}
+            rec.error = "%s: %s" % (type(e).__name__, e)
+            rec.traceback = traceback.format_exc(limit=3)
+        return rec
+
+    def measure_group(self, msg, send):
+        gid = msg.get("id")
+        before = device_info.state()
+        t_wall = time.time()
+        records = []
+        for op in msg["ops"]:
+            records.append(self._prepare(op))
+            send({"type": "progress", "id": gid, "phase": "warmup", "op": op.get("id")})
+
+        def progress(rounds, active):
+            send({"type": "progress", "id": gid, "phase": "rounds", "round": rounds,
+                  "active": active})
+        timeline = interleave.run_group(records, self.ref, self.cfg, self.clock,
+                                        level_ms=msg.get("level_ms"), seed=msg.get("seed", 0),
+                                        progress=progress)
         after = device_info.state()
-        self.done += 1
-        res.update({
-            "started_at": t0, "governor": before["governor"], "freq_mhz": before["freq_mhz"],
-            "temp_c_before": before["temp_c"], "temp_c_after": after["temp_c"],
-            "calib_median_ms": self.calib[-1] if self.calib else None,
-            "calib_ratio": self.calib[-1] / self.calib[0] if self.calib else None,
-        })
+        state = {"started_at": t_wall, "governor": before["governor"],
+                 "freq_mhz": before["freq_mhz"], "temp_c_before": before["temp_c"],
+                 "temp_c_after": after["temp_c"]}
+        return {"type": "group_result", "id": gid, "ref_block_size": self.ref.block,
+                "timeline": [[round(t, 4), v] for t, v in timeline],
+                "results": [self._result(rec, state) for rec in records]}
+
+    def _result(self, rec, state):
+        res = {"type": "result", "id": rec.id}
+        res.update(state)
+        if rec.error is None and not rec.samples_ms:
+            rec.error = "no sample was taken"
+        if rec.error is None:
+            try:
+                for v in rec.samples_ms:
+                    protocol.check_positive(v)
+            except protocol.ZeroTime as e:
+                rec.error = "ZeroTime: %s" % e
+        if rec.error is not None:
+            res.update({"status": "error", "error": rec.error,
+                        "traceback": getattr(rec, "traceback", None)})
+            return res
+        res.update(protocol.summarise([v / 1e3 for v in rec.samples_ms], self.cfg["target_ci"],
+                                      self.cfg["unstable_cv"]))
+        res.update({"status": "ok", "error": None, "samples_ms": rec.samples_ms,
+                    "refs_ms": rec.refs_ms, "at_s": [round(t, 4) for t in rec.at_s],
+                    "block_size": rec.timer.block, "first_call_ms": rec.first_call_ms,
+                    "warmup_calls": rec.warmup_calls, "sampled_s": rec.sampled_s,
+                    "stop_reason": rec.stop_reason})
         return res
 
 
@@ -136,18 +195,16 @@ def main(argv=None):
     if floor and "min_sample_ms" not in (config.get("protocol") or {}):
         cfg["min_sample_ms"] = max(cfg["min_sample_ms"], floor)  # recorded in hello's protocol
     sess = Session(rt, cfg)
+    h["reference_plan"] = REFERENCE_PLAN
     _send(out, h)
-    _send(out, sess.calibrate())
+    sess.settle()
     for line in sys.stdin:
         if not line.strip():
             continue
         msg = json.loads(line)
         if msg.get("type") == "exit":
             break
-        if msg.get("type") != "measure":
-            continue
-        if sess.done and cfg["calib_every"] and sess.done % cfg["calib_every"] == 0:
-            _send(out, sess.calibrate())
-        _send(out, sess.measure(msg))
+        if msg.get("type") == "measure_group":
+            _send(out, sess.measure_group(msg, lambda m: _send(out, m)))
     _send(out, {"type": "bye"})
     return 0

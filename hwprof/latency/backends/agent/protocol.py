@@ -1,25 +1,25 @@
-"""The measurement protocol: warm up, time blocks of calls, stop on a tight CI.
+"""The measurement protocol's settings and the statistics of raw samples.
 
-Standard library only: this module runs on the device. The clock and the
-synchronisation hook are parameters so the loop can be unit-tested with a fake
-clock, and so CUDA runtimes can synchronise around every timed block.
+The schedule itself (ops sampled in rounds, each sample paired with the
+reference op) is :mod:`interleave`; the latency at the table's reference level
+is :mod:`refstats`. Standard library only: this module runs on the device.
 """
 
 import math
-import time
 
 # Defaults of the protocol; every build records the settings it used.
 DEFAULTS = {
-    "settle_s": 0.3,         # the device runs the calibration op this long before the build
-    "warmup_s": 0.01,        # time spent calling the op before sampling
+    "settle_s": 0.3,         # the device runs the reference op this long before the first group
+    "warmup_s": 0.01,        # time spent calling an op before sampling
     "min_warmup_calls": 2,
-    "min_sample_ms": 1.0,    # a sample times a block of calls lasting at least this long
-    "min_samples": 10,
-    "max_samples": 300,
-    "target_ci": 0.015,      # stop when the 95 % CI of the median is within +-1.5 %
-    "time_cap_s": 2.0,       # ... or when this much time was spent sampling the op
+    "min_sample_ms": 0.5,    # a sample times a block of calls lasting at least this long
+    "min_samples": 12,       # paired samples (rounds) per op at least ...
+    "max_samples": 400,      # ... and at most
+    "target_ci": 0.015,      # an op is done when the 95 % CI of its latency is within +-1.5 %,
+    "min_side": 3,           # this many of its samples lie on each side of the level,
+    "min_span_s": 20.0,      # and its samples span this long (the machine's slow drifts average out)
+    "time_cap_s": 5.0,       # ... or when this much time was spent sampling the op
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
-    "calib_every": 25,       # re-run the calibration op after this many ops
 }
 
 Z95 = 1.959963984540054
@@ -84,50 +84,8 @@ class ZeroTime(RuntimeError):
     """The clock saw no time pass: refusing to record a latency of 0."""
 
 
-def measure(fn, cfg=None, clock=time.perf_counter, sync=None):
-    """Time ``fn`` under the protocol; return statistics and bookkeeping.
-
-    ``fn`` runs the op once. ``sync`` (optional) waits for the device to
-    finish queued work; it is called before starting and after ending every
-    timed block, so no un-synchronised launch is ever timed.
-    """
-    cfg = settings(cfg)
-    sync = sync or (lambda: None)
-    wall0 = clock()
-    sync()
-    t = clock()
-    fn()
-    sync()
-    first = clock() - t
-
-    # warm up and estimate the per-call time
-    calls, t = 0, clock()
-    while calls < cfg["min_warmup_calls"] or clock() - t < cfg["warmup_s"]:
-        fn()
-        calls += 1
-    sync()
-    per_call = (clock() - t) / calls
-    block = max(1, int(math.ceil(cfg["min_sample_ms"] / 1e3 / per_call - 1e-9))) if per_call > 0 else 1000
-
-    samples, sampled = [], 0.0
-    stats = None
-    while True:
-        sync()
-        t = clock()
-        for _ in range(block):
-            fn()
-        sync()
-        dt = clock() - t
-        sampled += dt
-        samples.append(dt / block)
-        n = len(samples)
-        if n >= cfg["min_samples"] or n >= cfg["max_samples"] or sampled >= cfg["time_cap_s"]:
-            stats = summarise(samples, cfg["target_ci"], cfg["unstable_cv"])
-            if stats["converged"] or n >= cfg["max_samples"] or sampled >= cfg["time_cap_s"]:
-                break
-    if stats["median_ms"] <= 0 or not math.isfinite(stats["median_ms"]):
-        raise ZeroTime("the timer measured %r ms per call; refusing to store it"
-                       % stats["median_ms"])
-    stats.update({"block_size": block, "first_call_ms": first * 1e3, "warmup_calls": calls,
-                  "sampled_s": sampled, "wall_s": clock() - wall0})
-    return stats
+def check_positive(value_ms):
+    """Refuse a latency that is not a positive finite number."""
+    if not (value_ms > 0 and math.isfinite(value_ms)):
+        raise ZeroTime("the timer measured %r ms per call; refusing to store it" % value_ms)
+    return value_ms

@@ -1,0 +1,130 @@
+"""The interleaved, reference-paired schedule of a group of ops.
+
+Every op of a group is built and warmed up, then the group is sampled in
+rounds: each round visits the still-active ops in a shuffled order, and every
+op sample is followed by a sample of the reference op, so each op sample sits
+between two reference samples (the one before it is the previous op's
+follower). An op's samples are thus spread over the whole group's time, and
+each carries the machine's state at that moment (the mean of its two
+reference neighbours).
+
+An op leaves the rounds when its latency at the reference level is known
+(:func:`refstats.estimate` converged: tight CI and samples on both sides of
+the level) and its samples span ``min_span_s`` (on the development VM the
+ratio of an op to the reference still drifts by a few per cent over tens of
+seconds: a span of 20-30 s averages that out), or when its sampling time
+reaches ``time_cap_s``, or after ``max_samples`` samples; never before
+``min_samples``.
+
+Standard library only; the clock and the synchronisation hook are parameters
+so the schedule can be tested with a fake clock that switches speed states.
+"""
+
+import math
+import random
+
+from . import refstats
+
+
+class OpFailed(RuntimeError):
+    """An op raised while it was being timed; it leaves the group as an error."""
+
+
+def block_size(per_call_s, min_sample_ms):
+    """Calls per sample so that a sample lasts at least ``min_sample_ms``."""
+    if per_call_s <= 0:
+        return 1000
+    return max(1, int(math.ceil(min_sample_ms / 1e3 / per_call_s - 1e-9)))
+
+
+class Timer:
+    """Times blocks of calls of one callable, synchronised around each block."""
+
+    def __init__(self, fn, clock, sync):
+        self.fn, self.clock, self.sync = fn, clock, sync
+        self.block = 1
+
+    def time_block(self, n=None):
+        n = n or self.block
+        self.sync()
+        t = self.clock()
+        for _ in range(n):
+            self.fn()
+        self.sync()
+        return (self.clock() - t) / n
+
+    def warm_up(self, cfg):
+        """First call, then warm-up calls; sets the block size. Returns (first_s, calls)."""
+        first = self.time_block(1)
+        calls, t = 0, self.clock()
+        while calls < cfg["min_warmup_calls"] or self.clock() - t < cfg["warmup_s"]:
+            self.fn()
+            calls += 1
+        self.sync()
+        per_call = (self.clock() - t) / calls
+        self.block = block_size(per_call, cfg["min_sample_ms"])
+        return first, calls
+
+
+class OpRecord:
+    """One op's paired samples while its group runs."""
+
+    def __init__(self, op_id, timer):
+        self.id, self.timer = op_id, timer
+        self.samples_ms, self.refs_ms, self.at_s = [], [], []
+        self.sampled_s = 0.0
+        self.first_call_ms, self.warmup_calls = None, 0
+        self.error = None
+        self.stop_reason = None
+
+    def done(self, cfg, level_ms):
+        n = len(self.samples_ms)
+        if n < cfg["min_samples"]:
+            return False
+        if n >= cfg["max_samples"]:
+            self.stop_reason = "max_samples"
+        elif self.sampled_s >= cfg["time_cap_s"]:
+            self.stop_reason = "time_cap"
+        elif self.at_s[-1] - self.at_s[0] >= cfg["min_span_s"] and refstats.estimate(
+                self.samples_ms, self.refs_ms, level_ms, cfg["target_ci"],
+                cfg["min_side"])["converged"]:
+            self.stop_reason = "converged"
+        return self.stop_reason is not None
+
+
+def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
+    """Sample ``records`` (warmed up) in rounds paired with ``ref`` (a warmed :class:`Timer`).
+
+    ``level_ms`` is the table's reference level, or None (a new table): the
+    running median of the reference then stands in for the stopping rule.
+    Returns the reference timeline: (seconds since the start, ms) per sample.
+    """
+    rng = random.Random("hwprof-rounds:%s" % seed)
+    t0 = clock()
+    prev = ref.time_block() * 1e3
+    timeline = [(0.0, prev)]
+    active = [r for r in records if r.error is None]
+    rounds = 0
+    while active:
+        order = list(active)
+        rng.shuffle(order)
+        for rec in order:
+            try:
+                y = rec.timer.time_block()
+            except Exception as e:  # noqa: BLE001  (the op's own failure: an error row)
+                rec.error = "%s: %s" % (type(e).__name__, e)
+                continue
+            r = ref.time_block() * 1e3
+            now = clock() - t0
+            rec.samples_ms.append(y * 1e3)
+            rec.refs_ms.append((prev + r) / 2.0)
+            rec.at_s.append(now)
+            rec.sampled_s += y * rec.timer.block
+            timeline.append((now, r))
+            prev = r
+        rounds += 1
+        level = level_ms or refstats.level_of([v for _, v in timeline])
+        active = [rec for rec in active if rec.error is None and not rec.done(cfg, level)]
+        if progress is not None:
+            progress(rounds, len(active))
+    return timeline

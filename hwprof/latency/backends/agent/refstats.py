@@ -1,0 +1,103 @@
+"""Reference-paired statistics: an op's latency at a fixed reference level.
+
+The machine changes speed while it measures (on the development VM it flips
+between states every few seconds), and not every op follows it alike: a
+compute-bound convolution slows down with the reference op, an elementwise op
+bound by memory barely moves, a tiny op dominated by per-call overhead moves
+more than the reference. So an op's samples are not divided by the reference;
+each sample ``y`` is paired with the reference level ``x`` timed right beside
+it, the op's *elasticity* ``e`` (d log y / d log x, a robust Theil-Sen slope
+over its samples) is estimated, and every sample is carried to the reference
+level ``level`` of the table: ``y * (level / x) ** e``. The op's latency is
+the median of those adjusted samples, with the order-statistics confidence
+interval of that median.
+
+A sample set is only trusted when it was seen on both sides of ``level``
+(``min_side`` samples at least with ``x <= level`` and with ``x >= level``):
+then the latency is interpolated, not extrapolated from one state.
+
+Standard library only: the agent uses it for its stopping rule, and the host
+for the rows it writes.
+"""
+
+import math
+
+from .protocol import Z95, median_ci, quantile
+
+ELASTICITY_BOUNDS = (-0.5, 3.0)  # physically plausible range; clamps a slope from a narrow x range
+
+
+MAX_SLOPE_POINTS = 64  # the slope of more samples uses an evenly spaced subset (cost is n^2)
+
+
+def theil_slope(xs, ys):
+    """Median of the pairwise slopes (Theil-Sen); 0.0 when no pair has distinct x."""
+    if len(xs) > MAX_SLOPE_POINTS:
+        step = len(xs) / float(MAX_SLOPE_POINTS)
+        keep = [int(i * step) for i in range(MAX_SLOPE_POINTS)]
+        xs, ys = [xs[i] for i in keep], [ys[i] for i in keep]
+    slopes = []
+    n = len(xs)
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = xs[j] - xs[i]
+            if abs(dx) > 1e-12:
+                slopes.append((ys[j] - ys[i]) / dx)
+    if not slopes:
+        return 0.0
+    slopes.sort()
+    return quantile(slopes, 0.5)
+
+
+def elasticity(samples_ms, refs_ms):
+    """d log(op) / d log(reference) over paired samples, clamped to ELASTICITY_BOUNDS."""
+    lx = [math.log(x) for x in refs_ms]
+    ly = [math.log(y) for y in samples_ms]
+    e = theil_slope(lx, ly)
+    lo, hi = ELASTICITY_BOUNDS
+    return min(hi, max(lo, e))
+
+
+def adjusted(samples_ms, refs_ms, level_ms, e):
+    """Each sample carried to the reference level with elasticity ``e``."""
+    return [y * (level_ms / x) ** e for y, x in zip(samples_ms, refs_ms)]
+
+
+def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95):
+    """The latency of an op at reference level ``level_ms`` from paired samples.
+
+    Returns latency_ms, its CI (ci_low_ms, ci_high_ms), the elasticity, the
+    counts of samples below and above the level, ``bracketed`` (both at least
+    ``min_side``), the median reference level seen, and ``converged``: the CI
+    half-width is within ``target_ci`` of the latency and the samples bracket
+    the level.
+    """
+    if not samples_ms or len(samples_ms) != len(refs_ms):
+        raise ValueError("estimate needs as many reference levels as samples (and at least one)")
+    e = elasticity(samples_ms, refs_ms) if len(samples_ms) > 2 else 0.0
+    adj = sorted(adjusted(samples_ms, refs_ms, level_ms, e))
+    lat = quantile(adj, 0.5)
+    lo, hi = median_ci(adj, z)
+    below = sum(1 for x in refs_ms if x <= level_ms)
+    above = sum(1 for x in refs_ms if x >= level_ms)
+    bracketed = below >= min_side and above >= min_side
+    tight = len(adj) >= 2 and lat > 0 and (hi - lo) / 2.0 <= target_ci * lat
+    refs = sorted(refs_ms)
+    return {"latency_ms": lat, "latency_ci_low_ms": lo, "latency_ci_high_ms": hi,
+            "latency_iqr_ms": quantile(adj, 0.75) - quantile(adj, 0.25),
+            "ref_elasticity": e, "ref_below": below, "ref_above": above,
+            "bracketed": bracketed, "converged": tight and bracketed,
+            "ref_median_ms": quantile(refs, 0.5)}
+
+
+def level_of(ref_samples_ms):
+    """The reference level a new table adopts: the median of the reference's samples.
+
+    It sits inside the states the machine visited, so latencies are
+    interpolated there; being a table-wide constant, any value would keep the
+    table's rows comparable with each other and with networks measured against
+    it.
+    """
+    if not ref_samples_ms:
+        raise ValueError("no reference samples")
+    return quantile(sorted(ref_samples_ms), 0.5)

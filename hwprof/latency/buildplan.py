@@ -1,0 +1,80 @@
+"""Planning a build: which ops still need how many passes, cut into groups.
+
+Pure bookkeeping, no device: the rows a table already holds decide what is
+left to measure (a resumed or extended build measures only that), and the
+work is cut into *groups*, the unit the agent samples in interleaved rounds
+beside the reference op (see :mod:`hwprof.latency.backends.agent.interleave`).
+A group holds at most ``group_ops`` ops and about ``group_bytes`` of tensors,
+since all of its ops are built at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from hwprof.latency.passes import done_passes, pass_order
+from hwprof.latency.specs import OpSpec
+
+GROUP_OPS = 100
+GROUP_BYTES = 1 << 30  # tensors built at once by one group (inputs, weights, outputs)
+
+
+@dataclass
+class Group:
+    """Ops measured together, interleaved, in one pass."""
+
+    id: str
+    specs: list[OpSpec]
+    pass_index: int = 0
+    losses: int = 0  # times the agent was lost while this group was sampled in rounds
+    warmed: set[str] = field(default_factory=set)  # op ids warmed up in the current try
+
+
+def passes_needed(specs: Sequence[OpSpec], prior: dict[tuple, dict], keys: Iterable[tuple],
+                  passes: int) -> dict[str, int]:
+    """signature -> passes still to measure, over every (fingerprint, env_key) in ``keys``."""
+    keys = list(keys)
+    need = {}
+    for s in specs:
+        have = min(done_passes(prior.get((s.signature, fp, env))) for fp, env in keys)
+        if have < passes:
+            need[s.signature] = passes - have
+    return need
+
+
+def _op_bytes(spec: OpSpec) -> int:
+    f = spec.features()
+    return int(f.get("bytes_read", 0) or 0) + int(f.get("bytes_written", 0) or 0)
+
+
+def chunk(specs: Sequence[OpSpec], group_ops: int = GROUP_OPS,
+          group_bytes: int = GROUP_BYTES) -> list[list[OpSpec]]:
+    """Consecutive chunks of ``specs`` within both limits (an op over the byte limit goes alone)."""
+    if group_ops < 1:
+        raise ValueError(f"group_ops must be at least 1, got {group_ops}")
+    out: list[list[OpSpec]] = []
+    cur: list[OpSpec] = []
+    size = 0
+    for s in specs:
+        b = _op_bytes(s)
+        if cur and (len(cur) >= group_ops or size + b > group_bytes):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(s)
+        size += b
+    if cur:
+        out.append(cur)
+    return out
+
+
+def plan_groups(specs: Sequence[OpSpec], need: dict[str, int], seed: int = 0,
+                group_ops: int = GROUP_OPS, group_bytes: int = GROUP_BYTES) -> list[Group]:
+    """The groups of every pass, pass after pass (each later pass in its own shuffled order)."""
+    todo = [s for s in specs if s.signature in need]
+    groups: list[Group] = []
+    for p in range(max(need.values(), default=0)):
+        sweep = pass_order([s for s in todo if need[s.signature] > p], p, seed)
+        for i, part in enumerate(chunk(sweep, group_ops, group_bytes)):
+            groups.append(Group(id=f"p{p}g{i}", specs=part, pass_index=p))
+    return groups

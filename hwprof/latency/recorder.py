@@ -1,0 +1,144 @@
+"""Recording a build's results: rows, the reference level, checkpoints.
+
+Every finished group is turned into rows at the table's reference level,
+merged with the passes the table already holds, and written atomically (at
+most every ``every`` seconds, and always at the end), so an interrupted build
+loses at most the groups of that last interval.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hwprof import __version__
+from hwprof.latency import reference
+from hwprof.latency.devices import hardware_name
+from hwprof.latency.passes import combine
+from hwprof.latency.reference import device_key
+from hwprof.latency.specs import OpSpec
+from hwprof.latency.table import (
+    LatencyTable,
+    environment_key,
+    row_key,
+    rows_frame,
+    spec_columns,
+    write_table,
+)
+
+RAW_STATS = ("median_ms", "mean_ms", "min_ms", "max_ms", "p10_ms", "p90_ms", "iqr_ms",
+             "std_ms", "cv", "ci_low_ms", "ci_high_ms", "n_samples", "block_size",
+             "first_call_ms", "sampled_s", "wall_s")
+STATE = ("governor", "freq_mhz", "temp_c_before", "temp_c_after")
+
+
+def hardware(fp: dict) -> str:
+    """The one name of a device's hardware (see :func:`hwprof.latency.devices.hardware_name`)."""
+    return hardware_name(fp) or "unknown"
+
+
+def result_row(spec: OpSpec, result: dict, hello: dict, label: str,
+               level_ms: float | None = None, protocol: dict | None = None) -> dict:
+    """One table row from an agent result (an error row when the op failed)."""
+    env = hello["environment"]
+    row = spec_columns(spec)
+    row.update({k: result.get(k) for k in RAW_STATS + STATE})
+    row.update({
+        "device_fingerprint": hello["fingerprint_id"],
+        "env_key": environment_key(env, hello["device"]),
+        "status": result["status"], "error": result.get("error"),
+        "device": label, "runtime": env.get("runtime"),
+        "runtime_version": env.get("runtime_version"),
+        "board_model": hardware(hello["fingerprint"]),
+        "measured_at": pd.Timestamp(result.get("started_at") or time.time(), unit="s",
+                                    tz="UTC").floor("ms"),
+        "hwprof_version": __version__, "source": "measured", "source_key": None,
+    })
+    if result["status"] != "ok":  # never a latency for a failed op
+        for k in RAW_STATS:
+            row[k] = None
+    elif level_ms is not None:
+        row.update(reference.latency_columns(result, level_ms, protocol))
+    return row
+
+
+class Recorder:
+    """Merges a build's rows into the table on disk, throttled and atomic."""
+
+    def __init__(self, out: Path, table: LatencyTable, prior: dict[tuple, dict],
+                 every: float = 0.5, protocol: dict | None = None):
+        self.out, self.table, self.prior, self.every = out, table, prior, every
+        self.protocol = protocol or {}
+        self.fresh: dict[tuple, list[dict]] = {}  # key -> this build's passes of it
+        self.failed: set[str] = set()  # signatures that failed in this build: no more passes
+        self.pending: dict[tuple, dict] = {}
+        self.lock = threading.RLock()
+        self.last = 0.0
+
+    def note_device(self, hello: dict, protocol: dict) -> None:
+        with self.lock:
+            meta = self.table.meta
+            meta.setdefault("devices", {})[hello["fingerprint_id"]] = hello["fingerprint"]
+            key = environment_key(hello["environment"], hello["device"])
+            meta.setdefault("environments", {})[key] = hello["environment"]
+            meta["protocol"] = protocol
+            meta.setdefault("agent_version", hello.get("agent_version"))
+            reference.check_plan(meta, hello.get("reference_plan"), str(self.out))
+
+    def level(self, hello: dict) -> float | None:
+        """The table's reference level for this agent's device (None: not set yet)."""
+        with self.lock:
+            return reference.table_level(self.table.meta, device_key(hello))
+
+    def adopt_level(self, hello: dict, level_ms: float, how: str) -> float:
+        with self.lock:
+            return reference.adopt_level(self.table.meta, device_key(hello), level_ms, how)
+
+    def record_group(self, specs: list[OpSpec], answer: dict, hello: dict, label: str) -> list[dict]:
+        """Rows of one group's answer; the first group of a new table sets its level."""
+        with self.lock:
+            level = self.level(hello)
+            if level is None:
+                level = self.adopt_level(hello, reference.level_from_timeline(answer["timeline"]),
+                                         "median of the reference over the table's first group")
+            started = min((r.get("started_at") or time.time()) for r in answer["results"])
+            reference.record_timeline(self.table.meta, device_key(hello), started,
+                                      answer["timeline"], label)
+            by_id = {r["id"]: r for r in answer["results"]}
+            rows = [result_row(s, by_id[s.signature], hello, label, level, self.protocol)
+                    for s in specs]
+            for row in rows:
+                self.add(row)
+            return rows
+
+    def add(self, row: dict) -> None:
+        """Merge one pass into its key's row (with the row on disk) and checkpoint it."""
+        with self.lock:
+            key = row_key(row)
+            self.fresh.setdefault(key, []).append(row)
+            if row["status"] != "ok":
+                self.failed.add(row["signature"])
+            self.pending[key] = combine(self.prior.get(key), self.fresh[key])
+            if time.monotonic() - self.last >= self.every:
+                self._flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending or not self.out.exists():
+            self.table.upsert(rows_frame(self.pending.values()))
+            write_table(self.out, self.table)
+            self.pending = {}
+        self.last = time.monotonic()
+
+
+def ok_rows(table: LatencyTable) -> dict[tuple, dict[str, Any]]:
+    """The table's ok rows by key: what new passes are merged with."""
+    ok = table.df[table.df["status"] == "ok"]
+    return {row_key(r): r for r in ok.to_dict("records")}

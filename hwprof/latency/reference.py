@@ -1,0 +1,119 @@
+"""The reference op's side of a table: its level, and how far the machine moved.
+
+Every op sample is timed beside the reference op (see
+:mod:`hwprof.latency.backends.agent.refstats`), and a row's ``latency_ms`` is
+the op's latency when the reference runs at the table's *reference level*.
+That level is a constant of the table, per device and environment: the first
+build sets it (the median of the reference over its first group of ops) and
+every later build, ``calibrate``, ``measure-arch --table`` and the search's
+end-to-end check reuse it, so all their numbers are comparable. Builds may
+also adopt another table's level (``build-table --reference-from``), which
+makes two tables comparable row by row.
+
+Each build also keeps the reference's timeline (its level over time), the
+record of how the machine moved while the rows were measured.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from hwprof.errors import UserError
+from hwprof.latency.backends.agent import refstats
+from hwprof.latency.backends.agent.main import REFERENCE_PLAN
+from hwprof.latency.backends.agent.protocol import DEFAULTS, quantile
+from hwprof.latency.table import environment_key
+
+TIMELINE_BIN_S = 0.5   # a build's timeline keeps the median of the reference per bin
+TIMELINES_KEPT = 50    # builds whose timeline a table keeps (the latest ones)
+
+
+def level_key(fingerprint: str, env_key: str) -> str:
+    return f"{fingerprint}/{env_key}"
+
+
+def device_key(hello: dict[str, Any]) -> str:
+    """The reference-level key (fingerprint/env_key) of an agent's device."""
+    return level_key(hello["fingerprint_id"], environment_key(hello["environment"], hello["device"]))
+
+
+def table_level(meta: dict[str, Any], key: str) -> float | None:
+    """The table's reference level for one device/environment key, or None."""
+    entry = (meta.get("reference") or {}).get("levels", {}).get(key)
+    return float(entry["level_ms"]) if entry else None
+
+
+def check_plan(meta: dict[str, Any], plan: dict[str, Any] | None, where: str) -> None:
+    """Refuse to mix rows measured against another reference op."""
+    held = (meta.get("reference") or {}).get("plan")
+    if held is not None and plan is not None and held != plan:
+        raise UserError(f"{where} was measured against another reference op ({held}); this "
+                        f"agent uses {plan}: its rows would not be comparable")
+
+
+def adopt_level(meta: dict[str, Any], key: str, level_ms: float, how: str) -> float:
+    """Store ``level_ms`` as the table's level for ``key`` (a first build, or --reference-from)."""
+    if not level_ms > 0:
+        raise UserError(f"a reference level must be a positive number of ms, got {level_ms!r}")
+    ref = meta.setdefault("reference", {"plan": REFERENCE_PLAN, "levels": {}})
+    ref.setdefault("plan", REFERENCE_PLAN)
+    ref.setdefault("levels", {})[key] = {
+        "level_ms": float(level_ms), "chosen": how,
+        "set_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return float(level_ms)
+
+
+def level_from_timeline(timeline: Sequence[Sequence[float]]) -> float:
+    """The level a new table adopts from its first group: the reference's median."""
+    return refstats.level_of([v for _, v in timeline])
+
+
+def latency_columns(res: dict[str, Any], level_ms: float, cfg: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """The reference-paired columns of one ok result, at ``level_ms``."""
+    cfg = {**DEFAULTS, **(cfg or {})}
+    est = refstats.estimate(res["samples_ms"], res["refs_ms"], level_ms, cfg["target_ci"],
+                            cfg["min_side"])
+    lat = est["latency_ms"]
+    return {"latency_ms": lat, "latency_ci_low_ms": est["latency_ci_low_ms"],
+            "latency_ci_high_ms": est["latency_ci_high_ms"], "ref_level_ms": level_ms,
+            "ref_elasticity": est["ref_elasticity"], "ref_median_ms": est["ref_median_ms"],
+            "bracketed": est["bracketed"], "converged": est["converged"],
+            "unstable": (not est["converged"]) or est["latency_iqr_ms"] > cfg["unstable_cv"] * lat,
+            "samples_ms": list(res["samples_ms"]), "sample_ref_ms": list(res["refs_ms"])}
+
+
+def relevel(samples_ms: Sequence[float], refs_ms: Sequence[float], level_ms: float) -> float:
+    """A row's latency carried to another reference level (e.g. another table's)."""
+    return refstats.estimate(list(samples_ms), list(refs_ms), level_ms)["latency_ms"]
+
+
+def timeline_points(timeline: Sequence[Sequence[float]], bin_s: float = TIMELINE_BIN_S
+                    ) -> list[list[float]]:
+    """The reference's timeline downsampled to the median of each ``bin_s`` bin."""
+    bins: dict[int, list[float]] = {}
+    for t, v in timeline:
+        bins.setdefault(int(t // bin_s), []).append(v)
+    return [[round(b * bin_s, 3), round(quantile(sorted(vs), 0.5), 6)]
+            for b, vs in sorted(bins.items())]
+
+
+def movement(values_ms: Sequence[float]) -> dict[str, float] | None:
+    """How far the reference moved: its quantiles and the p95/p5 spread."""
+    xs = sorted(v for v in values_ms if v is not None)
+    if not xs:
+        return None
+    p5, p95 = quantile(xs, 0.05), quantile(xs, 0.95)
+    return {"min_ms": xs[0], "p5_ms": p5, "p50_ms": quantile(xs, 0.5), "p95_ms": p95,
+            "max_ms": xs[-1], "spread": p95 / p5 if p5 > 0 else float("inf")}
+
+
+def record_timeline(meta: dict[str, Any], key: str, started_at: float,
+                    timeline: Sequence[Sequence[float]], label: str) -> None:
+    """Append one group's reference timeline to the table's record of its builds."""
+    pts = timeline_points(timeline)
+    meta.setdefault("timelines", []).append({
+        "key": key, "device": label, "started_at": started_at, "points": pts,
+        "movement": movement([v for _, v in timeline])})
+    del meta["timelines"][:-TIMELINES_KEPT]
