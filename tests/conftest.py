@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("HWPROF_CACHE", str(Path(__file__).resolve().parent.parent / ".pytest_cache"
                                           / "hwprof-agent"))
 
-FAST_PROTOCOL = {"time_cap_s": 0.2, "min_samples": 5, "warmup_s": 0.01}
+FAST_PROTOCOL = {"time_cap_s": 0.2, "min_samples": 5, "warmup_s": 0.01, "min_span_s": 0.0}
 
 
 @pytest.fixture

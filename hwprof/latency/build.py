@@ -185,12 +185,11 @@ def _build_locked(specs, backends, out, *, seed, protocol, remeasure, quiet, all
 
 
 def _describe_machine(report: BuildReport, table: LatencyTable, hellos, before: int) -> None:
-    from hwprof.latency.reference import movement
+    from hwprof.latency.machine import combined_movement
     levels = [table.meta.get("reference", {}).get("levels", {}).get(device_key(h), {})
               for h in hellos]
     report.reference_level_ms = levels[0].get("level_ms") if levels else None
-    pts = [v for tl in table.meta.get("timelines", [])[before:] for _, v in tl["points"]]
-    report.machine = movement(pts)
+    report.machine = combined_movement(table.meta.get("timelines", [])[before:])
 
 
 def _run(groups, backends, sessions, config, rec, report, quiet, log, max_reconnects, backoff,

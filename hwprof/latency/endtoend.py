@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from hwprof.errors import DeviceError, UserError
 from hwprof.latency import reference
+from hwprof.latency.machine import movement
 from hwprof.latency.specs import OpSpec
 
 
@@ -79,7 +80,7 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
                               f"{res.get('error') or 'unknown error'}")
         res = dict(res, **reference.latency_columns(res, level, cfg))
         res.update({"level_source": source,
-                    "machine": reference.movement([v for _, v in answer["timeline"]])})
+                    "machine": movement([v for _, v in answer["timeline"]])})
         results.append(res)
     return results, hello
 

@@ -121,3 +121,30 @@ def plot_diff(diff, out: str | os.PathLike) -> dict:
     _save(fig, out)
     plt.close(fig)
     return {"out": str(out), "points": int(len(pairs))}
+
+
+def plot_timeline(table: LatencyTable, out: str | os.PathLike, title: str | None = None) -> dict:
+    """The reference op's level over each recorded group of the table's builds (one line per
+    group, against seconds since the table's first group), with the reference level dashed:
+    how far, and how often, the machine changed speed while the rows were measured."""
+    tls = table.meta.get("timelines") or []
+    if not tls:
+        raise UserError("the table records no reference timeline (it was measured before schema "
+                        "v3, or imported); nothing to plot")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 4))
+    t0 = min(tl["started_at"] for tl in tls)
+    for i, tl in enumerate(tls):
+        pts = np.array(tl["points"], dtype=float)
+        ax.plot(pts[:, 0] + tl["started_at"] - t0, pts[:, 1], lw=1.2, color=plt.cm.tab10(i % 10),
+                label=f"{tl.get('device', '?')} group {i + 1}" if len(tls) <= 10 else None)
+    for key, lv in ((table.meta.get("reference") or {}).get("levels") or {}).items():
+        ax.axhline(lv["level_ms"], ls="--", color="k", lw=1, label=f"reference level ({key[:12]})")
+    ax.set_xlabel("seconds since the first recorded group")
+    ax.set_ylabel("reference op, ms (median per 0.5 s)")
+    ax.set_title(title or "how the machine moved while the table was measured")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    _save(fig, out)
+    plt.close(fig)
+    return {"out": str(out), "groups": len(tls), "points": int(sum(len(t["points"]) for t in tls))}

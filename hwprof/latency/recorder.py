@@ -18,6 +18,7 @@ import pandas as pd
 from hwprof import __version__
 from hwprof.latency import reference
 from hwprof.latency.devices import hardware_name
+from hwprof.latency.machine import record_timeline
 from hwprof.latency.passes import combine
 from hwprof.latency.reference import device_key
 from hwprof.latency.specs import OpSpec
@@ -88,6 +89,8 @@ class Recorder:
             meta["protocol"] = protocol
             meta.setdefault("agent_version", hello.get("agent_version"))
             reference.check_plan(meta, hello.get("reference_plan"), str(self.out))
+            if hello.get("reference_plan") is not None:
+                meta.setdefault("reference", {}).setdefault("plan", hello["reference_plan"])
 
     def level(self, hello: dict) -> float | None:
         """The table's reference level for this agent's device (None: not set yet)."""
@@ -106,7 +109,7 @@ class Recorder:
                 level = self.adopt_level(hello, reference.level_from_timeline(answer["timeline"]),
                                          "median of the reference over the table's first group")
             started = min((r.get("started_at") or time.time()) for r in answer["results"])
-            reference.record_timeline(self.table.meta, device_key(hello), started,
+            record_timeline(self.table.meta, device_key(hello), started,
                                       answer["timeline"], label)
             by_id = {r["id"]: r for r in answer["results"]}
             rows = [result_row(s, by_id[s.signature], hello, label, level, self.protocol)

@@ -11,7 +11,8 @@ also adopt another table's level (``build-table --reference-from``), which
 makes two tables comparable row by row.
 
 Each build also keeps the reference's timeline (its level over time), the
-record of how the machine moved while the rows were measured.
+record of how the machine moved while the rows were measured
+(:mod:`hwprof.latency.machine`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,8 @@ from typing import Any, Sequence
 from hwprof.errors import UserError
 from hwprof.latency.backends.agent import refstats
 from hwprof.latency.backends.agent.main import REFERENCE_PLAN
-from hwprof.latency.backends.agent.protocol import DEFAULTS, quantile
+from hwprof.latency.backends.agent.protocol import DEFAULTS
 from hwprof.latency.table import environment_key
-
-TIMELINE_BIN_S = 0.5   # a build's timeline keeps the median of the reference per bin
-TIMELINES_KEPT = 50    # builds whose timeline a table keeps (the latest ones)
 
 
 def level_key(fingerprint: str, env_key: str) -> str:
@@ -87,33 +85,3 @@ def latency_columns(res: dict[str, Any], level_ms: float, cfg: dict[str, Any] | 
 def relevel(samples_ms: Sequence[float], refs_ms: Sequence[float], level_ms: float) -> float:
     """A row's latency carried to another reference level (e.g. another table's)."""
     return refstats.estimate(list(samples_ms), list(refs_ms), level_ms)["latency_ms"]
-
-
-def timeline_points(timeline: Sequence[Sequence[float]], bin_s: float = TIMELINE_BIN_S
-                    ) -> list[list[float]]:
-    """The reference's timeline downsampled to the median of each ``bin_s`` bin."""
-    bins: dict[int, list[float]] = {}
-    for t, v in timeline:
-        bins.setdefault(int(t // bin_s), []).append(v)
-    return [[round(b * bin_s, 3), round(quantile(sorted(vs), 0.5), 6)]
-            for b, vs in sorted(bins.items())]
-
-
-def movement(values_ms: Sequence[float]) -> dict[str, float] | None:
-    """How far the reference moved: its quantiles and the p95/p5 spread."""
-    xs = sorted(v for v in values_ms if v is not None)
-    if not xs:
-        return None
-    p5, p95 = quantile(xs, 0.05), quantile(xs, 0.95)
-    return {"min_ms": xs[0], "p5_ms": p5, "p50_ms": quantile(xs, 0.5), "p95_ms": p95,
-            "max_ms": xs[-1], "spread": p95 / p5 if p5 > 0 else float("inf")}
-
-
-def record_timeline(meta: dict[str, Any], key: str, started_at: float,
-                    timeline: Sequence[Sequence[float]], label: str) -> None:
-    """Append one group's reference timeline to the table's record of its builds."""
-    pts = timeline_points(timeline)
-    meta.setdefault("timelines", []).append({
-        "key": key, "device": label, "started_at": started_at, "points": pts,
-        "movement": movement([v for _, v in timeline])})
-    del meta["timelines"][:-TIMELINES_KEPT]

@@ -157,15 +157,8 @@ class LatencyTable:
 
 def _machine_summary(meta: dict[str, Any]) -> dict[str, Any] | None:
     """How far the reference moved over the table's recorded builds (see reference.py)."""
-    tls = meta.get("timelines") or []
-    pts = [v for tl in tls for _, v in tl.get("points", [])]
-    if not pts:
-        return None
-    pts.sort()
-    lo, hi = pts[max(0, int(0.05 * (len(pts) - 1)))], pts[int(0.95 * (len(pts) - 1))]
-    return {"groups": len(tls), "points": len(pts), "p5_ms": lo, "p95_ms": hi,
-            "min_ms": pts[0], "max_ms": pts[-1], "spread": hi / lo if lo > 0 else None,
-            "first": tls[0].get("started_at"), "last": tls[-1].get("started_at")}
+    from hwprof.latency.machine import combined_movement
+    return combined_movement(meta.get("timelines") or [])
 
 
 def _least_trustworthy(ok: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:

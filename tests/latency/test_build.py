@@ -36,7 +36,14 @@ def test_tiny_space_table_is_exact_and_rerun_measures_nothing(tmp_path):
     fp = t.df["device_fingerprint"].iloc[0]
     assert t.meta["devices"][fp]["cores_logical"] >= 1
     assert t.meta["protocol"]["time_cap_s"] == FAST_PROTOCOL["time_cap_s"]
-    assert t.df["calib_median_ms"].notna().all()
+    # every latency is at the table's one reference level, from samples paired with the reference
+    (level,) = [lv["level_ms"] for lv in t.meta["reference"]["levels"].values()]
+    assert (t.df["ref_level_ms"] == level).all() and (t.df["latency_ms"] > 0).all()
+    assert all(len(a) == len(b) == n for a, b, n in
+               zip(t.df["samples_ms"], t.df["sample_ref_ms"], t.df["n_samples"]))
+    assert t.meta["timelines"] and t.meta["timelines"][0]["points"]
+    assert (t.df["latency_ci_low_ms"] <= t.df["latency_ms"]).all()
+    assert (t.df["latency_ms"] <= t.df["latency_ci_high_ms"]).all()
     # features of the spec are stored next to its statistics
     conv = t.df[t.df["kind"] == "conv2d"].iloc[0]
     assert conv["macs"] == parse_spec(json.loads(conv["spec"])).features()["macs"]

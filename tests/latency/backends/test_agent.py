@@ -14,7 +14,7 @@ from hwprof.latency.backends.local import PipeTransport
 from hwprof.latency.backends.session import AgentSession
 from hwprof.latency.specs import parse_spec
 
-FAST = {"time_cap_s": 0.1, "min_samples": 3, "warmup_s": 0.005}
+FAST = {"time_cap_s": 0.1, "min_samples": 3, "warmup_s": 0.005, "min_span_s": 0.0}
 
 EVERY_KIND = [
     {"kind": "conv2d", "input": [1, 8, 12, 12], "out_channels": 6, "kernel": [3, 1], "stride": 2,
@@ -90,24 +90,34 @@ def test_agent_runs_without_hwprof_importable(tmp_path):
     assert len(hello["fingerprint_id"]) == 12
 
 
-def test_session_measures_real_ops_and_reports_failures():
+def test_session_measures_a_real_group_and_reports_failures():
     sess = AgentSession(PipeTransport([sys.executable, str(local_agent_path())]), "cpu")
     hello = sess.start({"seed": 0, "protocol": FAST, "runtime": "nnabla", "device": "cpu"})
     try:
         assert hello["protocol"]["time_cap_s"] == 0.1
+        assert hello["reference_plan"]["kind"] == "chain"
         good = parse_spec({"kind": "relu6", "input": [1, 16, 16, 16]})
-        res = sess.measure(good.signature, good.plan())
-        assert res["status"] == "ok" and res["median_ms"] > 0
-        assert res["n_samples"] >= 3 and res["block_size"] >= 1
-        assert res["calib_median_ms"] > 0 and res["calib_ratio"] == pytest.approx(1.0)
-        assert len(sess.calibrations) == 1
+        other = parse_spec({"kind": "bn", "input": [1, 16, 16, 16]})
         bad = parse_spec({"kind": "relu6", "input": [1, 16, 16, 16], "dtype": "float16"})
-        err = sess.measure(bad.signature, bad.plan())
+        seen = []
+        ans = sess.measure_group("g", [(s.signature, s.plan()) for s in (good, bad, other)],
+                                 on_progress=seen.append)
+        res = {r["id"]: r for r in ans["results"]}
+        for s in (good, other):
+            r = res[s.signature]
+            assert r["status"] == "ok" and r["median_ms"] > 0
+            assert len(r["samples_ms"]) == len(r["refs_ms"]) == r["n_samples"] >= 3
+            assert all(x > 0 for x in r["refs_ms"]) and r["block_size"] >= 1
+        err = res[bad.signature]
         assert err["status"] == "error" and "float32" in err["error"]
-        assert "median_ms" not in err
+        assert "median_ms" not in err and "samples_ms" not in err
+        # one reference sample before the first op sample and one after every op sample
+        assert len(ans["timeline"]) == 1 + sum(len(res[s.signature]["samples_ms"])
+                                               for s in (good, other))
+        assert {m["phase"] for m in seen} == {"warmup", "rounds"}
         # the agent carries on after a failure
-        again = sess.measure(good.signature, good.plan())
-        assert again["status"] == "ok"
+        again = sess.measure_group("g2", [(good.signature, good.plan())])
+        assert again["results"][0]["status"] == "ok"
     finally:
         sess.close()
     assert sess.t.proc.poll() == 0

@@ -1,0 +1,158 @@
+"""The interleaved, reference-paired schedule on a fake machine that switches speed states."""
+
+import random
+
+import pytest
+
+from hwprof.latency.backends.agent import interleave, protocol, refstats
+
+
+class Machine:
+    """A fake clock whose machine flips between a fast and a slow state.
+
+    The state changes every ``period`` seconds of fake time; a call of an op
+    with base time ``base`` and elasticity ``e`` costs ``base * state ** e``
+    (times a little noise), so ops follow the state unequally, as on the VM.
+    """
+
+    def __init__(self, period=0.4, slow=1.5, noise=0.0, seed=0, start_slow=False, slow_share=0.5):
+        self.now, self.period, self.slow, self.noise = 0.0, period, slow, noise
+        self.rng = random.Random(seed)
+        self.start_slow, self.slow_share = start_slow, slow_share
+
+    def __call__(self):
+        return self.now
+
+    def state(self):
+        phase = (self.now / (2 * self.period)) % 1.0
+        is_slow = (phase >= 1.0 - self.slow_share) != self.start_slow
+        return self.slow if is_slow else 1.0
+
+    def op(self, base, e=1.0, fail_after=None):
+        calls = [0]
+
+        def run():
+            calls[0] += 1
+            if fail_after is not None and calls[0] > fail_after:
+                raise RuntimeError("op broke")
+            jitter = 1.0 + (self.rng.gauss(0, self.noise) if self.noise else 0.0)
+            self.now += base * self.state() ** e * jitter
+        return run
+
+
+CFG = protocol.settings({"min_samples": 12, "min_span_s": 2.0, "time_cap_s": 30.0,
+                         "max_samples": 2000})
+
+
+def _group(m, ops, level_ms, cfg=CFG, sync=lambda: None):
+    ref = interleave.Timer(m.op(0.3e-3, 1.0), m, sync)
+    ref.warm_up(cfg)
+    records = []
+    for name, fn in ops:
+        rec = interleave.OpRecord(name, interleave.Timer(fn, m, sync))
+        rec.timer.warm_up(cfg)
+        records.append(rec)
+    timeline = interleave.run_group(records, ref, cfg, m, level_ms=level_ms)
+    return records, timeline
+
+
+def _at_level(rec, level_ms):
+    return refstats.estimate(rec.samples_ms, rec.refs_ms, level_ms)["latency_ms"]
+
+
+@pytest.mark.parametrize("period,start_slow", [(0.05, False), (0.4, False), (0.4, True),
+                                               (1.3, True)])
+def test_latency_at_the_level_is_the_same_whatever_states_the_machine_passes(period, start_slow):
+    level = 0.3 * 1.25  # the reference between its fast (0.3 ms) and slow (0.45 ms) state
+    m = Machine(period=period, start_slow=start_slow)
+    ops = [("conv", m.op(1e-3, 1.0)), ("bn", m.op(0.2e-3, 0.0)), ("tiny", m.op(0.02e-3, 1.6))]
+    records, _ = _group(m, ops, level)
+    want = {"conv": 1.0 * 1.25, "bn": 0.2, "tiny": 0.02 * 1.25 ** 1.6}
+    for rec in records:
+        assert _at_level(rec, level) == pytest.approx(want[rec.id], rel=1e-6)
+        assert refstats.elasticity(rec.samples_ms, rec.refs_ms) == pytest.approx(
+            {"conv": 1.0, "bn": 0.0, "tiny": 1.6}[rec.id], abs=1e-6)
+
+
+def test_raw_medians_follow_the_state_mix_and_the_latency_does_not():
+    level = 0.375
+    got = []
+    for slow_share in (0.15, 0.85):  # mostly fast, then mostly slow
+        m = Machine(period=0.2, slow_share=slow_share)
+        records, _ = _group(m, [("conv", m.op(1e-3, 1.0)), ("x", m.op(0.5e-3, 0.5))], level,
+                            protocol.settings({"min_samples": 12, "min_span_s": 1.0}))
+        got.append({r.id: (sorted(r.samples_ms)[len(r.samples_ms) // 2], _at_level(r, level))
+                    for r in records})
+    raw_a, raw_b = got[0]["conv"][0], got[1]["conv"][0]
+    assert abs(raw_b / raw_a - 1) > 0.2  # one window caught fast, the other slow
+    for k in ("conv", "x"):
+        assert got[0][k][1] == pytest.approx(got[1][k][1], rel=1e-6)
+
+
+def test_ops_leave_the_rounds_once_their_ci_is_tight_and_their_samples_span_enough():
+    m = Machine(period=0.3, noise=0.03, seed=3)
+    ops = [("quiet", m.op(1e-3, 1.0)), ("small", m.op(0.1e-3, 0.8))]
+    records, timeline = _group(m, ops, level_ms=0.375)
+    for rec in records:
+        assert rec.stop_reason == "converged"
+        n = len(rec.samples_ms)
+        assert n >= CFG["min_samples"]
+        assert rec.at_s[-1] - rec.at_s[0] >= CFG["min_span_s"]
+        est = refstats.estimate(rec.samples_ms, rec.refs_ms, 0.375)
+        assert est["converged"] and est["bracketed"]
+        assert (est["latency_ci_high_ms"] - est["latency_ci_low_ms"]) / 2 <= 0.015 * est["latency_ms"]
+        assert est["latency_ms"] == pytest.approx({"quiet": 1.25, "small": 0.1 * 1.25 ** 0.8}[rec.id],
+                                                  rel=0.02)
+    # every op sample sits between two reference samples: one more reference sample than ops
+    assert len(timeline) == 1 + sum(len(r.samples_ms) for r in records)
+
+
+def test_time_cap_stops_a_hopeless_op_and_it_is_not_converged():
+    m = Machine(period=0.3, noise=0.6, seed=1)
+    cfg = protocol.settings({"min_samples": 5, "min_span_s": 0.0, "time_cap_s": 0.05,
+                             "max_samples": 100000, "target_ci": 0.001})
+    records, _ = _group(m, [("wild", m.op(1e-3, 1.0))], 0.375, cfg)
+    rec = records[0]
+    assert rec.stop_reason == "time_cap"
+    assert 0.05 <= rec.sampled_s < 0.06
+    assert not refstats.estimate(rec.samples_ms, rec.refs_ms, 0.375, 0.001)["converged"]
+
+
+def test_an_op_that_breaks_mid_rounds_is_an_error_and_the_others_finish():
+    m = Machine()
+    records, _ = _group(m, [("ok", m.op(1e-3)), ("bad", m.op(1e-3, fail_after=30))], 0.375)
+    by = {r.id: r for r in records}
+    assert "op broke" in by["bad"].error
+    assert by["ok"].error is None and by["ok"].stop_reason == "converged"
+
+
+def test_sync_wraps_every_timed_block():
+    events = []
+    m = Machine()
+
+    def op():
+        events.append("o")
+        m.op(2e-3)()
+    cfg = protocol.settings({"min_samples": 3, "min_span_s": 0.0, "warmup_s": 0.0})
+    _group(m, [("a", op)], 0.375, cfg, sync=lambda: events.append("s"))
+    text = "".join(events)
+    rounds = text[text.index("s"):]
+    # after warm-up, each block of op calls is preceded and followed by a sync
+    assert all(len(b) <= 2 for b in rounds.split("s"))
+    assert rounds.count("o") > 3 and text.endswith("s")
+
+
+def test_samples_in_one_state_do_not_bracket_a_level_outside_it():
+    m = Machine(period=1e9)  # never leaves the fast state
+    records, _ = _group(m, [("a", m.op(1e-3))], 0.5,
+                        protocol.settings({"min_samples": 12, "min_span_s": 0.0,
+                                           "time_cap_s": 0.2}))
+    est = refstats.estimate(records[0].samples_ms, records[0].refs_ms, 0.5)
+    assert not est["bracketed"] and not est["converged"]
+    assert records[0].stop_reason == "time_cap"
+
+
+def test_block_size_makes_a_sample_last_at_least_min_sample_ms():
+    assert interleave.block_size(50e-6, 1.0) == 20
+    assert interleave.block_size(2e-3, 0.5) == 1
+    assert interleave.block_size(0.0, 0.5) == 1000

@@ -1,0 +1,130 @@
+"""Planning, running and recording a build, with a fake backend (no device, no timing)."""
+
+import pytest
+
+from hwprof.latency.build import build_table
+from hwprof.latency.buildplan import chunk, passes_needed, plan_groups
+from hwprof.latency.filelock import TableBusy, table_lock
+from hwprof.latency.specs import parse_spec
+from hwprof.latency.table import read_table
+from tests.latency.fakebackend import STATES, FakeBackend, latency_at
+
+
+def _specs(n, c=8):
+    return [parse_spec({"kind": "relu", "input": [1, c, 4 + i, 4]}) for i in range(n)]
+
+
+def _build(specs, out, backend, **kw):
+    return build_table(specs, [backend], out, quiet=True, log=lambda m: None, backoff=0.0, **kw)
+
+
+def test_a_new_table_adopts_the_median_of_its_first_group_and_rows_are_at_that_level(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(5)
+    rep = _build(specs, out, fb)
+    t = read_table(out)
+    level = (STATES[0] + STATES[1]) / 2  # median of a timeline alternating 0.8 / 1.2
+    assert rep.reference_level_ms == pytest.approx(level)
+    (entry,) = t.meta["reference"]["levels"].values()
+    assert entry["level_ms"] == pytest.approx(level)
+    df = t.df.set_index("signature")
+    for s in specs:
+        assert df.loc[s.signature, "latency_ms"] == pytest.approx(latency_at(s.signature, level))
+        assert df.loc[s.signature, "ref_level_ms"] == pytest.approx(level)
+    assert rep.machine["spread"] == pytest.approx(1.2 / 0.8)
+    assert len(t.meta["timelines"]) == 1
+
+
+def test_a_given_level_is_used_and_a_later_build_keeps_the_tables(tmp_path):
+    out = tmp_path / "t.parquet"
+    specs = _specs(6)
+    _build(specs[:3], out, FakeBackend(), reference_level_ms=0.9)
+    _build(specs, out, FakeBackend(), reference_level_ms=5.0)  # the table's own level wins
+    df = read_table(out).df.set_index("signature")
+    assert len(df) == 6
+    for s in specs:
+        assert df.loc[s.signature, "latency_ms"] == pytest.approx(latency_at(s.signature, 0.9))
+
+
+def test_groups_respect_the_op_limit_and_every_op_is_measured_once(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(7)
+    rep = _build(specs, out, fb, group_ops=3)
+    assert [len(g) for g in fb.groups] == [3, 3, 1] and rep.groups == 3
+    assert sorted(sum(fb.groups, [])) == sorted(s.signature for s in specs)
+    assert rep.measured == 7 and len(read_table(out).df) == 7
+
+
+def test_an_op_that_kills_the_agent_while_warming_up_becomes_an_error_row(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(4)
+    killer = specs[2].signature
+    fb.kill_in_warmup[killer] = 99
+    rep = _build(specs, out, fb)
+    df = read_table(out).df.set_index("signature")
+    assert df.loc[killer, "status"] == "error" and "lost 3 times" in df.loc[killer, "error"]
+    assert pd_isnull(df.loc[killer, "latency_ms"])
+    assert (df.drop(killer)["status"] == "ok").all() and len(df) == 4
+    assert rep.reconnects == 3 and rep.errors == 1
+
+
+def test_a_group_lost_in_its_rounds_is_retried_then_split_until_the_culprit_stands_alone(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(4)
+    culprit = specs[1].signature
+    fb.kill_in_rounds.add(culprit)
+    rep = _build(specs, out, fb)
+    df = read_table(out).df.set_index("signature")
+    assert len(df) == 4
+    assert df.loc[culprit, "status"] == "error"
+    assert (df.drop(culprit)["status"] == "ok").all()
+    assert rep.errors == 1
+
+
+def test_a_dropped_link_is_reopened_and_gives_the_exact_row_set(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    fb.drops_in_rounds = 1
+    specs = _specs(5)
+    rep = _build(specs, out, fb)
+    df = read_table(out).df
+    assert sorted(df["signature"]) == sorted(s.signature for s in specs)
+    assert (df["status"] == "ok").all() and rep.reconnects == 1 and fb.opened == 2
+
+
+def test_a_second_writer_of_the_same_table_is_refused_and_loses_nothing(tmp_path):
+    out = tmp_path / "t.parquet"
+    _build(_specs(2), out, FakeBackend())
+    with table_lock(out):
+        with pytest.raises(TableBusy, match="another build"):
+            _build(_specs(4), out, FakeBackend())
+    assert len(read_table(out).df) == 2
+    _build(_specs(4), out, FakeBackend())  # the lock is released: the build goes on
+    assert len(read_table(out).df) == 4
+
+
+def test_chunk_cuts_by_op_count_and_bytes():
+    specs = _specs(5)
+    assert [len(c) for c in chunk(specs, group_ops=2)] == [2, 2, 1]
+    one = specs[0].features()["bytes_read"] + specs[0].features()["bytes_written"]
+    assert all(len(c) == 1 for c in chunk(specs, group_ops=100, group_bytes=one))
+    with pytest.raises(ValueError):
+        chunk(specs, group_ops=0)
+
+
+def test_plan_groups_sweeps_pass_after_pass_with_only_what_each_op_lacks():
+    specs = _specs(4)
+    need = {specs[0].signature: 3, specs[1].signature: 1, specs[3].signature: 2}
+    groups = plan_groups(specs, need, seed=1, group_ops=10)
+    per_pass = [sorted(s.signature for s in g.specs) for g in groups]
+    assert [g.pass_index for g in groups] == [0, 1, 2]
+    assert per_pass[0] == sorted(need)
+    assert per_pass[1] == sorted([specs[0].signature, specs[3].signature])
+    assert per_pass[2] == [specs[0].signature]
+    prior = {(specs[0].signature, "fp", "env"): {"status": "ok", "passes": 2}}
+    assert passes_needed(specs[:2], prior, [("fp", "env")], 3) == {specs[0].signature: 1,
+                                                                  specs[1].signature: 3}
+
+
+def pd_isnull(v):
+    import pandas as pd
+    return pd.isna(v)
