@@ -3,8 +3,11 @@
     flock /tmp/hwprof-bench.lock .venv/bin/python scripts/bench_foundation.py \
         [--space mbv2-cifar] [--repeats 5] [--nnablanas-python /path/to/python]
 
-1. Repeatability: the space's table built twice in one run (fresh agent each);
-   share of ops whose medians agree within +-5 %, and the median |difference|.
+1. Repeatability: the space's table built --repeats times in one run (fresh
+   agent each; later builds adopt the first one's reference level, as
+   `build-table --reference-from` does); share of ops whose row latencies
+   (latency_ms) agree within +-5 % between builds 1 and 2, and the median
+   |difference|. Each build prints how far the machine moved meanwhile.
 2. Overhead: share of build wall time spent inside timed samples.
 3. Cost vs NNablaNAS (when --nnablanas-python points at an environment with
    nnabla-nas==0.15.0): wall time of one pass over the same op set by both
@@ -59,17 +62,23 @@ def main():
     plans.write_text(json.dumps({s.signature: s.plan() for s in specs}))
     builds, runs, nas_version = [], [], None
     # passes of the two tools alternate, so both see the same machine load
+    level = None
     for r in range(max(2, args.repeats)):
         out = tmp / f"build{r}.parquet"
         t0 = time.perf_counter()
         rep = build_table(specs, [get_backend("cpu")], out, quiet=True, log=lambda m: None,
-                          protocol=json.loads(args.protocol), passes=args.passes)
+                          protocol=json.loads(args.protocol), passes=args.passes,
+                          reference_level_ms=level)
         wall = time.perf_counter() - t0
+        level = rep.reference_level_ms
         df = read_table(out).df.set_index("signature")
         builds.append({"wall_s": wall, "sampled_s": rep.sampled_s, "errors": rep.errors,
-                       "median": df["median_ms"].to_dict(), "unstable": int(df["unstable"].sum())})
+                       "median": df["latency_ms"].to_dict(), "unstable": int(df["unstable"].sum()),
+                       "machine": rep.machine})
+        m = rep.machine or {}
         print(f"  hwprof build {r + 1}: {wall:.1f} s wall, {rep.sampled_s:.1f} s in timed samples, "
-              f"{rep.errors} errors, {builds[-1]['unstable']} unstable rows", flush=True)
+              f"{rep.errors} errors, {builds[-1]['unstable']} unstable rows; the machine moved "
+              f"{m.get('spread', float('nan')):.2f}x (reference p95/p5)", flush=True)
         if args.nnablanas_python:
             script = Path(__file__).with_name("nnablanas_profile.py")
             p = subprocess.run([args.nnablanas_python, str(script), str(local_agent_path()),

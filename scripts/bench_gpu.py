@@ -93,8 +93,8 @@ def main(argv=None):
         ok = df[df["status"] == "ok"]
         print(f"build {i}   rows {len(df)} ({len(ok)} ok, {report.errors} errors), "
               f"build time {build_s:.1f} s ({report.sampled_s:.1f} s sampling)  -> {out}")
-    a = builds[0][3].query("status == 'ok'").set_index("signature")["median_ms"]
-    b = builds[1][3].query("status == 'ok'").set_index("signature")["median_ms"]
+    a = builds[0][3].query("status == 'ok'").set_index("signature")["latency_ms"]
+    b = builds[1][3].query("status == 'ok'").set_index("signature")["latency_ms"]
     common = a.index.intersection(b.index)
     rel = ((b[common] - a[common]).abs() / a[common]).tolist()
     within = sum(r <= 0.05 for r in rel) / len(rel) if rel else float("nan")

@@ -56,16 +56,28 @@ def main(argv=None) -> int:
     ap.add_argument("--sweeps", type=int, default=3, help="sweeps per condition; medians kept")
     args = ap.parse_args(argv)
 
-    from hwprof.latency.backends.agent import protocol, runtime_nnabla
+    import time as _time
+
+    from hwprof.latency.backends.agent import interleave, protocol, runtime_nnabla
     from hwprof.latency.sampling import sample_specs
 
     specs = sample_specs(args.per_kind, ["conv2d", "dwconv2d", "mbconv"], 3)
     rt = runtime_nnabla.Runtime("cpu")
     fns = [rt.build(s.plan()) for s in specs]
 
+    cfg = protocol.settings()
+
+    def median_ms(f) -> float:
+        """Median of 0.3 s of timed blocks of one op (one contiguous window)."""
+        timer = interleave.Timer(f, _time.perf_counter, lambda: None)
+        timer.warm_up(cfg)
+        end, xs = _time.perf_counter() + 0.3, []
+        while _time.perf_counter() < end:
+            xs.append(timer.time_block() * 1e3)
+        return float(np.median(xs))
+
     def condition() -> np.ndarray:
-        sweeps = [[protocol.measure(f, {"time_cap_s": 0.3})["median_ms"] for f in fns]
-                  for _ in range(args.sweeps)]
+        sweeps = [[median_ms(f) for f in fns] for _ in range(args.sweeps)]
         return np.median(np.array(sweeps), axis=0)
 
     condition()  # settle

@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-STATS = ("median_ms", "min_ms")
+STATS = ("latency_ms", "median_ms")  # at the table's reference level; the raw median
 
 
 def _accuracy(pred, true):
@@ -57,7 +57,7 @@ def _model(table_path, stat, predictor=None):
     from hwprof.latency.model import LatencyModel
     from hwprof.latency.table import read_table
     tab = read_table(table_path)
-    tab.df["median_ms"] = tab.df[stat]  # LatencyModel reads median_ms
+    tab.df["latency_ms"] = tab.df[stat]  # LatencyModel reads latency_ms
     if predictor is not None:
         tab.df = tab.df[~tab.df["kind"].isin(predictor.kinds)]
     return LatencyModel(tab, predictor)
@@ -78,21 +78,17 @@ def _measure(args, space, protocol):
     evals = [c for c in random_choices(space, min(total, args.n_eval + args.n_calib),
                                        args.seed_eval) if tuple(c) not in taken][: args.n_eval]
 
-    def progress(what):
-        def cb(i, spec, res):
-            print(f"  {what} {i + 1}: median {res['median_ms']:.3f} ms, min {res['min_ms']:.3f}",
-                  file=sys.stderr)
-        return cb
-
-    keep = ("median_ms", "min_ms", "p10_ms", "cv", "n_samples", "started_at")
+    from hwprof.latency.table import read_table
+    meta = read_table(args.table).meta
+    keep = ("latency_ms", "median_ms", "min_ms", "p10_ms", "cv", "n_samples", "started_at")
     rounds_c, rounds_e = [], []
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds}: {len(calib)} calibration and {len(evals)} "
               f"evaluation architectures end to end", file=sys.stderr)
         cal_res, hello = measure_archs(space, calib, backend, protocol=protocol,
-                                       seed=args.seed_calib, progress=progress("calib"))
+                                       seed=args.seed_calib, table_meta=meta)
         ev_res, _ = measure_archs(space, evals, backend, protocol=protocol, seed=args.seed_eval,
-                                  progress=progress("eval"))
+                                  table_meta=meta)
         rounds_c.append(cal_res)
         rounds_e.append(ev_res)
 
@@ -176,12 +172,12 @@ def main(argv=None) -> int:
                          "estimate_ms": [e["estimate_ms"] for e in est], "measured_ms": measured}
             results[f"{key}, plain sum"] = _accuracy(rows[key]["sum_ms"], measured)
             results[f"{key}, calibrated"] = _accuracy(rows[key]["estimate_ms"], measured)
-            if stat == "median_ms" and pred is None and args.store:
+            if stat == "latency_ms" and pred is None and args.store:
                 table = read_table(args.table)
                 store_in_meta(table.meta, cal)
                 write_table(args.table, table)
 
-    meas = [e["median_ms"] for e in evals]
+    meas = [e["latency_ms"] for e in evals]
     print()
     print(f"{space.name}: {len(evals)} random architectures measured end to end "
           f"(median {min(meas):.2f}..{max(meas):.2f} ms), calibration from {len(calib)} others")

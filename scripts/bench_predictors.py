@@ -58,7 +58,7 @@ def _pass_checks(frame, test, target, report):
     from hwprof.latency.passes import lower_median
     from hwprof.latency.predictors.evaluate import evaluate_frame, format_report
 
-    if target != "median_ms" or "pass_medians_ms" not in test:
+    if target != "latency_ms" or "pass_medians_ms" not in test:
         return
     by_sig = test.set_index("signature")
     meds = by_sig["pass_medians_ms"]
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-retest", type=int, default=100)
     ap.add_argument("--no-measure", action="store_true", help="use the tables as they are")
     ap.add_argument("--measure-only", action="store_true", help="measure the tables, fit nothing")
-    ap.add_argument("--target", default="median_ms", help="table column to learn and evaluate")
+    ap.add_argument("--target", default="latency_ms", help="table column to learn and evaluate")
     ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
     ap.add_argument("--cv", type=int, default=5)
     ap.add_argument("--out-dir", default=None, help="write predictor, report JSON, parity PNG")

@@ -129,7 +129,7 @@ def overhead(srv, tmp, args) -> dict:
         wall, rep, df = _timed_build(specs, backend, tmp / f"{kind}{i}.parquet", protocol, args.seed)
         assert rep.measured == len(specs) and (df["status"] == "ok").all()
         walls[kind].append(wall)
-        medians[kind].append(df.set_index("signature")["median_ms"])
+        medians[kind].append(df.set_index("signature")["latency_ms"])
         print(f"  {kind:5s} build {i}: {wall:7.2f} s wall, {rep.sampled_s:6.2f} s sampling", flush=True)
     ratio = sum(walls["ssh"]) / sum(walls["local"])
     start = {"local": [], "ssh": []}  # fixed cost of one session: connect, deploy check, hello

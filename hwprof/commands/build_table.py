@@ -54,6 +54,9 @@ def add_arguments(p):
                         "another runtime (nnabla/torch) for the same device in one table")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    p.add_argument("--group-ops", type=int, default=None, metavar="N",
+                   help="ops measured together, interleaved, in one group (at most; default: "
+                        "100, and about 1 GiB of tensors); rows reach the table group by group")
     p.add_argument("--reference-from", metavar="TABLE",
                    help="a new table adopts this table's reference level, so the two tables' "
                         "latencies are comparable row by row (default: the median of the "
@@ -122,7 +125,8 @@ def run(args):
     report = build_table(specs, backends, out, seed=args.seed, protocol=protocol,
                          remeasure=args.remeasure, quiet=args.quiet,
                          allow_mixed=args.allow_mixed, passes=args.passes,
-                         reference_level_ms=level)
+                         reference_level_ms=level,
+                         **({"group_ops": args.group_ops} if args.group_ops else {}))
     if args.json:
         print_json(report.as_dict())
     elif not args.quiet:

@@ -134,6 +134,8 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
     out = Path(out)
     if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
         raise UserError(f"the number of passes must be a positive integer, got {passes!r}")
+    if group_ops < 1:
+        raise UserError(f"a group holds at least one op, got --group-ops {group_ops}")
     log = log or (lambda msg: print(msg, file=sys.stderr))
     check_writable(out)
     with table_lock(out):

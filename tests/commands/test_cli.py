@@ -18,7 +18,7 @@ def tiny_table(tmp_path_factory):
     import sys
     out = tmp_path_factory.mktemp("cli") / "tiny.parquet"
     p = run([sys.executable, "-m", "hwprof", "build-table", "--device", "cpu", "--space", "tiny",
-             "--out", str(out), "--time-cap", "0.2", "--min-samples", "5"])
+             "--out", str(out), "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0"])
     assert p.returncode == 0, p.stderr
     assert "measured 12 op(s)" in p.stdout
     return out
@@ -50,12 +50,18 @@ def test_table_show_json_contract(tiny_table, hwprof_cli):
     assert p.returncode == 0, p.stderr
     s = json.loads(p.stdout)
     assert s["rows"] == len(get_space("tiny").table_specs())
-    assert s["schema_version"] == 2
+    assert s["schema_version"] == 3
     assert isinstance(s["devices"], list) and len(s["devices"]) == 1
     assert s["kinds"]["mbconv"] == 4 and s["errors"] == 0
     assert isinstance(s["unstable"], int)
+    (level,) = s["reference"]["levels"].values()
+    assert level["level_ms"] > 0
+    assert s["machine"]["groups"] >= 1 and s["machine"]["spread"] >= 1.0
+    assert len(s["least_trustworthy"]) == 5
+    assert s["total_latency_ms"] > 0
     human = run(hwprof_cli + ["table", "show", str(tiny_table)])
     assert human.returncode == 0 and "12 rows" in human.stdout
+    assert "reference" in human.stdout and "the reference moved" in human.stdout
 
 
 def test_spaces_json_contract(hwprof_cli):
@@ -76,7 +82,7 @@ def test_build_from_ops_file(tmp_path, hwprof_cli):
                    '{"input": [1, 8, 8, 8], "kind": "relu6"}\n')
     out = tmp_path / "my.parquet"
     p = run(hwprof_cli + ["build-table", "--ops", str(ops), "--out", str(out), "--json",
-                          "--time-cap", "0.1", "--min-samples", "3"])
+                          "--time-cap", "0.1", "--min-samples", "3", "--min-span", "0"])
     assert p.returncode == 0, p.stderr
     rep = json.loads(p.stdout)
     assert rep["measured"] == 2 and rep["requested"] == 2  # the duplicate collapses

@@ -9,7 +9,7 @@ from hwprof.latency.spaces import get_space
 from hwprof.latency.table import read_table
 from tests.latency.predictors.conftest import measure, small_specs
 
-FAST = ["--time-cap", "0.2", "--min-samples", "5"]
+FAST = ["--time-cap", "0.2", "--min-samples", "5", "--min-span", "0"]
 
 
 def run(capsys, *argv):
@@ -106,12 +106,13 @@ def test_measure_arch_estimate_and_calibrate(tmp_path, tables, capsys):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"space": "tiny",
                                 "choices": [lay.candidates[-1] for lay in space.layers]}))
-    rc, out, err = run(capsys, "measure-arch", "--arch", arch, "--json", "--rounds", 2, *FAST)
+    rc, out, err = run(capsys, "measure-arch", "--arch", arch, "--json", *FAST)
     assert rc == 0, err
     measured = json.loads(out)
-    assert measured["median_ms"] > 0 and measured["space"] == "tiny"
-    assert len(measured["rounds_median_ms"]) == 2
-    assert measured["median_ms"] == min(measured["rounds_median_ms"])
+    assert measured["latency_ms"] > 0 and measured["space"] == "tiny"
+    assert measured["level_source"] == "session" and measured["ref_level_ms"] > 0
+    assert measured["latency_ci_low_ms"] <= measured["latency_ms"] <= measured["latency_ci_high_ms"]
+    assert measured["machine"]["spread"] >= 1.0
 
     table = tmp_path / "tiny.parquet"
     table.write_bytes(tables["tiny"].read_bytes())

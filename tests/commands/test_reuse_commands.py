@@ -35,7 +35,7 @@ def one_line_error(p):
 def work(tmp_path_factory):
     d = tmp_path_factory.mktemp("reuse")
     hw("build-table", "--device", "cpu", "--space", "tiny", "--out", d / "cpu.parquet",
-       "--time-cap", "0.2", "--min-samples", "5")
+       "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0")
     lut = {KEY_A: {"count": 100, "mean": 0.75, "var": 0.0004},
            KEY_B: {"count": 100, "mean": 1.25, "var": 0.0009},
            CONV: {"count": 100, "mean": 0.5, "var": 0.0001},
@@ -85,7 +85,7 @@ def test_import_csv_with_map_and_unit(work):
 def test_merge_policy_and_mixed_devices(work):
     cpu = work / "cpu.parquet"
     hw("build-table", "--device", "cpu", "--space", "tiny", "--out", work / "cpu2.parquet",
-       "--time-cap", "0.2", "--min-samples", "5")
+       "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0")
     err = one_line_error(hw("table", "merge", cpu, work / "cpu2.parquet", "--out",
                             work / "m.parquet", ok=False))
     assert "--on-conflict" in err
@@ -94,9 +94,9 @@ def test_merge_policy_and_mixed_devices(work):
     assert rep["rows"] == len(read_table(cpu).df) and rep["conflicts"] > 0
     a, b = read_table(cpu).df, read_table(work / "cpu2.parquet").df
     m = read_table(work / "m.parquet").df
-    lo = {s: min(x, y) for s, x, y in zip(a["signature"], a["median_ms"],
-                                          b.set_index("signature").loc[a["signature"], "median_ms"])}
-    assert dict(zip(m["signature"], m["median_ms"])) == lo
+    lo = {s: min(x, y) for s, x, y in zip(a["signature"], a["latency_ms"],
+                                          b.set_index("signature").loc[a["signature"], "latency_ms"])}
+    assert dict(zip(m["signature"], m["latency_ms"])) == lo
     err = one_line_error(hw("table", "merge", cpu, work / "pixel1.parquet", "--out",
                             work / "mixed.parquet", ok=False))
     assert "2 devices" in err and "--allow-mixed" in err
@@ -137,7 +137,7 @@ def test_fleet_export_show_filter_validate(work):
     v = hw("table", "validate", work / "cpu.parquet", "--space", "tiny", "--json")
     assert json.loads(v.stdout)["valid"] is True
     t = read_table(work / "cpu.parquet")
-    t.df.loc[0, "median_ms"] = 0.0
+    t.df.loc[0, ["median_ms", "latency_ms"]] = 0.0
     from hwprof.latency.table import write_table
     write_table(work / "broken.parquet", t)
     v = hw("table", "validate", work / "broken.parquet", ok=False)

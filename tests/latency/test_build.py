@@ -87,8 +87,8 @@ def test_passes_measure_every_op_k_times_and_more_passes_add_only_the_rest(tmp_p
     assert len(df) == 4 and (df["passes"] == 2).all()
     for _, r in df.iterrows():
         meds = list(r["pass_medians_ms"])
-        assert len(meds) == 2 and r["median_ms"] == min(meds)  # the lower middle pass
-        assert r["ci_low_ms"] <= r["median_ms"] <= r["ci_high_ms"]  # that pass's own CI
+        assert len(meds) == 2 and r["latency_ms"] == min(meds)  # the lower middle pass
+        assert r["latency_ci_low_ms"] <= r["latency_ms"] <= r["latency_ci_high_ms"]  # its own CI
 
     rep = _build(specs, out, passes=3)  # one more sweep, merged with the rows on disk
     assert rep.measured == 4 and rep.skipped == 0
@@ -97,7 +97,7 @@ def test_passes_measure_every_op_k_times_and_more_passes_add_only_the_rest(tmp_p
     for sig, r in df3.iterrows():
         meds = list(r["pass_medians_ms"])
         assert meds[:2] == list(df.loc[sig, "pass_medians_ms"])
-        assert r["median_ms"] == sorted(meds)[1]
+        assert r["latency_ms"] == sorted(meds)[1]
     summary = read_table(out).summary()["passes"]
     assert summary["min"] == summary["max"] == 3 and summary["spread_p50"] >= 0
     assert _build(specs, out, passes=3).measured == 0
@@ -140,7 +140,8 @@ def _alive(pid):
 def test_kill_9_mid_build_then_resume_gives_the_exact_row_set(tmp_path, hwprof_cli):
     out = tmp_path / "mini.parquet"
     cmd = hwprof_cli + ["build-table", "--device", "cpu", "--space", "mbv2-mini", "--out", str(out),
-                        "--time-cap", "0.2", "--min-samples", "5", "--quiet"]
+                        "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0", "--group-ops", "6",
+                        "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     rows = 0

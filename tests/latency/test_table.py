@@ -76,7 +76,7 @@ def test_unknown_schema_version_is_refused(tmp_path):
     meta = json.loads(tbl.schema.metadata[META_KEY])
     meta["schema_version"] = SCHEMA_VERSION + 1
     pq.write_table(tbl.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
-    with pytest.raises(TableError, match=r"schema version 3; this hwprof .* reads versions 1, 2: "
+    with pytest.raises(TableError, match=r"schema version 4; this hwprof .* reads versions 1, 2, 3: "
                                          r"upgrade hwprof"):
         read_table(path)
 

@@ -24,7 +24,7 @@ def runs():
     return synthetic_table(specs=specs, medians=a), synthetic_table(specs=specs, medians=b)
 
 
-def _by_sig(t, col="median_ms"):
+def _by_sig(t, col="latency_ms"):
     return dict(zip(t.df["signature"], t.df[col]))
 
 
@@ -73,7 +73,7 @@ def test_identical_rows_are_duplicates_not_conflicts(runs):
 def test_an_ok_row_beats_an_error_row(runs):
     a, b = runs
     err = b.df.copy()
-    for c in ("median_ms", "mean_ms", "min_ms", "max_ms", "std_ms"):
+    for c in ("median_ms", "latency_ms", "mean_ms", "min_ms", "max_ms", "std_ms"):
         err[c] = None
     err["status"], err["error"] = "error", "out of memory"
     bad = LatencyTable(err, b.meta)
@@ -109,12 +109,12 @@ def test_diff_summary_and_worst_ops(runs):
     assert len(res["worst"]) == 3
     assert len(result.pairs) == res["common"] and "_pairs" not in res
     assert result.pairs["ratio"].tolist() == pytest.approx(
-        (result.pairs["median_ms_b"] / result.pairs["median_ms_a"]).tolist())
+        (result.pairs["latency_ms_b"] / result.pairs["latency_ms_a"]).tolist())
     dev = sorted(abs(np.log(ratios) - np.log(np.median(ratios))), reverse=True)
     assert abs(np.log(res["worst"][0]["ratio"] / res["median_ratio"])) == pytest.approx(dev[0])
     # a uniformly 3x slower device: every ratio is 3
     slow = b.df.copy()
-    slow["median_ms"] = a.df.set_index("signature").loc[slow["signature"], "median_ms"].to_numpy() * 3
+    slow["latency_ms"] = a.df.set_index("signature").loc[slow["signature"], "latency_ms"].to_numpy() * 3
     res3 = diff(a, LatencyTable(slow, b.meta)).summary
     assert res3["median_ratio"] == pytest.approx(3)
     assert res3["spread"]["log_std"] == pytest.approx(0, abs=1e-12)
@@ -151,19 +151,20 @@ def test_validate(runs):
     assert res["errors"] == [] and res["space"]["missing"] == 0
     df = a.df.copy()
     df.loc[0, "signature"] = "f" * 16
-    df.loc[1, "median_ms"] = 0.0
+    df.loc[1, ["median_ms", "latency_ms"]] = 0.0
     df.loc[2, "spec"] = json.dumps({"kind": "conv2d", "input": [1, 3]})
     bad = validate(LatencyTable(pd.concat([df, df.iloc[[3]]], ignore_index=True), a.meta),
                    space=get_space("tiny"))
     text = " | ".join(bad["errors"])
-    assert "share a key" in text and "signature" in text and "positive median" in text
+    assert "share a key" in text and "signature" in text
+    assert "positive median_ms" in text and "positive latency_ms" in text
     assert "does not parse" in text
     assert bad["space"]["missing"] >= 2
 
 
 def test_merge_counts_each_conflicting_key_once_and_reports_duplicates(runs):
     a, b = runs
-    differ = sum(x != y for x, y in zip(a.df["median_ms"], b.df["median_ms"]))
+    differ = sum(x != y for x, y in zip(a.df["latency_ms"], b.df["latency_ms"]))
     rep = merge([a, b, b], on_conflict="max")
     # three inputs, two distinct values per conflicting key: still one conflict per key
     assert rep.conflicts == differ

@@ -233,9 +233,10 @@ def import_file(path: str | Path, fmt: str | None = None, **kw) -> ImportResult:
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["measured_at"] = out["measured_at"].map(lambda t: None if pd.isna(t) else t.isoformat())
-    # a list of pass medians: a JSON array in JSON, its JSON text in a CSV cell
-    out["pass_medians_ms"] = out["pass_medians_ms"].map(
-        lambda v: [float(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else None)
+    # lists (pass latencies, paired samples): a JSON array in JSON, its JSON text in a CSV cell
+    for col in ("pass_medians_ms", "samples_ms", "sample_ref_ms"):
+        out[col] = out[col].map(
+            lambda v: [float(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else None)
     return out
 
 

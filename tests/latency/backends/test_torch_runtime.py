@@ -16,7 +16,7 @@ from hwprof.latency.table import read_table
 from tests.latency.backends.torch_python import agent_env, torch_python
 
 FOUND = torch_python()
-FAST = ["--time-cap", "0.2", "--min-samples", "5"]
+FAST = ["--time-cap", "0.2", "--min-samples", "5", "--min-span", "0"]
 
 EVERY_KIND = [
     {"kind": "conv2d", "input": [1, 8, 12, 12], "out_channels": 6, "kernel": [3, 1], "stride": 2,

@@ -47,7 +47,7 @@ def test_too_few_rows_names_the_kind(small_table):
 def test_error_rows_are_never_training_data(small_table):
     df = small_table.df.copy()
     df.loc[df.index[:5], "status"] = "error"
-    df.loc[df.index[:5], "median_ms"] = None
+    df.loc[df.index[:5], ["median_ms", "latency_ms"]] = None
     pred = fit_predictor(df, cv=3, min_rows=10, candidates=("linear",))
     assert pred.meta["rows"]["conv2d"] == 24 - 5
     assert not set(df["signature"].iloc[:5]) & set(pred.meta["training_signatures"])
@@ -83,7 +83,7 @@ def test_mbconv_model_stacks_on_its_convolutions(tmp_path, small_table):
     # effective bandwidth of the table's depthwise convs: median bytes moved per second
     dw = small_table.df[small_table.df["kind"] == "dwconv2d"]
     rates = [(f["bytes_read"] + f["bytes_written"]) / (ms * 1e-3) for f, ms in
-             zip((parse_spec(json.loads(sp)).features() for sp in dw["spec"]), dw["median_ms"])]
+             zip((parse_spec(json.loads(sp)).features() for sp in dw["spec"]), dw["latency_ms"])]
     bw = pred.meta["stack_bandwidth"]["mbconv"]
     assert bw == pytest.approx(np.median(rates))
     x = pred._features("mbconv", blocks[:2])
@@ -122,7 +122,7 @@ def test_a_predictor_stacked_without_bandwidth_keeps_one_column(tmp_path, small_
     del pred.meta["stack_bandwidth"]
     x = pred._features("mbconv", blocks)
     assert x.shape[1] == len(pred.feature_names["mbconv"]) + 1
-    y = mb.df.set_index("signature").loc[[b.signature for b in blocks], "median_ms"].to_numpy()
+    y = mb.df.set_index("signature").loc[[b.signature for b in blocks], "latency_ms"].to_numpy()
     pred.models["mbconv"] = KindRegressor(candidates=("linear",), cv=3, min_rows=10).fit(x, y)
     path = tmp_path / "old.predictor"
     save_predictor(path, pred)

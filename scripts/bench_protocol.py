@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""Does a measurement hold when the machine changes speed? (issue: the measurement protocol)
+
+    flock /tmp/hwprof-bench.lock .venv/bin/python scripts/bench_protocol.py \
+        [--spaces mbv2-cifar,mbv2-mini] [--gap 600] [--e2e-times 10] [--archs 20] \
+        [--out-dir /tmp/bench-protocol]
+
+1. Repeatability: every space's table is built (A), then again at least --gap
+   seconds later (B, a new table that adopts A's reference level with
+   --reference-from, and B', fully independent with a level of its own).
+   Share of ops whose row latency (``latency_ms``, what search uses) agrees
+   within +-5 %, beside the raw median of the old protocol's statistic.
+2. Whole networks: during the gap, one random architecture of the first space
+   is measured end to end --e2e-times times (spread evenly over the gap) at
+   table A's reference level: max/min of those latencies.
+3. Table sum vs end to end: --archs random architectures per space measured
+   end to end at the table's level, against the plain sum of their ops and
+   against the calibrated estimate (calibration fitted on --calib-archs other
+   architectures): share within +-5 % and +-10 %.
+
+Every figure is printed with how far the machine moved while it was measured
+(the reference op's p95/p5 spread) and the raw figures go to OUT/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _machine(m: dict | None) -> str:
+    if not m:
+        return "machine: n/a"
+    return (f"machine moved {m['spread']:.2f}x (reference p5 {m['p5_ms']:.4f} ms, "
+            f"p95 {m['p95_ms']:.4f} ms)")
+
+
+def _build(space, out, level=None):
+    from hwprof.latency.backends.registry import get_backend
+    from hwprof.latency.build import build_table
+    from hwprof.latency.spaces import get_space
+    out = Path(out)
+    if out.exists():
+        out.unlink()
+    t0 = time.perf_counter()
+    rep = build_table(get_space(space).table_specs(), [get_backend("cpu")], out, quiet=True,
+                      log=lambda m: None, reference_level_ms=level)
+    wall = time.perf_counter() - t0
+    print(f"  {space}: built {out.name} in {wall:.1f} s, level {rep.reference_level_ms:.4f} ms; "
+          f"{_machine(rep.machine)}", flush=True)
+    return {"path": str(out), "wall_s": wall, "level_ms": rep.reference_level_ms,
+            "machine": rep.machine, "at": time.time()}
+
+
+def _agreement(a_path, b_path, col):
+    from hwprof.latency.table import read_table
+    a = read_table(a_path).df.set_index("signature")
+    b = read_table(b_path).df.set_index("signature").loc[a.index]
+    r = (b[col] / a[col]).to_numpy(dtype=float)
+    d = np.abs(r - 1)
+    return {"within_5": float(np.mean(d <= 0.05)), "within_10": float(np.mean(d <= 0.10)),
+            "median_abs_diff": float(np.median(d)), "p90_abs_diff": float(np.quantile(d, 0.9)),
+            "max_abs_diff": float(d.max()), "median_ratio": float(np.median(r)), "ops": len(r)}
+
+
+def _measure(space_name, choices, table_path, seed=0):
+    from hwprof.latency.backends.registry import get_backend
+    from hwprof.latency.endtoend import measure_archs
+    from hwprof.latency.spaces import get_space
+    from hwprof.latency.table import read_table
+    res, _ = measure_archs(get_space(space_name), choices, get_backend("cpu"), seed=seed,
+                           table_meta=read_table(table_path).meta)
+    return res
+
+
+def e2e_over_time(space, table, times, gap_s):
+    from hwprof.latency.endtoend import random_choices
+    from hwprof.latency.spaces import get_space
+    choice = random_choices(get_space(space), 1, seed=7)
+    start, out = time.time(), []
+    for k in range(times):
+        wait = start + k * gap_s / max(1, times) - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        r = _measure(space, choice, table)[0]
+        out.append({"latency_ms": r["latency_ms"], "median_ms": r["median_ms"],
+                    "at": time.time() - start, "machine": r["machine"]})
+        print(f"    e2e {k + 1}/{times} at {out[-1]['at']:.0f} s: {r['latency_ms']:.3f} ms "
+              f"(raw median {r['median_ms']:.3f}); {_machine(r['machine'])}", flush=True)
+    lat = [o["latency_ms"] for o in out]
+    raw = [o["median_ms"] for o in out]
+    return {"choices": choice[0], "runs": out, "spread": max(lat) / min(lat),
+            "raw_spread": max(raw) / min(raw)}
+
+
+def sum_vs_e2e(space_name, table, n, n_calib):
+    from hwprof.latency.endtoend import random_choices
+    from hwprof.latency.loading import load_latency_model
+    from hwprof.latency.predictors.calibration import fit_calibration
+    from hwprof.latency.spaces import get_space
+    space = get_space(space_name)
+    model = load_latency_model(table, None, calibrate=False)
+    archs = random_choices(space, n + n_calib, seed=11)
+    calib, evals = archs[:n_calib], archs[n_calib:]
+    res = _measure(space_name, archs, table)
+    meas = np.array([r["latency_ms"] for r in res])
+    sums = np.array([model.estimate_arch(space, c)["sum_ms"] for c in archs])
+    cal = fit_calibration(list(sums[:n_calib]), list(meas[:n_calib]), space=space.name,
+                          stem_signature=space.arch_specs(calib[0])[0].signature, choices=calib)
+    calibrated = cal.slope * sums[n_calib:] + cal.intercept
+    out = {"machine": res[0]["machine"], "slope": cal.slope, "intercept": cal.intercept}
+    for name, est in (("plain", sums[n_calib:]), ("calibrated", calibrated)):
+        d = np.abs(est / meas[n_calib:] - 1)
+        out[name] = {"within_5": float(np.mean(d <= 0.05)), "within_10": float(np.mean(d <= 0.10)),
+                     "median_abs_diff": float(np.median(d)),
+                     "median_ratio": float(np.median(est / meas[n_calib:]))}
+    print(f"  {space_name}: {len(evals)} archs, plain sum within +-5 % "
+          f"{100 * out['plain']['within_5']:.0f} %, +-10 % {100 * out['plain']['within_10']:.0f} % "
+          f"(median sum/measured {out['plain']['median_ratio']:.3f}); calibrated on {n_calib} "
+          f"others: +-5 % {100 * out['calibrated']['within_5']:.0f} %, +-10 % "
+          f"{100 * out['calibrated']['within_10']:.0f} %; {_machine(out['machine'])}", flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spaces", default="mbv2-cifar,mbv2-mini")
+    ap.add_argument("--gap", type=float, default=600.0, help="seconds between builds A and B")
+    ap.add_argument("--e2e-times", type=int, default=10)
+    ap.add_argument("--archs", type=int, default=20)
+    ap.add_argument("--calib-archs", type=int, default=8)
+    ap.add_argument("--out-dir", default="/tmp/bench-protocol")
+    args = ap.parse_args()
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spaces = args.spaces.split(",")
+    figs: dict = {"spaces": spaces, "gap_s": args.gap}
+
+    print("1. builds A", flush=True)
+    a = {s: _build(s, out / f"{s}-A.parquet") for s in spaces}
+    t_a = time.time()
+    print(f"2. the same architecture of {spaces[0]} end to end, {args.e2e_times} times over "
+          f"{args.gap:.0f} s", flush=True)
+    figs["e2e"] = e2e_over_time(spaces[0], a[spaces[0]]["path"], args.e2e_times, args.gap)
+    print(f"  spread max/min {figs['e2e']['spread']:.3f} (raw medians "
+          f"{figs['e2e']['raw_spread']:.3f})", flush=True)
+    time.sleep(max(0.0, t_a + args.gap - time.time()))
+    print("3. builds B (A's reference level) and B' (a level of its own)", flush=True)
+    figs["repeat"] = {}
+    for s in spaces:
+        b = _build(s, out / f"{s}-B.parquet", level=a[s]["level_ms"])
+        b2 = _build(s, out / f"{s}-B2.parquet")
+        rep = {"A": a[s], "B": b, "B_own_level": b2, "minutes_apart": (b["at"] - a[s]["at"]) / 60,
+               "latency": _agreement(a[s]["path"], b["path"], "latency_ms"),
+               "latency_own_level": _agreement(a[s]["path"], b2["path"], "latency_ms"),
+               "raw_median": _agreement(a[s]["path"], b["path"], "median_ms")}
+        figs["repeat"][s] = rep
+        print(f"  {s}: {rep['minutes_apart']:.1f} min apart; latency_ms within +-5 %: "
+              f"{100 * rep['latency']['within_5']:.1f} % (median |diff| "
+              f"{100 * rep['latency']['median_abs_diff']:.2f} %, p90 "
+              f"{100 * rep['latency']['p90_abs_diff']:.2f} %, max "
+              f"{100 * rep['latency']['max_abs_diff']:.1f} %); with B's own level "
+              f"{100 * rep['latency_own_level']['within_5']:.1f} % (levels "
+              f"{a[s]['level_ms']:.4f} vs {b2['level_ms']:.4f}); raw median_ms "
+              f"{100 * rep['raw_median']['within_5']:.1f} %", flush=True)
+    print("4. table sum vs end to end", flush=True)
+    figs["sum_vs_e2e"] = {s: sum_vs_e2e(s, a[s]["path"], args.archs, args.calib_archs)
+                          for s in spaces}
+    (out / "bench.json").write_text(json.dumps(figs, indent=1, default=str))
+    print(f"figures in {out / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()
