@@ -12,7 +12,7 @@ An op leaves the rounds when its latency at the reference level is known
 (:func:`refstats.estimate` converged: tight CI and samples on both sides of
 the level) and its samples span ``min_span_s`` (on the development VM the
 ratio of an op to the reference still drifts by a few per cent over tens of
-seconds: a span of 20-30 s averages that out), or when its sampling time
+seconds: a span of 30-40 s averages that out), or when its sampling time
 reaches ``time_cap_s``, or after ``max_samples`` samples; never before
 ``min_samples``.
 

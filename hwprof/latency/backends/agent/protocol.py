@@ -17,7 +17,7 @@ DEFAULTS = {
     "max_samples": 400,      # ... and at most
     "target_ci": 0.015,      # an op is done when the 95 % CI of its latency is within +-1.5 %,
     "min_side": 3,           # this many of its samples lie on each side of the level,
-    "min_span_s": 20.0,      # and its samples span this long (the machine's slow drifts average out)
+    "min_span_s": 30.0,      # and its samples span this long (the machine's slow drifts average out)
     "time_cap_s": 5.0,       # ... or when this much time was spent sampling the op
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
 }
