@@ -39,6 +39,12 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
     return out
 
 
+# A network's samples must span the protocol's min_span_s too (the machine's slow drifts): the
+# per-op caps of a table build (5 s of sampling, 400 samples) would end a 50 ms network's rounds
+# after 5 s. Networks are few, so they get the time to span it.
+NETWORK_PROTOCOL = {"time_cap_s": 60.0, "max_samples": 5000}
+
+
 def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = None,
                   seed: int = 0, progress=None, expect_fingerprint: str | None = None,
                   table_meta: dict | None = None) -> tuple[list[dict[str, Any]], dict]:
@@ -57,7 +63,7 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
     another fingerprint is refused before anything is measured. ``progress``
     is called with each of the agent's progress messages.
     """
-    sess = backend.open({"seed": seed, "protocol": dict(protocol or {})})
+    sess = backend.open({"seed": seed, "protocol": {**NETWORK_PROTOCOL, **(protocol or {})}})
     try:
         hello = sess.hello
         fp = hello.get("fingerprint_id")
