@@ -113,3 +113,35 @@ def _overlaps(a, b) -> bool:
         pass
     ra, rb = a.resolve(), b.resolve()
     return ra == rb or ra in rb.parents or rb in ra.parents
+
+
+def _scaled(text: str, units: tuple[tuple[str, float], ...], what: str, example: str) -> float:
+    from hwprof.errors import UserError
+    t = text.strip()
+    for suffix, scale in units:
+        if suffix and t.lower().endswith(suffix.lower()):
+            t, mult = t[: -len(suffix)].strip(), scale
+            break
+    else:
+        mult = 1.0
+    try:
+        v = float(t) * mult
+    except ValueError:
+        raise UserError(f"cannot read {text!r} as {what}; write e.g. {example}") from None
+    if not v > 0:
+        raise UserError(f"{what} must be positive, got {text!r}")
+    return v
+
+
+def count(text: str) -> float:
+    """Parse a parameter count: '2.5M', '800k', '1G' or a bare number."""
+    return _scaled(text, (("k", 1e3), ("m", 1e6), ("g", 1e9)), "a parameter count",
+                   "2.5M, 800k or 120000")
+
+
+def size_bytes(text: str) -> float:
+    """Parse a memory size: '4MB', '512kB', '1GiB' (kB/MB/GB are powers of 1000, KiB/MiB/GiB
+    of 1024) or a bare number of bytes."""
+    units = (("KiB", 2.0 ** 10), ("MiB", 2.0 ** 20), ("GiB", 2.0 ** 30), ("kB", 1e3),
+             ("MB", 1e6), ("GB", 1e9), ("B", 1.0))
+    return _scaled(text, units, "a memory size", "4MB, 512kB or 1GiB")

@@ -59,8 +59,8 @@ def add_arguments(p):
                         "100, and about 1 GiB of tensors); rows reach the table group by group")
     p.add_argument("--reference-from", metavar="TABLE",
                    help="a new table adopts this table's reference level, so the two tables' "
-                        "latencies are comparable row by row (default: the median of the "
-                        "reference op over the first group of ops measured)")
+                        "latencies are comparable row by row (default: the centre of the "
+                        "reference op's most visited state over the first group of ops)")
     add_protocol_arguments(p)
     add_backend_arguments(p)
 

@@ -17,8 +17,6 @@ VERB = "calibrate"
 HELP = "fit the whole-network calibration from end-to-end measurements"
 
 
-
-
 def add_arguments(p):
     from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
     p.add_argument("--table", metavar="PATH", help="latency table (the calibration is stored in it)")
@@ -42,11 +40,10 @@ def run(args):
     from hwprof.commands._common import backend_options, print_json, protocol_of
     from hwprof.errors import UserError
     from hwprof.latency.backends.registry import get_backend
-    from hwprof.latency.endtoend import measure_archs, random_choices
+    from hwprof.latency.calibrate import describe, measure_calibration, store_calibration
     from hwprof.latency.loading import load_latency_model
-    from hwprof.latency.predictors.calibration import fit_calibration, store_in_meta
     from hwprof.latency.spaces import get_space
-    from hwprof.latency.table import check_writable, read_table, write_table
+    from hwprof.latency.table import check_writable, read_table
 
     if not args.table and not args.predictor:
         raise UserError("give --table and/or --predictor: the calibration maps their sum of ops "
@@ -57,45 +54,19 @@ def run(args):
         check_writable(args.table)
     space = get_space(args.space)
     model = load_latency_model(args.table, args.predictor, calibrate=False)
-    choices = random_choices(space, args.archs, args.seed)
-    sums = [model.estimate_arch(space, c)["sum_ms"] for c in choices]  # fails before measuring
     backend = get_backend(args.device, backend_options(args))
-
     expect = model.device_fingerprint or (model.predictor.meta.get("device_fingerprint")
                                           if model.predictor is not None else None)
-    meta = read_table(args.table).meta if args.table else None
     if not args.json:
-        print(f"measuring {len(choices)} architecture(s) end to end on {backend.label}, "
+        print(f"measuring {args.archs} architecture(s) end to end on {backend.label}, "
               f"interleaved beside the reference op", file=sys.stderr)
-    results, hello = measure_archs(space, choices, backend, protocol=protocol_of(args),
-                                   seed=args.seed, expect_fingerprint=expect, table_meta=meta)
-    if not args.json:
-        for i, res in enumerate(results):
-            print(f"  arch {i + 1}/{len(choices)}: sum {sums[i]:.3f} ms, end to end "
-                  f"{res['latency_ms']:.3f} ms", file=sys.stderr)
-    fp = hello.get("fingerprint_id")
-    cal = fit_calibration(sums, [r["latency_ms"] for r in results], space=space.name,
-                          stem_signature=space.arch_specs(choices[0])[0].signature,
-                          choices=choices, device_fingerprint=fp)
-    where = None
-    if not args.dry_run:
-        if args.table:
-            table = read_table(args.table)
-            store_in_meta(table.meta, cal)
-            write_table(args.table, table)
-            where = args.table
-        else:
-            from hwprof.latency.predictors.persist import load_predictor, update_meta
-            meta = dict(load_predictor(args.predictor).meta)
-            store_in_meta(meta, cal)
-            update_meta(args.predictor, calibrations=meta["calibrations"])
-            where = args.predictor
-    out = {**cal.to_dict(), "stored_in": where}
+    cal, _, _ = measure_calibration(
+        space, model, backend, archs=args.archs, seed=args.seed, protocol=protocol_of(args),
+        table_meta=read_table(args.table).meta if args.table else None,
+        expect_fingerprint=expect, log=None if args.json else lambda m: print(m, file=sys.stderr))
+    where = None if args.dry_run else store_calibration(cal, args.table, args.predictor)
     if args.json:
-        print_json(out)
+        print_json({**cal.to_dict(), "stored_in": where})
     else:
-        print(f"{space.name}: end_to_end = {cal.slope:.4f} * sum {cal.intercept:+.4f} ms "
-              f"from {cal.n} architecture(s); RMSPE of the plain sum {100 * cal.sum_rmspe:.1f} %, "
-              f"calibrated {100 * cal.calibrated_rmspe:.1f} %"
-              + (f"; stored in {where}" if where else " (not stored: --dry-run)"))
+        print(describe(cal) + (f"; stored in {where}" if where else " (not stored: --dry-run)"))
     return 0

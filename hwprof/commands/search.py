@@ -1,17 +1,31 @@
 """Search the most accurate architecture of a space whose latency fits a budget.
 
 Latencies come from a table (and a predictor where the table has no row);
-the search itself never touches the device. At the end the derived network
-is retrained briefly, exported as model.nnp, and measured end to end on the
-table's device when that device is reachable from here.
+the search itself never touches the device. When the table's device is
+reachable from here (a local cpu or cuda table, an ssh:// board):
+
+- a table without a calibration for the space is calibrated first: a few
+  random architectures are measured end to end and the fit is stored in the
+  table, so the search derives against the whole network's estimate;
+- the derived network is measured end to end (closed loop); over the budget,
+  or far under it, it is derived again against a target corrected by what was
+  measured, for at most --max-rounds rounds. The answer is a network measured
+  within the budget; if none is, nothing is exported and the exit code is 3
+  (--allow-over-budget keeps the fastest one).
+
+With --no-device, a predictor alone, or an imported table (a device hwprof
+cannot reach), the budget is checked against the latency model's estimate only.
 
   hwprof search --table tables/cpu.parquet --space mbv2-mini --latency-budget 2ms --data mnist
   hwprof search --table tables/cpu.parquet --latency-budget 500us --algo darts --out runs/d
-  hwprof search --table t.parquet --latency-budget 0.002s --data my_data.npz
+  hwprof search --table t.parquet --latency-budget mid --param-budget 150k --memory-budget 1MB
+  hwprof search --table t.parquet --latency-budget 0.002s --data my_data.npz --no-device
 
-Writes OUT/arch.json, OUT/model.nnp, OUT/report.json, OUT/arch_probs.png and
-OUT/latency.png.
+Writes OUT/arch.json, OUT/model.nnp, OUT/report.json (every round of the loop,
+every constraint with its value and slack), OUT/arch_probs.png and OUT/latency.png.
 """
+
+EXIT_OVER_BUDGET = 3
 
 VERB = "search"
 HELP = "search an architecture under a latency budget (DARTS or ProxylessNAS)"
@@ -43,10 +57,46 @@ def add_arguments(p):
     p.add_argument("--latency-loss", default="hinge", choices=("hinge", "mul#log", "add#linear"),
                    help="how latency enters the loss (default: hinge on E/B - 1)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="batch size (default: 64)")
-    p.add_argument("--min-fill", type=float, default=0.9, metavar="FRAC",
-                   help="prefer derived architectures estimated at >= FRAC x budget (default: 0.9)")
-    p.add_argument("--no-measure", action="store_true",
-                   help="do not measure the result on the device")
+    p.add_argument("--min-fill", type=float, default=0.95, metavar="FRAC",
+                   help="prefer derived architectures estimated at >= FRAC x budget (default: 0.95)")
+    p.add_argument("--param-budget", type=_count, metavar="N",
+                   help="most parameters of the network: 2.5M, 800k, 120000")
+    p.add_argument("--memory-budget", type=_size, metavar="SIZE",
+                   help="most peak activation memory of a forward pass (from the op specs, batch "
+                        "included): 4MB, 512kB, 1GiB")
+    p.add_argument("--max-rounds", type=int, default=4, metavar="N",
+                   help="closed loop: most derive-and-measure rounds (default: 4)")
+    p.add_argument("--allow-over-budget", action="store_true",
+                   help="when no round is measured within the budget, export the fastest measured "
+                        "network anyway (exit 0) instead of exiting with code 3")
+    p.add_argument("--calibrate-archs", type=int, default=6, metavar="N",
+                   help="random architectures measured to calibrate a table that has no "
+                        "calibration for the space (default: 6)")
+    p.add_argument("--no-device", "--no-measure", dest="no_device", action="store_true",
+                   help="never use the device: no calibration, no end-to-end check; the budget "
+                        "is checked against the latency model only")
+    from hwprof.commands._common import add_protocol_arguments
+    add_protocol_arguments(p, "network")
+
+
+def _count(text):
+    from hwprof.commands._common import count
+    return _as_type_error(count, text)
+
+
+def _size(text):
+    from hwprof.commands._common import size_bytes
+    return _as_type_error(size_bytes, text)
+
+
+def _as_type_error(parse, text):
+    import argparse
+
+    from hwprof.errors import UserError
+    try:
+        return parse(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def load_model(table, predictor):
@@ -62,33 +112,132 @@ def table_device(table_path) -> str | None:
     if not table_path:
         return None
     from hwprof.latency.table import read_table
-    df = read_table(table_path).df
+    return _device_label(read_table(table_path))
+
+
+def _device_label(table) -> str | None:
+    df = table.df
     labels = sorted(set(df.loc[df["status"] == "ok", "device"].dropna()))
     return labels[0] if len(labels) == 1 else None
 
 
-def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None = None,
-                       table_meta: dict | None = None):
-    """Latency (ms) of one ``sequence`` spec on ``device`` at the table's reference level;
-    None (with a note) if unreachable.
+def _imported_sources(table) -> list[str]:
+    ok = table.df[table.df["status"] == "ok"]
+    return sorted({str(s) for s in ok["source"].fillna("unknown") if s != "measured"})
 
-    A device whose fingerprint differs from the table's is not measured.
+
+ONLY_ESTIMATE = "the budget is checked against the latency model's estimate only"
+
+
+def device_for(args, table) -> tuple[str | None, str | None]:
+    """(the device to calibrate and measure on, or None; why not)."""
+    if args.no_device:
+        return None, f"--no-device: no calibration, no end-to-end measurement; {ONLY_ESTIMATE}"
+    if table is None:
+        return None, (f"no table: the predictor's device is not known here, so nothing is "
+                      f"measured; {ONLY_ESTIMATE}")
+    imported = _imported_sources(table)
+    if imported:
+        return None, (f"the table was imported ({', '.join(imported)}), not measured by hwprof: "
+                      f"its device cannot be reached from here, so there is no calibration and "
+                      f"no end-to-end check; the budget is checked against the table only")
+    device = _device_label(table)
+    if device is None:
+        return None, f"no single device label in the table, so nothing is measured; {ONLY_ESTIMATE}"
+    return device, None
+
+
+class DeviceMeasure:
+    """``measure(spec) -> ms | None`` for the search: one network end to end on ``device``, at
+    the table's reference level; None (with a note) when the device cannot be reached.
+
+    A device whose fingerprint differs from the table's is not measured. ``results`` keeps each
+    measurement's figures (CI, how far the machine moved).
     """
+
+    def __init__(self, device: str, fingerprint: str | None = None,
+                 table_meta: dict | None = None, protocol: dict | None = None,
+                 notes: list | None = None):
+        self.device, self.fingerprint = device, fingerprint
+        self.table_meta, self.protocol = table_meta, protocol
+        self.notes = notes if notes is not None else []
+        self.results: list[dict] = []
+
+    def __call__(self, spec):
+        from hwprof.errors import UserError
+        from hwprof.latency.backends.registry import get_backend
+        from hwprof.latency.endtoend import measure_specs, result_summary
+        try:
+            results, _ = measure_specs([spec], get_backend(self.device),
+                                       expect_fingerprint=self.fingerprint,
+                                       table_meta=self.table_meta, protocol=self.protocol)
+        except (UserError, OSError) as e:
+            self.notes.append(f"not measured on {self.device}: {e}")
+            return None
+        self.results.append(result_summary(results[0]))
+        return float(results[0]["latency_ms"])
+
+
+def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None = None,
+                       table_meta: dict | None = None, protocol: dict | None = None):
+    """Latency (ms) of one ``sequence`` spec on ``device`` (see :class:`DeviceMeasure`)."""
+    return DeviceMeasure(device, fingerprint, table_meta, protocol, notes)(spec)
+
+
+def calibrate_if_needed(args, space, model, device: str, table) -> float:
+    """Calibrate ``model`` for ``space`` on ``device`` unless the table has a calibration;
+    returns the seconds spent (0 when nothing was measured). Stores the fit in the table."""
+    import sys
+    import time
+
+    from hwprof.commands._common import protocol_of
     from hwprof.errors import UserError
     from hwprof.latency.backends.registry import get_backend
-    from hwprof.latency.endtoend import measure_specs
+    from hwprof.latency.calibrate import (
+        attach,
+        describe,
+        has_calibration,
+        measure_calibration,
+        store_calibration,
+    )
+    if has_calibration(model, space):
+        print(f"calibration: the table holds one for {space.name}; the search derives against "
+              f"the calibrated whole-network estimate")
+        return 0.0
+    print(f"calibration: the table holds none for {space.name}, and the sum of isolated ops is "
+          f"often 15-35 % off a whole network; measuring {args.calibrate_archs} random "
+          f"architecture(s) end to end on {device} first (stored in the table, once per space)")
+    t0 = time.perf_counter()
+    progress = _progress(sys.stderr)
     try:
-        results, _ = measure_specs([spec], get_backend(device), expect_fingerprint=fingerprint,
-                                   table_meta=table_meta)
+        cal, _, _ = measure_calibration(
+            space, model, get_backend(device), archs=args.calibrate_archs, seed=args.seed,
+            protocol=protocol_of(args), table_meta=table.meta,
+            expect_fingerprint=model.device_fingerprint, progress=progress, log=print)
     except (UserError, OSError) as e:
-        notes.append(f"not measured on {device}: {e}")
+        print(f"calibration: not measured on {device} ({e}); searching with the plain sum")
+        return time.perf_counter() - t0
+    attach(model, cal)
+    try:
+        where = store_calibration(cal, args.table)
+        print(f"calibration: {describe(cal)}; stored in {where}")
+    except (UserError, OSError) as e:
+        print(f"calibration: {describe(cal)}; not stored ({e}), used for this run only")
+    return time.perf_counter() - t0
+
+
+def _progress(stream):
+    """The agent's progress messages as one line that rewrites itself (on a terminal)."""
+    if not stream.isatty():
         return None
-    return float(results[0]["latency_ms"])
 
-
-def _table_meta(table_path) -> dict | None:
-    from hwprof.latency.table import read_table
-    return read_table(table_path).meta if table_path else None
+    def show(msg: dict) -> None:
+        if msg.get("phase") == "rounds":
+            active = msg.get("active")
+            stream.write(f"\r  sampling round {msg.get('round')}: {active} network(s) still "
+                         f"sampling   " + ("\n" if not active else ""))
+            stream.flush()
+    return show
 
 
 def mid_budget(space, model) -> float:
@@ -111,42 +260,92 @@ def run(args):
     from hwprof.commands._common import duration_ms
     from hwprof.latency.spaces import get_space
     from hwprof.search.data import load_data
-    from hwprof.search.runner import run_search
 
-    mid = args.latency_budget.strip().lower() == "mid"
-    budget = None if mid else duration_ms(args.latency_budget)
-    if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS[args.algo]
-    if args.epochs < 1 or args.retrain_epochs < 0 or args.batch_size < 1:
-        from hwprof.errors import UserError
-        raise UserError("--epochs and --batch-size must be >= 1, --retrain-epochs >= 0")
+    _check_args(args)
     space = get_space(args.space)
     model = load_model(args.table, args.predictor)
-    if mid:
+    table = _read(args.table)
+    mid = args.latency_budget.strip().lower() == "mid"
+    budget = None if mid else duration_ms(args.latency_budget)   # bad input fails first
+    data = load_data(args.data, space.input, space.classes, seed=args.seed)
+    print(f"data {data.name}: {data.sizes()}; " + "; ".join(data.notes))
+    device, why = device_for(args, table)
+    if why:
+        print(f"note: {why}")
+    cal_s = calibrate_if_needed(args, space, model, device, table) if device else 0.0
+    if mid:   # the middle of the (calibrated, when it could be) estimated range
         budget = mid_budget(space, model)
         print(f"budget 'mid': {budget:.3f} ms, halfway between the fastest and the slowest "
               f"architecture's estimate")
-    data = load_data(args.data, space.input, space.classes, seed=args.seed)
-    print(f"data {data.name}: {data.sizes()}; " + "; ".join(data.notes))
-    device = None if args.no_measure else table_device(args.table)
-    notes: list[str] = []
-    if not args.no_measure and device is None:
-        notes.append("no single device label in the table; not measured")
-    meta = _table_meta(args.table) if device else None
-    measure = (lambda spec: measure_end_to_end(device, spec, notes, model.device_fingerprint,
-                                               meta)) if device else None
+    report = _run_search(args, space, model, data, budget, device, table, cal_s, why)
+    return _summary(args, report, budget)
+
+
+def _check_args(args) -> None:
+    from hwprof.errors import UserError
+    if args.epochs is None:
+        args.epochs = DEFAULT_EPOCHS[args.algo]
+    if args.epochs < 1 or args.retrain_epochs < 0 or args.batch_size < 1:
+        raise UserError("--epochs and --batch-size must be >= 1, --retrain-epochs >= 0")
+    if args.max_rounds < 1 or args.calibrate_archs < 1:
+        raise UserError("--max-rounds and --calibrate-archs must be >= 1")
+
+
+def _read(table_path):
+    from hwprof.latency.table import read_table
+    return read_table(table_path) if table_path else None
+
+
+def _run_search(args, space, model, data, budget, device, table, cal_s, why) -> dict:
+    import time
+
+    from hwprof.commands._common import protocol_of
+    from hwprof.search.runner import run_search, write_report
+
+    meta = table.meta if table is not None else None
+    measure = DeviceMeasure(device, model.device_fingerprint, meta, protocol_of(args)) \
+        if device else None
+    notes = measure.notes if measure else []
+    t0 = time.perf_counter()
     report = run_search(space, model, data, budget, args.out, algo=args.algo, epochs=args.epochs,
                         retrain_epochs=args.retrain_epochs, seed=args.seed,
                         loss_form=args.latency_loss, batch=args.batch_size, min_fill=args.min_fill,
-                        measure=measure, extra_report={"table": args.table, "device": device,
-                                                       "predictor": args.predictor,
-                                                       "measure_notes": notes})
+                        measure=measure, max_rounds=args.max_rounds,
+                        allow_over_budget=args.allow_over_budget, param_budget=args.param_budget,
+                        memory_budget=args.memory_budget,
+                        extra_report={"table": args.table, "device": device,
+                                      "predictor": args.predictor, "device_note": why,
+                                      "measure_notes": notes, "calibration_seconds": cal_s})
+    report["end_to_end"] = measure.results if measure else []
+    report["wall_seconds"] = time.perf_counter() - t0 + cal_s
+    report["check_share"] = (cal_s + report["measure_seconds"]) / report["wall_seconds"]
+    write_report(args.out, report)
     for n in notes:
         print(f"note: {n}")
+    return report
+
+
+def _summary(args, report: dict, budget: float) -> int:
+    import sys
+    rounds = report["rounds"]
+    if report["result"] == "over_budget":
+        best = min(r["measured_ms"] for r in rounds if r["measured_ms"] is not None)
+        print(f"hwprof: error: no network was measured within the budget {budget:.3f} ms in "
+              f"{len(rounds)} round(s) (fastest {best:.3f} ms = {best / budget:.2f} x budget); "
+              f"nothing exported; see {args.out}/report.json (--allow-over-budget keeps it, "
+              f"a larger --max-rounds or budget may fit)", file=sys.stderr)
+        return EXIT_OVER_BUDGET
     m = report["measured_ms"]
     print(f"chosen architecture: {' '.join(report['choices'])}")
     print(f"predicted {report['predicted_ms']:.3f} ms, measured "
-          f"{'n/a' if m is None else f'{m:.3f} ms'}, budget {budget:.3f} ms; test accuracy "
-          f"{report['test_accuracy']:.4f}; search {report['search_seconds']:.1f} s")
+          f"{'n/a' if m is None else f'{m:.3f} ms'}, budget {budget:.3f} ms"
+          + ("" if m is None else f" ({m / budget:.3f} x budget, round "
+             f"{report['answer_round']} of {len(rounds)})")
+          + f"; test accuracy {report['test_accuracy']:.4f}; search "
+          f"{report['search_seconds']:.1f} s")
+    if report["result"] == "over_budget_kept":
+        print("warning: over the budget (kept by --allow-over-budget)", file=sys.stderr)
+    elif m is None:
+        print(f"note: not measured; {ONLY_ESTIMATE}")
     print(f"wrote {args.out}/arch.json, model.nnp, report.json, arch_probs.png, latency.png")
     return 0

@@ -4,8 +4,8 @@ Every op sample is timed beside the reference op (see
 :mod:`hwprof.latency.backends.agent.refstats`), and a row's ``latency_ms`` is
 the op's latency when the reference runs at the table's *reference level*.
 That level is a constant of the table, per device and environment: the first
-build sets it (the median of the reference over its first group of ops) and
-every later build, ``calibrate``, ``measure-arch --table`` and the search's
+build sets it (the centre of the reference's most visited state over its
+first group of ops) and every later build, ``calibrate``, ``measure-arch --table`` and the search's
 end-to-end check reuse it, so all their numbers are comparable. Builds may
 also adopt another table's level (``build-table --reference-from``), which
 makes two tables comparable row by row.
@@ -63,7 +63,7 @@ def adopt_level(meta: dict[str, Any], key: str, level_ms: float, how: str) -> fl
 
 
 def level_from_timeline(timeline: Sequence[Sequence[float]]) -> float:
-    """The level a new table adopts from its first group: the reference's median."""
+    """The level a new table adopts from its first group (see refstats.level_of)."""
     return refstats.level_of([v for _, v in timeline])
 
 

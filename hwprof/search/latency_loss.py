@@ -13,6 +13,9 @@ budget in ms):
 - ``mul#log`` (ProxylessNAS): ``ce * (log E / log B) ** beta`` with E, B in
   microseconds (so the logarithms stay positive for sub-millisecond budgets)
 - ``add#linear`` (ProxylessNAS): ``ce + lam * E / B``
+
+Other budgets (parameters, peak memory; :mod:`hwprof.search.constraints`) add
+``lam * max(0, V / budget - 1)`` on their expected value ``V`` to any form.
 """
 
 from __future__ import annotations
@@ -80,9 +83,15 @@ class LatencyTable2D:
 def expected_latency(alphas: Sequence[np.ndarray], lut: LatencyTable2D, tau: float = 1.0,
                      grad: bool = True):
     """(E in ms, [dE/dalpha_l]) for softmax(alpha_l / tau) probabilities."""
-    e = lut.fixed_ms
+    return expected_value(alphas, lut.ms, lut.fixed_ms, tau, grad)
+
+
+def expected_value(alphas: Sequence[np.ndarray], values: Sequence[np.ndarray], fixed: float,
+                   tau: float = 1.0, grad: bool = True):
+    """(fixed + sum_l p_l . v_l, its gradient per layer) for any per-candidate values."""
+    e = fixed
     grads = []
-    for a, t in zip(alphas, lut.ms):
+    for a, t in zip(alphas, values):
         p = softmax(a, tau)
         el = float(p @ t)
         e += el
@@ -100,12 +109,13 @@ class LatencyLoss:
     """
 
     def __init__(self, lut: LatencyTable2D, budget_ms: float, form: str = "hinge",
-                 lam: float = 2.0, beta: float = 0.6):
+                 lam: float = 2.0, beta: float = 0.6, extra_terms=()):
         if form not in LOSS_FORMS:
             raise UserError(f"unknown latency loss {form!r}; choose one of {', '.join(LOSS_FORMS)}")
         if not budget_ms > 0:
             raise UserError(f"the latency budget must be positive, got {budget_ms}")
         self.lut, self.budget_ms, self.form, self.lam, self.beta = lut, budget_ms, form, lam, beta
+        self.extra_terms = list(extra_terms)   # (values, fixed, scale): other budgets' hinges
 
     def __call__(self, alphas, ce: float, ce_grads=None, tau: float = 1.0):
         e, de = expected_latency(alphas, self.lut, tau)
@@ -127,4 +137,17 @@ class LatencyLoss:
             loss = ce * f
             df_de = self.beta * r ** (self.beta - 1) / (lb * e)
             grads = [f * g + ce * df_de * d for g, d in zip(ce_grads, de)]
+        loss += self._extra(alphas, grads, tau)
         return float(loss), e, grads
+
+    def _extra(self, alphas, grads, tau: float) -> float:
+        """Add the other budgets' hinge terms ``lam * max(0, V * scale - 1)`` (in place)."""
+        total = 0.0
+        for values, fixed, scale in self.extra_terms:
+            v, dv = expected_value(alphas, values, fixed, tau)
+            over = v * scale - 1.0
+            if over > 0:
+                total += self.lam * over
+                for g, d in zip(grads, dv):
+                    g += self.lam * scale * d
+        return total

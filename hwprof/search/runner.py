@@ -1,4 +1,4 @@
-"""One search end to end: supernet search, budget-respecting derivation, retrain, export, report.
+"""One search end to end: supernet search, closed-loop derivation, retrain, export, report.
 
 The search never talks to hardware: latencies come from the LatencyModel, and
 the end-to-end measurement of the result is a callable handed in by the
@@ -19,6 +19,9 @@ import numpy as np
 from hwprof.errors import UserError
 from hwprof.latency.arch import save_arch
 from hwprof.latency.spaces import Space
+from hwprof.search.closedloop import Round, close_loop, fastest_measured
+from hwprof.search.constraints import Constraints
+from hwprof.search.derive import derive
 from hwprof.search.latency_loss import LOSS_FORMS, LatencyLoss, LatencyTable2D
 
 ALGOS = ("proxyless", "darts")
@@ -45,26 +48,78 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
                algo: str = "proxyless", epochs: int = 8, retrain_epochs: int = 3, seed: int = 0,
                loss_form: str = "hinge", batch: int = 64, min_fill: float = 0.9,
                measure: Callable | None = None, log: Callable[[str], None] = print,
-               extra_report: dict | None = None, learner_options: dict | None = None) -> dict:
-    import nnabla as nn
+               extra_report: dict | None = None, learner_options: dict | None = None,
+               max_rounds: int = 4, allow_over_budget: bool = False,
+               param_budget: float | None = None, memory_budget: float | None = None) -> dict:
+    """Search, derive through the closed loop, retrain and export the answer; the report.
 
-    from hwprof.search.derive import derive
-    from hwprof.search.export import save_nnp
-    from hwprof.search.plots import plot_latency, plot_probs
-    from hwprof.search.supernet import SuperNet
-    from hwprof.search.train import train_child
+    ``measure(spec) -> ms | None`` measures a whole network (a ``sequence``
+    spec) end to end; None (or a callable that returns None) means no device:
+    the budget is then checked against the latency model only. When no round
+    of the loop is measured within the budget, nothing is exported and the
+    report's ``result`` is ``"over_budget"`` (``allow_over_budget`` keeps the
+    fastest measured network instead).
+    """
+    _check_options(loss_form, epochs, retrain_epochs)
+    out = _out_dir(out)
+    lut = LatencyTable2D.from_model(space, model)
+    limits = Constraints.from_space(space, param_budget, memory_budget)
+    lo, hi = _check_budget(space, lut, budget_ms, log)
+    t0 = time.perf_counter()
+    loss = LatencyLoss(lut, budget_ms, loss_form, extra_terms=limits.loss_terms())
+    learner, history, probs = _search(space, lut, loss, data, algo, epochs, seed, batch, log,
+                                      learner_options)
+    search_s = time.perf_counter() - t0
+    est = estimator(space, model)
+    t1 = time.perf_counter()
+    loop = close_loop(
+        lambda target, fill, skip: derive(probs, lut, target, est, min_fill=fill, limits=limits,
+                                          exclude=skip),
+        None if measure is None else (lambda ch: measure(space.arch_network(ch))),
+        budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
+    answer, result = _verdict(loop, allow_over_budget)
+    report = {
+        "algo": algo, "space": space.name, "data": data.name, "budget_ms": budget_ms,
+        "result": result, "loop_status": loop["status"], "max_rounds": max_rounds,
+        "rounds": [r.to_dict() for r in loop["rounds"]],
+        "measure_seconds": time.perf_counter() - t1, "search_seconds": search_s,
+        "calibrated": bool(est is not None), "min_fill": min_fill,
+        "epochs": epochs, "retrain_epochs": retrain_epochs, "seed": seed,
+        "latency_loss": loss_form, "batch": learner.batch, "latency_range_ms": [lo, hi],
+        "latency_sources": lut.sources, "data_sizes": data.sizes(), "data_notes": data.notes,
+        **_cost_report(learner), "history": history, **(extra_report or {}),
+    }
+    if answer is None:
+        _remove_stale(out, log)
+        report["constraints"] = []
+        write_report(out, report)
+        return report
+    report.update(_answer_report(space, model, lut, limits, answer, budget_ms))
+    _log_choices(space, answer.choices, probs, report, log)
+    report.update(_retrain_and_export(space, data, answer, history, budget_ms, out, algo=algo,
+                                      seed=seed, retrain_epochs=retrain_epochs, batch=batch,
+                                      names=lut.names, report=report, log=log))
+    write_report(out, report)
+    return report
 
+
+def _check_options(loss_form: str, epochs: int, retrain_epochs: int) -> None:
     if loss_form not in LOSS_FORMS:
         raise UserError(f"unknown latency loss {loss_form!r}; choose one of {', '.join(LOSS_FORMS)}")
     if epochs < 1 or retrain_epochs < 0:
         raise UserError("--epochs must be >= 1 and --retrain-epochs >= 0")
+
+
+def _out_dir(out) -> Path:
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output folder {out}: {e.strerror or e}") from None
-    cls = learner_class(algo)
-    lut = LatencyTable2D.from_model(space, model)
+    return out
+
+
+def _check_budget(space: Space, lut: LatencyTable2D, budget_ms: float, log) -> tuple[float, float]:
     lo, hi = lut.range_ms()
     if budget_ms < lo:
         raise UserError(f"the budget {budget_ms:.4g} ms is below the fastest architecture of "
@@ -73,66 +128,98 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         f"{lo:.3f}..{hi:.3f} ms (fixed {lut.fixed_ms:.3f} ms); budget {budget_ms:.3f} ms")
     if budget_ms >= hi:
         log("note: the budget is above the slowest architecture; it does not constrain the search")
+    return lo, hi
 
+
+def _search(space, lut, loss, data, algo, epochs, seed, batch, log, learner_options):
+    import nnabla as nn
     nn.clear_parameters()
     nn.seed(seed)
     rng = np.random.RandomState(seed)
-    t0 = time.perf_counter()
-    loss = LatencyLoss(lut, budget_ms, loss_form)
-    learner = cls(space, lut, loss, data, rng, batch=batch, log=log, **(learner_options or {}))
+    learner = learner_class(algo)(space, lut, loss, data, rng, batch=batch, log=log,
+                                  **(learner_options or {}))
     history = learner.fit(epochs)
-    tau = history["tau"][-1]
-    probs = learner.probs(tau)
-    picked = derive(probs, lut, budget_ms, estimator(space, model), min_fill=min_fill)
-    search_s = time.perf_counter() - t0
-    choices = picked["choices"]
-    est = model.estimate_arch(space, choices)
-    predicted = float(est["estimate_ms"])
-    log(f"derived architecture ({'calibrated' if est.get('calibrated') else 'sum of ops'}): "
-        f"{predicted:.3f} ms predicted, budget {budget_ms:.3f} ms")
+    return learner, history, learner.probs(history["tau"][-1])
+
+
+def _verdict(loop: dict, allow_over_budget: bool) -> tuple[Round | None, str]:
+    """(the network to export or None, the report's ``result``)."""
+    status = loop["status"]
+    if status != "over":
+        return loop["answer"], {"unmeasured": "estimated_within_budget"}.get(status, status)
+    if allow_over_budget:
+        return fastest_measured(loop["rounds"]), "over_budget_kept"
+    return None, "over_budget"
+
+
+def _answer_report(space, model, lut, limits: Constraints, answer: Round, budget_ms) -> dict:
+    est = model.estimate_arch(space, answer.choices)
+    idx = [names.index(c) for names, c in zip(lut.names, answer.choices)]
+    measured = answer.measured_ms
+    value = measured if measured is not None else float(est["estimate_ms"])
+    latency = {"name": "latency", "unit": "ms", "value": value, "budget": budget_ms,
+               "slack": budget_ms - value, "ok": value <= budget_ms,
+               "source": "measured" if measured is not None else "estimate"}
+    return {"choices": answer.choices, "predicted_ms": float(est["estimate_ms"]),
+            "predicted_sum_ms": float(est["sum_ms"]), "measured_ms": measured,
+            "measured_over_budget": answer.ratio, "in_band": answer.in_band(),
+            "answer_round": answer.round, "constraints": [latency] + limits.report(idx),
+            "calibrated": bool(est.get("calibrated"))}
+
+
+def _log_choices(space, choices, probs, report, log) -> None:
+    log(f"derived architecture ({'calibrated' if report['calibrated'] else 'sum of ops'}): "
+        f"{report['predicted_ms']:.3f} ms predicted, budget {report['budget_ms']:.3f} ms")
     for lay, c, p in zip(space.layers, choices, probs):
         log(f"  {lay.name:10s} {c:14s} p={p[list(lay.candidates).index(c)]:.2f}")
+    for c in report["constraints"]:
+        if c["budget"] is not None:
+            log(f"  {c['name']}: {c['value']:.4g} {c['unit']} of {c['budget']:.4g} "
+                f"(slack {c['slack']:.4g}, {c['source']})")
+
+
+def _retrain_and_export(space, data, answer: Round, history, budget_ms, out: Path, *, algo,
+                        seed, retrain_epochs, batch, names, report, log) -> dict:
+    from hwprof.search.export import save_nnp
+    from hwprof.search.plots import plot_latency, plot_probs
+    from hwprof.search.supernet import SuperNet
+    from hwprof.search.train import train_child
 
     # retraining from scratch with a generator of its own: the same procedure for any architecture
     rng_child = np.random.RandomState(seed)
     child = SuperNet(space, rng_child, scope="child")
-    trained = train_child(child, choices, data, retrain_epochs, rng_child, batch=batch, log=log)
+    trained = train_child(child, answer.choices, data, retrain_epochs, rng_child, batch=batch,
+                          log=log)
     log(f"retrained {retrain_epochs} epoch(s): test accuracy {trained['test_accuracy']:.4f}")
-    save_nnp(out / "model.nnp", child, choices)
-    save_arch(out / "arch.json", space, choices, budget_ms=budget_ms, predicted_ms=predicted,
-              sum_ms=float(est["sum_ms"]), algo=algo)
+    save_nnp(out / "model.nnp", child, answer.choices)
+    save_arch(out / "arch.json", space, answer.choices, budget_ms=budget_ms,
+              predicted_ms=report["predicted_ms"], sum_ms=report["predicted_sum_ms"],
+              measured_ms=answer.measured_ms, algo=algo)
+    plot_probs(history, names, [lay.name for lay in space.layers], out / "arch_probs.png")
+    plot_latency(history, budget_ms, out / "latency.png", report["predicted_ms"])
+    return {"test_accuracy": trained["test_accuracy"], "val_accuracy": trained["val_accuracy"],
+            "retrain_seconds": trained["seconds"]}
 
-    measured = None
-    if measure is not None:
-        measured = measure(space.arch_network(choices))
-        if measured is not None:
-            log(f"measured end to end: {measured:.3f} ms ({measured / budget_ms:.2f} x budget)")
 
-    plot_probs(history, lut.names, [lay.name for lay in space.layers], out / "arch_probs.png")
-    plot_latency(history, budget_ms, out / "latency.png", predicted)
+def _cost_report(learner) -> dict:
     steps = learner.weight_seconds + learner.arch_seconds
-    report = {
-        "algo": algo, "space": space.name, "data": data.name, "choices": choices,
-        "test_accuracy": trained["test_accuracy"], "val_accuracy": trained["val_accuracy"],
-        "budget_ms": budget_ms, "predicted_ms": predicted, "predicted_sum_ms": float(est["sum_ms"]),
-        "calibrated": bool(est.get("calibrated")),
-        "measured_ms": measured,
-        "measured_over_budget": None if measured is None else measured / budget_ms,
-        "expected_ms_final": history["expected_ms"][-1],
-        "in_band": picked["in_band"], "min_fill": min_fill,
-        "search_seconds": search_s, "retrain_seconds": trained["seconds"],
-        "epochs": epochs, "retrain_epochs": retrain_epochs, "seed": seed,
-        "latency_loss": loss_form, "batch": learner.batch,
-        "latency_term_seconds": learner.latency_seconds, "step_seconds": steps,
-        "latency_term_share": learner.latency_seconds / steps if steps else None,
-        "latency_range_ms": [lo, hi], "latency_sources": lut.sources,
-        "data_sizes": data.sizes(), "data_notes": data.notes,
-        "history": history, **(extra_report or {}),
-    }
+    return {"expected_ms_final": learner.history["expected_ms"][-1],
+            "latency_term_seconds": learner.latency_seconds, "step_seconds": steps,
+            "latency_term_share": learner.latency_seconds / steps if steps else None}
+
+
+def _remove_stale(out: Path, log) -> None:
+    """An earlier run's answer in ``out`` must not pass for this run's."""
+    for name in ("arch.json", "model.nnp", "arch_probs.png", "latency.png"):
+        if (out / name).exists():
+            (out / name).unlink()
+            log(f"removed {out / name} of an earlier run: this run has no answer within budget")
+
+
+def write_report(out: Path, report: dict) -> None:
     tmp = out / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, allow_nan=False, default=_nan_none) + "\n")
     os.replace(tmp, out / "report.json")
-    return report
 
 
 def _nan_none(o):

@@ -18,12 +18,12 @@ def _build(specs, out, backend, **kw):
     return build_table(specs, [backend], out, quiet=True, log=lambda m: None, backoff=0.0, **kw)
 
 
-def test_a_new_table_adopts_the_median_of_its_first_group_and_rows_are_at_that_level(tmp_path):
+def test_a_new_table_adopts_its_first_groups_densest_state_and_rows_are_at_that_level(tmp_path):
     out, fb = tmp_path / "t.parquet", FakeBackend()
     specs = _specs(5)
     rep = _build(specs, out, fb)
     t = read_table(out)
-    level = (STATES[0] + STATES[1]) / 2  # median of a timeline alternating 0.8 / 1.2
+    level = STATES[0]  # two states visited alike: the first (fast) one's centre
     assert rep.reference_level_ms == pytest.approx(level)
     (entry,) = t.meta["reference"]["levels"].values()
     assert entry["level_ms"] == pytest.approx(level)

@@ -71,3 +71,59 @@ def test_budget_below_the_fastest_arch_is_a_user_error():
     lut = _lut()
     with pytest.raises(UserError, match="below the fastest"):
         derive(_probs(0), lut, lut.range_ms()[0] * 0.9)
+
+
+def _limits(lut, param_budget=None, memory_budget=None, seed=5):
+    from hwprof.search.constraints import Constraints
+    rng = np.random.RandomState(seed)
+    params = [rng.randint(1000, 9000, len(t)).astype(float) for t in lut.ms]
+    memory = [rng.randint(10_000, 90_000, len(t)).astype(float) for t in lut.ms]
+    return Constraints(params, 500.0, memory, 20_000.0, param_budget, memory_budget)
+
+
+def _brute_limits(probs, lut, budget, limits):
+    best = None
+    for idx in itertools.product(*[range(len(p)) for p in probs]):
+        if lut.arch_ms(idx) > budget or not limits.satisfied(idx):
+            continue
+        lp = sum(np.log(p[i]) for p, i in zip(probs, idx))
+        if best is None or lp > best[0]:
+            best = (lp, list(idx))
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_derive_respects_parameter_and_memory_budgets(seed):
+    lut, probs = _lut(), _probs(seed)
+    lo, hi = lut.range_ms()
+    budget = lo + 0.7 * (hi - lo)
+    free = _limits(lut)
+    mid_params = free.fixed_params + sum(float(np.median(p)) for p in free.params)
+    limits = _limits(lut, param_budget=mid_params, memory_budget=70_000)
+    got = derive(probs, lut, budget, min_fill=0.0, limits=limits, buckets=20000)
+    assert limits.satisfied(got["indices"]) and got["estimate_ms"] <= budget
+    assert got["indices"] == _brute_limits(probs, lut, budget, limits)[1]
+    report = {c["name"]: c for c in limits.report(got["indices"])}
+    assert report["params"]["slack"] == pytest.approx(mid_params - limits.arch_params(got["indices"]))
+    assert report["peak_memory"]["ok"] and report["peak_memory"]["budget"] == 70_000
+
+
+def test_budgets_no_architecture_can_meet_are_user_errors():
+    lut = _lut()
+    with pytest.raises(UserError, match="parameter budget"):
+        _limits(lut, param_budget=100.0).check_feasible()
+    with pytest.raises(UserError, match="stem and head"):
+        _limits(lut, memory_budget=1000.0).check_feasible()
+    with pytest.raises(UserError, match="smallest peak"):
+        _limits(lut, memory_budget=20_000.0).check_feasible()
+
+
+def test_derive_never_returns_an_excluded_architecture():
+    lut, probs = _lut(), _probs(0)
+    lo, hi = lut.range_ms()
+    budget = lo + 0.5 * (hi - lo)
+    seen = []
+    for _ in range(5):
+        got = derive(probs, lut, budget, exclude=seen)
+        assert got["choices"] not in seen
+        seen.append(got["choices"])

@@ -63,11 +63,11 @@ def _at_level(rec, level_ms):
 @pytest.mark.parametrize("period,start_slow", [(0.05, False), (0.4, False), (0.4, True),
                                                (1.3, True)])
 def test_latency_at_the_level_is_the_same_whatever_states_the_machine_passes(period, start_slow):
-    level = 0.3 * 1.25  # the reference between its fast (0.3 ms) and slow (0.45 ms) state
+    level = 0.3 * 1.5  # the reference's slow state (0.45 ms; fast: 0.3 ms)
     m = Machine(period=period, start_slow=start_slow)
     ops = [("conv", m.op(1e-3, 1.0)), ("bn", m.op(0.2e-3, 0.0)), ("tiny", m.op(0.02e-3, 1.6))]
     records, _ = _group(m, ops, level)
-    want = {"conv": 1.0 * 1.25, "bn": 0.2, "tiny": 0.02 * 1.25 ** 1.6}
+    want = {"conv": 1.0 * 1.5, "bn": 0.2, "tiny": 0.02 * 1.5 ** 1.6}
     for rec in records:
         assert _at_level(rec, level) == pytest.approx(want[rec.id], rel=1e-6)
         assert refstats.elasticity(rec.samples_ms, rec.refs_ms) == pytest.approx(
@@ -75,7 +75,7 @@ def test_latency_at_the_level_is_the_same_whatever_states_the_machine_passes(per
 
 
 def test_raw_medians_follow_the_state_mix_and_the_latency_does_not():
-    level = 0.375
+    level = 0.3  # the fast state
     got = []
     for slow_share in (0.15, 0.85):  # mostly fast, then mostly slow
         m = Machine(period=0.2, slow_share=slow_share)
@@ -92,16 +92,16 @@ def test_raw_medians_follow_the_state_mix_and_the_latency_does_not():
 def test_ops_leave_the_rounds_once_their_ci_is_tight_and_their_samples_span_enough():
     m = Machine(period=0.3, noise=0.03, seed=3)
     ops = [("quiet", m.op(1e-3, 1.0)), ("small", m.op(0.1e-3, 0.8))]
-    records, timeline = _group(m, ops, level_ms=0.375)
+    records, timeline = _group(m, ops, level_ms=0.45)
     for rec in records:
         assert rec.stop_reason == "converged"
         n = len(rec.samples_ms)
         assert n >= CFG["min_samples"]
         assert rec.at_s[-1] - rec.at_s[0] >= CFG["min_span_s"]
-        est = refstats.estimate(rec.samples_ms, rec.refs_ms, 0.375)
-        assert est["converged"] and est["bracketed"]
+        est = refstats.estimate(rec.samples_ms, rec.refs_ms, 0.45)
+        assert est["converged"] and est["bracketed"] and est["ref_near"] >= 8
         assert (est["latency_ci_high_ms"] - est["latency_ci_low_ms"]) / 2 <= 0.015 * est["latency_ms"]
-        assert est["latency_ms"] == pytest.approx({"quiet": 1.25, "small": 0.1 * 1.25 ** 0.8}[rec.id],
+        assert est["latency_ms"] == pytest.approx({"quiet": 1.5, "small": 0.1 * 1.5 ** 0.8}[rec.id],
                                                   rel=0.02)
     # every op sample sits between two reference samples: one more reference sample than ops
     assert len(timeline) == 1 + sum(len(r.samples_ms) for r in records)
@@ -120,7 +120,7 @@ def test_time_cap_stops_a_hopeless_op_and_it_is_not_converged():
 
 def test_an_op_that_breaks_mid_rounds_is_an_error_and_the_others_finish():
     m = Machine()
-    records, _ = _group(m, [("ok", m.op(1e-3)), ("bad", m.op(1e-3, fail_after=30))], 0.375)
+    records, _ = _group(m, [("ok", m.op(1e-3)), ("bad", m.op(1e-3, fail_after=30))], 0.45)
     by = {r.id: r for r in records}
     assert "op broke" in by["bad"].error
     assert by["ok"].error is None and by["ok"].stop_reason == "converged"
@@ -156,3 +156,25 @@ def test_block_size_makes_a_sample_last_at_least_min_sample_ms():
     assert interleave.block_size(50e-6, 1.0) == 20
     assert interleave.block_size(2e-3, 0.5) == 1
     assert interleave.block_size(0.0, 0.5) == 1000
+
+
+def test_the_latency_comes_from_the_samples_near_the_level():
+    # an op whose far state does not follow one elasticity: near the level (1.0) it costs 2 ms
+    # (and 2 * 1.05 at 1.05), in a far state (2.0) 3 ms instead of the 4 ms a line would give
+    refs = [1.0, 1.05, 0.97] * 10 + [2.0] * 40
+    ys = [2.0, 2.1, 1.94] * 10 + [3.0] * 40
+    near = refstats.estimate(ys, refs, 1.0)
+    assert near["ref_near"] == 30 and near["latency_ms"] == pytest.approx(2.0, rel=0.01)
+    # without enough samples near the level, every sample is carried (and it is no bracket)
+    far = refstats.estimate(ys[:5] + ys[30:], refs[:5] + refs[30:], 1.0)
+    assert far["ref_near"] == 5 and not far["bracketed"]
+
+
+def test_a_new_tables_level_is_the_centre_of_the_most_visited_state():
+    # mostly slow (1.5 ms, a little jitter), sometimes fast (1.0): the level is in the slow state,
+    # not the overall median that a 50/50 mix would put between the two
+    refs = [1.0, 1.01, 0.99] * 20 + [1.5, 1.52, 1.48, 1.51] * 20
+    assert refstats.level_of(refs) == pytest.approx(1.5, rel=0.01)
+    assert refstats.level_of([2.0]) == 2.0
+    with pytest.raises(ValueError):
+        refstats.level_of([])

@@ -1,0 +1,83 @@
+"""Fit (and store) a space's whole-network calibration from end-to-end measurements.
+
+The core shared by ``hwprof calibrate`` and ``hwprof search`` (which calibrates
+by itself when the table's device is reachable and the table holds no
+calibration for the space): measure a few random architectures of the space end
+to end, interleaved beside the reference op and at the table's reference level,
+fit ``end_to_end = slope * sum + intercept`` against the LatencyModel's plain
+sums, and store the fit in the table's (or a predictor file's) metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hwprof.latency.endtoend import measure_archs, random_choices
+from hwprof.latency.predictors.calibration import (
+    Calibration,
+    CalibrationSet,
+    fit_calibration,
+    store_in_meta,
+)
+
+
+def has_calibration(model, space) -> bool:
+    """Whether ``model`` holds a calibration for ``space`` (recognised by its stem)."""
+    cal = getattr(model, "calibration", None)
+    if not cal:
+        return False
+    stem = space.fixed_specs[:1]   # a calibration recognises its space by the stem
+    return bool(cal.covers(stem)) if hasattr(cal, "covers") else True
+
+
+def measure_calibration(space, model, backend, *, archs: int = 8, seed: int = 0,
+                        protocol: dict | None = None, table_meta: dict | None = None,
+                        expect_fingerprint: str | None = None, progress=None,
+                        log: Callable[[str], None] | None = None
+                        ) -> tuple[Calibration, list[dict[str, Any]], dict]:
+    """Measure ``archs`` random architectures and fit the calibration of ``space``.
+
+    ``model`` gives the plain sums (its own calibration, if any, is ignored);
+    returns (calibration, end-to-end results, the agent's hello).
+    """
+    choices = random_choices(space, archs, seed)
+    sums = [float(model.estimate_arch(space, c)["sum_ms"]) for c in choices]  # fails first
+    results, hello = measure_archs(space, choices, backend, protocol=protocol, seed=seed,
+                                   expect_fingerprint=expect_fingerprint, table_meta=table_meta,
+                                   progress=progress)
+    if log is not None:
+        for i, res in enumerate(results):
+            log(f"  arch {i + 1}/{len(choices)}: sum {sums[i]:.3f} ms, end to end "
+                f"{res['latency_ms']:.3f} ms")
+    cal = fit_calibration(sums, [r["latency_ms"] for r in results], space=space.name,
+                          stem_signature=space.arch_specs(choices[0])[0].signature,
+                          choices=choices, device_fingerprint=hello.get("fingerprint_id"))
+    return cal, results, hello
+
+
+def store_calibration(cal: Calibration, table_path=None, predictor_path=None) -> str:
+    """Store ``cal`` in the table (preferred) or the predictor file; returns where."""
+    if table_path:
+        from hwprof.latency.table import read_table, write_table
+        table = read_table(table_path)
+        store_in_meta(table.meta, cal)
+        write_table(table_path, table)
+        return str(table_path)
+    from hwprof.latency.predictors.persist import load_predictor, update_meta
+    meta = dict(load_predictor(predictor_path).meta)
+    store_in_meta(meta, cal)
+    update_meta(predictor_path, calibrations=meta["calibrations"])
+    return str(predictor_path)
+
+
+def attach(model, cal: Calibration) -> None:
+    """Use ``cal`` for ``model``'s whole-network estimates from now on."""
+    cur = getattr(model, "calibration", None) or CalibrationSet()
+    cur.by_space[cal.space] = cal
+    model.calibration = cur
+
+
+def describe(cal: Calibration) -> str:
+    return (f"{cal.space}: end_to_end = {cal.slope:.4f} * sum {cal.intercept:+.4f} ms from "
+            f"{cal.n} architecture(s); RMSPE of the plain sum {100 * cal.sum_rmspe:.1f} %, "
+            f"calibrated {100 * cal.calibrated_rmspe:.1f} %")

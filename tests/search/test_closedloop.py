@@ -1,0 +1,143 @@
+"""The closed loop against fake devices whose latencies differ from the table's.
+
+No timing here: a fake ``measure`` maps an architecture to a made-up end-to-end
+latency (the table's sum times a factor, over or under), so every assertion is
+exact.
+"""
+
+import numpy as np
+import pytest
+
+from hwprof.errors import UserError
+from hwprof.search.closedloop import FILL, Round, close_loop, fastest_measured, next_target, pick
+from hwprof.search.derive import derive
+from hwprof.search.latency_loss import LatencyTable2D
+
+
+def _lut(layers=5, cands=5, seed=4):
+    rng = np.random.RandomState(seed)
+    ms = [rng.uniform(0.05, 0.5, cands) for _ in range(layers)]
+    return LatencyTable2D([[f"c{k}" for k in range(cands)] for _ in ms], ms, 0.2, {})
+
+
+def _probs(lut, seed=0):
+    rng = np.random.RandomState(seed)
+    return [rng.dirichlet(np.ones(len(t))) for t in lut.ms]
+
+
+def _sum(lut, choices):
+    return lut.arch_ms([names.index(c) for names, c in zip(lut.names, choices)])
+
+
+class FakeDevice:
+    """End to end = factor * table sum + offset; records what it measured."""
+
+    def __init__(self, lut, factor=1.0, offset=0.0):
+        self.lut, self.factor, self.offset, self.seen = lut, factor, offset, []
+
+    def __call__(self, choices):
+        self.seen.append(list(choices))
+        return self.factor * _sum(self.lut, choices) + self.offset
+
+
+def _loop(lut, device, budget, **kw):
+    probs = _probs(lut)
+    logs = []
+    res = close_loop(lambda t, fill, skip: derive(probs, lut, t, min_fill=fill, exclude=skip),
+                     device, budget, log=logs.append, **kw)
+    return res, logs
+
+
+@pytest.mark.parametrize("factor", [1.35, 1.15, 0.8, 0.6])
+def test_loop_ends_measured_within_and_filling_the_budget(factor):
+    lut = _lut()
+    lo, hi = lut.range_ms()
+    budget = lo + 0.5 * (hi - lo)
+    dev = FakeDevice(lut, factor)
+    res, logs = _loop(lut, dev, budget, max_rounds=4)
+    ans = res["answer"]
+    assert res["status"] == "in_band" and ans.in_band()
+    assert FILL * budget <= ans.measured_ms <= budget
+    assert ans.measured_ms == pytest.approx(factor * _sum(lut, ans.choices))
+    # round 1 is the plain derivation; a device off by more than 5 % needs a second round
+    assert len(res["rounds"]) >= 2 and len(logs) >= 3
+    assert "tightened" in logs[1] if factor > 1 else "loosened" in logs[1]
+
+
+def test_every_round_measures_a_new_network_and_the_rounds_are_bounded():
+    lut = _lut()
+    lo, hi = lut.range_ms()
+    budget = lo + 0.5 * (hi - lo)
+    dev = FakeDevice(lut, offset=10 * hi)  # nothing fits: every network is far over
+    res, logs = _loop(lut, dev, budget, max_rounds=3)
+    assert len(res["rounds"]) == 3 and len(dev.seen) == 3
+    assert len({tuple(c) for c in dev.seen}) == 3
+    assert res["status"] == "over" and res["answer"] is None
+    assert all("over" in line for line in logs if line.startswith("round"))
+    # the fastest measured network is what --allow-over-budget keeps
+    assert fastest_measured(res["rounds"]).measured_ms == min(r.measured_ms for r in res["rounds"])
+
+
+def test_targets_tighten_from_what_was_measured():
+    lut = _lut()
+    lo, hi = lut.range_ms()
+    budget = lo + 0.6 * (hi - lo)
+    res, _ = _loop(lut, FakeDevice(lut, offset=10 * hi), budget, max_rounds=3)
+    r = res["rounds"]
+    assert r[0].target_ms == budget
+    for prev, cur in zip(r, r[1:]):
+        assert cur.target_ms == pytest.approx(next_target(prev))
+        assert cur.target_ms < prev.target_ms
+
+
+def test_loop_stops_when_nothing_more_can_be_derived():
+    lut = _lut(layers=2, cands=2)
+    lo, hi = lut.range_ms()
+    res, logs = _loop(lut, FakeDevice(lut, offset=10 * hi), hi, max_rounds=10)
+    assert len(res["rounds"]) <= 4 and res["status"] == "over"   # 4 networks in the space
+    assert any("nothing more to derive" in line for line in logs)
+
+
+def test_a_first_round_that_cannot_be_derived_is_the_users_error():
+    lut = _lut()
+    with pytest.raises(UserError, match="below the fastest"):
+        _loop(lut, FakeDevice(lut), lut.range_ms()[0] * 0.5)
+
+
+def test_without_a_device_the_derivation_is_the_answer_unmeasured():
+    lut = _lut()
+    lo, hi = lut.range_ms()
+    res, logs = _loop(lut, None, lo + 0.5 * (hi - lo))
+    assert res["status"] == "unmeasured" and len(res["rounds"]) == 1
+    assert res["answer"] is res["rounds"][0] and res["answer"].measured_ms is None
+    assert "not measured" in logs[0]
+
+
+def test_a_device_lost_mid_loop_keeps_what_was_measured():
+    lut = _lut()
+    lo, hi = lut.range_ms()
+    budget = lo + 0.5 * (hi - lo)
+    calls = []
+
+    def flaky(choices):
+        calls.append(choices)
+        return 0.5 * _sum(lut, choices) if len(calls) == 1 else None
+    res, _ = _loop(lut, flaky, budget, max_rounds=4)
+    assert len(res["rounds"]) == 2 and res["status"] == "within"
+    assert res["answer"] is res["rounds"][0]
+
+
+def test_pick_prefers_the_band_then_the_fullest_within_budget():
+    def r(i, measured, lp):
+        return Round(i, 1.0, 0.9, [f"c{i}"], 1.0, 1.0, lp, 1.0, measured)
+    assert pick([r(1, 0.97, -3.0), r(2, 0.99, -1.0), r(3, 0.5, 0.0)]).round == 2
+    assert pick([r(1, 0.7, -1.0), r(2, 0.9, -5.0), r(3, 1.2, 0.0)]).round == 2
+    assert pick([r(1, 1.1, 0.0)]) is None
+    d = r(1, 0.97, -1.0).to_dict()
+    assert d["ratio"] == pytest.approx(0.97) and d["in_band"] and d["within_budget"]
+
+
+def test_max_rounds_must_be_positive():
+    lut = _lut()
+    with pytest.raises(UserError, match="--max-rounds"):
+        _loop(lut, FakeDevice(lut), lut.range_ms()[1], max_rounds=0)
