@@ -119,64 +119,75 @@ def _check_devices(backends, hellos, table, out, allow_mixed) -> None:
                          f"--allow-mixed to add them anyway.")
 
 
-def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str | Path, *,
-                seed: int = 0, protocol: dict | None = None, remeasure: bool = False,
-                quiet: bool = False, allow_mixed: bool = False, max_reconnects: int = 5,
-                backoff: float = 1.0, checkpoint_every: float = 0.5, passes: int = 1,
-                reference_level_ms: float | None = None, group_ops: int = GROUP_OPS,
-                group_bytes: int = GROUP_BYTES,
-                log: Callable[[str], None] | None = None) -> BuildReport:
+@dataclass
+class BuildOptions:
+    """How a build runs (see :func:`build_table` for their meaning)."""
+
+    seed: int = 0
+    protocol: dict | None = None
+    remeasure: bool = False
+    quiet: bool = False
+    allow_mixed: bool = False
+    max_reconnects: int = 5
+    backoff: float = 1.0
+    checkpoint_every: float = 0.5
+    passes: int = 1
+    reference_level_ms: float | None = None
+    group_ops: int = GROUP_OPS
+    group_bytes: int = GROUP_BYTES
+    log: Callable[[str], None] | None = None
+
+    def check(self) -> None:
+        p = self.passes
+        if isinstance(p, bool) or not isinstance(p, int) or p < 1:
+            raise UserError(f"the number of passes must be a positive integer, got {p!r}")
+        if self.group_ops < 1:
+            raise UserError(f"a group holds at least one op, got --group-ops {self.group_ops}")
+        self.log = self.log or (lambda msg: print(msg, file=sys.stderr))
+
+
+def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str | Path,
+                **options) -> BuildReport:
     """Measure ``specs`` on ``backends`` into the table at ``out``, ``passes`` times each.
 
-    ``reference_level_ms`` sets the reference level of a new table (e.g.
-    another table's, to make the two comparable); a table that has one keeps it.
+    Options (:class:`BuildOptions`): ``seed``, ``protocol`` (agent settings),
+    ``remeasure`` (ops already in the table too), ``quiet``, ``allow_mixed``
+    (devices or runtimes mixed in one table), ``max_reconnects`` and ``backoff``
+    (a dropped link), ``checkpoint_every`` (s), ``passes``, ``group_ops`` and
+    ``group_bytes`` (the size of an interleaved group), ``log``, and
+    ``reference_level_ms``: the reference level of a new table (e.g. another
+    table's, to make the two comparable); a table that has one keeps it.
     """
+    opts = BuildOptions(**options)
+    opts.check()
     out = Path(out)
-    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
-        raise UserError(f"the number of passes must be a positive integer, got {passes!r}")
-    if group_ops < 1:
-        raise UserError(f"a group holds at least one op, got --group-ops {group_ops}")
-    log = log or (lambda msg: print(msg, file=sys.stderr))
     check_writable(out)
     with table_lock(out):
-        return _build_locked(specs, backends, out, seed=seed, protocol=protocol,
-                             remeasure=remeasure, quiet=quiet, allow_mixed=allow_mixed,
-                             max_reconnects=max_reconnects, backoff=backoff,
-                             checkpoint_every=checkpoint_every, passes=passes,
-                             reference_level_ms=reference_level_ms, group_ops=group_ops,
-                             group_bytes=group_bytes, log=log)
+        return _build_locked(specs, backends, out, opts)
 
 
-def _build_locked(specs, backends, out, *, seed, protocol, remeasure, quiet, allow_mixed,
-                  max_reconnects, backoff, checkpoint_every, passes, reference_level_ms,
-                  group_ops, group_bytes, log) -> BuildReport:
+def _build_locked(specs, backends, out: Path, opts: BuildOptions) -> BuildReport:
     table = read_table(out) if out.exists() else LatencyTable.new()
     t0 = time.monotonic()
-    config = {"seed": seed, "protocol": protocol or {}}
-    sessions: list[AgentSession | None] = list(open_sessions(backends, config, max_reconnects,
-                                                             backoff, log))
+    config = {"seed": opts.seed, "protocol": opts.protocol or {}}
+    sessions: list[AgentSession | None] = list(open_sessions(
+        backends, config, opts.max_reconnects, opts.backoff, opts.log))
     try:
         hellos = [s.hello for s in sessions]
-        _check_devices(backends, hellos, table, out, allow_mixed)
-        prior = {} if remeasure else ok_rows(table)
+        _check_devices(backends, hellos, table, out, opts.allow_mixed)
+        prior = {} if opts.remeasure else ok_rows(table)
         keys = {(h["fingerprint_id"], environment_key(h["environment"], h["device"]))
                 for h in hellos}
-        need = passes_needed(specs, prior, keys, passes)
-        groups = plan_groups(specs, need, seed, group_ops, group_bytes)
-        agent_protocol = sessions[0].hello.get("protocol") or protocol or {}
-        rec = Recorder(out, table, prior, checkpoint_every, agent_protocol)
-        for h in hellos:
-            rec.note_device(h, agent_protocol)
-            if reference_level_ms is not None and rec.level(h) is None:
-                rec.adopt_level(h, reference_level_ms, "given (--reference-from / level)")
+        need = passes_needed(specs, prior, keys, opts.passes)
+        groups = plan_groups(specs, need, opts.seed, opts.group_ops, opts.group_bytes)
+        rec = _recorder(out, table, prior, hellos, opts)
         todo = {s.signature for s in specs if s.signature in need}
         report = BuildReport(out=str(out), requested=len(specs), skipped=len(specs) - len(todo),
-                             devices=[b.label for b in backends], passes=passes,
+                             devices=[b.label for b in backends], passes=opts.passes,
                              groups=len(groups))
         timelines_before = len(table.meta.get("timelines", []))
         if groups:
-            _run(groups, backends, sessions, config, rec, report, quiet, log, max_reconnects,
-                 backoff, out)
+            _run(groups, backends, sessions, config, rec, report, opts, out)
         else:
             rec.flush()
     finally:
@@ -184,6 +195,17 @@ def _build_locked(specs, backends, out, *, seed, protocol, remeasure, quiet, all
     report.wall_s = time.monotonic() - t0
     _describe_machine(report, table, hellos, timelines_before)
     return report
+
+
+def _recorder(out, table, prior, hellos, opts: BuildOptions) -> Recorder:
+    """The recorder of a build, with every device noted (and a given reference level set)."""
+    agent_protocol = hellos[0].get("protocol") or opts.protocol or {}
+    rec = Recorder(out, table, prior, opts.checkpoint_every, agent_protocol)
+    for h in hellos:
+        rec.note_device(h, agent_protocol)
+        if opts.reference_level_ms is not None and rec.level(h) is None:
+            rec.adopt_level(h, opts.reference_level_ms, "given (--reference-from / level)")
+    return rec
 
 
 def _describe_machine(report: BuildReport, table: LatencyTable, hellos, before: int) -> None:
@@ -194,36 +216,47 @@ def _describe_machine(report: BuildReport, table: LatencyTable, hellos, before: 
     report.machine = combined_movement(table.meta.get("timelines", [])[before:])
 
 
-def _run(groups, backends, sessions, config, rec, report, quiet, log, max_reconnects, backoff,
-         out) -> None:
+class _Tally:
+    """What the runner reports, recorded and counted (the runner calls it from its threads)."""
+
+    def __init__(self, rec: Recorder, report: BuildReport, bar):
+        self.rec, self.report, self.bar = rec, report, bar
+        self.lock = threading.Lock()
+
+    def answer(self, group, answer, sess, backend) -> None:
+        rows = self.rec.record_group(group.specs, answer, sess.hello, backend.label)
+        with self.lock:
+            for row in rows:
+                self._count(row["kind"], row["signature"], row["status"], row["error"],
+                            row.get("sampled_s") or 0.0)
+
+    def op_error(self, spec, err, sess, backend) -> None:
+        self.rec.add(result_row(spec, {"status": "error", "error": err}, sess.hello,
+                                backend.label))
+        with self.lock:
+            self._count(spec.kind, spec.signature, "error", err, 0.0)
+
+    def _count(self, kind, signature, status, error, sampled_s) -> None:
+        self.report.measured += 1
+        self.report.sampled_s += sampled_s
+        if status != "ok":
+            self.report.errors += 1
+            self.bar.write(f"error: {kind} {signature}: {error}")
+
+    def progress(self, n: int) -> None:
+        with self.lock:
+            self.bar.update(n)
+
+
+def _run(groups, backends, sessions, config, rec, report, opts: BuildOptions, out) -> None:
     jobs = sum(len(g.specs) for g in groups)
     sweeps = f" ({report.passes} passes)" if report.passes > 1 else ""
-    bar = _progress(jobs, quiet, f"measuring on {', '.join(report.devices)}{sweeps}")
-    lock = threading.Lock()
-
-    def on_answer(group, answer, sess, backend):
-        rows = rec.record_group(group.specs, answer, sess.hello, backend.label)
-        with lock:
-            for row in rows:
-                report.measured += 1
-                report.sampled_s += row.get("sampled_s") or 0.0
-                if row["status"] != "ok":
-                    report.errors += 1
-                    bar.write(f"error: {row['kind']} {row['signature']}: {row['error']}")
-
-    def on_op_error(spec, err, sess, backend):
-        rec.add(result_row(spec, {"status": "error", "error": err}, sess.hello, backend.label))
-        with lock:
-            report.measured += 1
-            report.errors += 1
-            bar.write(f"error: {spec.kind} {spec.signature}: {err}")
-
-    def on_progress(n):
-        with lock:
-            bar.update(n)
-    runner = GroupRunner(backends, sessions, config, level_of=rec.level, on_answer=on_answer,
-                         on_op_error=on_op_error, on_progress=on_progress, log=log,
-                         skip=lambda sig: sig in rec.failed, max_reconnects=max_reconnects, backoff=backoff)
+    bar = _progress(jobs, opts.quiet, f"measuring on {', '.join(report.devices)}{sweeps}")
+    tally = _Tally(rec, report, bar)
+    runner = GroupRunner(backends, sessions, config, level_of=rec.level, on_answer=tally.answer,
+                         on_op_error=tally.op_error, on_progress=tally.progress, log=opts.log,
+                         skip=lambda sig: sig in rec.failed, max_reconnects=opts.max_reconnects,
+                         backoff=opts.backoff)
     try:
         left = runner.run(groups)
     finally:
