@@ -135,10 +135,17 @@ def main():
     ap.add_argument("--archs", type=int, default=20)
     ap.add_argument("--calib-archs", type=int, default=8)
     ap.add_argument("--out-dir", default="/tmp/bench-protocol")
+    ap.add_argument("--sum-only", action="store_true",
+                    help="only part 4, on the A tables already in --out-dir")
     args = ap.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spaces = args.spaces.split(",")
+    if args.sum_only:
+        figs = {s: sum_vs_e2e(s, str(out / f"{s}-A.parquet"), args.archs, args.calib_archs)
+                for s in spaces}
+        (out / "bench_sum.json").write_text(json.dumps(figs, indent=1, default=str))
+        return
     figs: dict = {"spaces": spaces, "gap_s": args.gap}
 
     print("1. builds A", flush=True)
@@ -168,6 +175,7 @@ def main():
               f"{100 * rep['latency_own_level']['within_5']:.1f} % (levels "
               f"{a[s]['level_ms']:.4f} vs {b2['level_ms']:.4f}); raw median_ms "
               f"{100 * rep['raw_median']['within_5']:.1f} %", flush=True)
+    (out / "bench.json").write_text(json.dumps(figs, indent=1, default=str))
     print("4. table sum vs end to end", flush=True)
     figs["sum_vs_e2e"] = {s: sum_vs_e2e(s, a[s]["path"], args.archs, args.calib_archs)
                           for s in spaces}

@@ -41,8 +41,15 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
 
 # A network's samples must span the protocol's min_span_s too (the machine's slow drifts): the
 # per-op caps of a table build (5 s of sampling, 400 samples) would end a 50 ms network's rounds
-# after 5 s. Networks are few, so they get the time to span it.
-NETWORK_PROTOCOL = {"time_cap_s": 60.0, "max_samples": 5000}
+# after 5 s. The networks of one call share NETWORK_SAMPLING_S of sampling (each at least 5 s),
+# so one network gets a minute and a calibration's eight get 7.5 s each.
+NETWORK_SAMPLING_S = 60.0
+
+
+def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
+    """The protocol for measuring ``n_networks`` networks in one group (overrides win)."""
+    cap = max(5.0, NETWORK_SAMPLING_S / max(1, n_networks))
+    return {"time_cap_s": cap, "max_samples": 5000, **(protocol or {})}
 
 
 def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = None,
@@ -63,7 +70,7 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
     another fingerprint is refused before anything is measured. ``progress``
     is called with each of the agent's progress messages.
     """
-    sess = backend.open({"seed": seed, "protocol": {**NETWORK_PROTOCOL, **(protocol or {})}})
+    sess = backend.open({"seed": seed, "protocol": network_protocol(len(specs), protocol)})
     try:
         hello = sess.hello
         fp = hello.get("fingerprint_id")
