@@ -258,6 +258,7 @@ def max_index(t):
 
 def run(args):
     from hwprof.commands._common import duration_ms
+    from hwprof.latency.calibrate import has_calibration
     from hwprof.latency.spaces import get_space
     from hwprof.search.data import load_data
 
@@ -267,11 +268,15 @@ def run(args):
     table = _read(args.table)
     mid = args.latency_budget.strip().lower() == "mid"
     budget = None if mid else duration_ms(args.latency_budget)   # bad input fails first
+    from hwprof.search.constraints import Constraints
+    Constraints.from_space(space, args.param_budget, args.memory_budget)   # feasible at all?
     data = load_data(args.data, space.input, space.classes, seed=args.seed)
     print(f"data {data.name}: {data.sizes()}; " + "; ".join(data.notes))
     device, why = device_for(args, table)
     if why:
         print(f"note: {why}")
+    if budget is not None and not (device and not has_calibration(model, space)):
+        _check_reachable_budget(space, model, budget)   # (else after calibrating, in the search)
     cal_s = calibrate_if_needed(args, space, model, device, table) if device else 0.0
     if mid:   # the middle of the (calibrated, when it could be) estimated range
         budget = mid_budget(space, model)
@@ -279,6 +284,18 @@ def run(args):
               f"architecture's estimate")
     report = _run_search(args, space, model, data, budget, device, table, cal_s, why)
     return _summary(args, report, budget)
+
+
+def _check_reachable_budget(space, model, budget: float) -> None:
+    """A budget under the fastest architecture is refused before the search trains."""
+    from hwprof.errors import UserError
+    from hwprof.search.derive import fastest_ms
+    from hwprof.search.latency_loss import LatencyTable2D
+    from hwprof.search.runner import estimator
+    fastest = fastest_ms(LatencyTable2D.from_model(space, model), estimator(space, model))
+    if budget < fastest:
+        raise UserError(f"the budget {budget:.4g} ms is below the fastest architecture of "
+                        f"{space.name} ({fastest:.4g} ms by the latency model)")
 
 
 def _check_args(args) -> None:

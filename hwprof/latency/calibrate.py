@@ -35,12 +35,16 @@ def measure_calibration(space, model, backend, *, archs: int = 8, seed: int = 0,
                         expect_fingerprint: str | None = None, progress=None,
                         log: Callable[[str], None] | None = None
                         ) -> tuple[Calibration, list[dict[str, Any]], dict]:
-    """Measure ``archs`` random architectures and fit the calibration of ``space``.
+    """Measure ``archs`` random architectures (at most all of the space's) and fit the
+    calibration of ``space``.
 
     ``model`` gives the plain sums (its own calibration, if any, is ignored);
     returns (calibration, end-to-end results, the agent's hello).
     """
-    choices = random_choices(space, archs, seed)
+    total = 1
+    for lay in space.layers:
+        total *= len(lay.candidates)
+    choices = random_choices(space, min(archs, total), seed)
     sums = [float(model.estimate_arch(space, c)["sum_ms"]) for c in choices]  # fails first
     results, hello = measure_archs(space, choices, backend, protocol=protocol, seed=seed,
                                    expect_fingerprint=expect_fingerprint, table_meta=table_meta,

@@ -79,6 +79,15 @@ def _log_probs(probs, limits) -> list[np.ndarray]:
     return logp
 
 
+def fastest_ms(lut: LatencyTable2D, estimate: Callable[[list[str]], float] | None = None
+               ) -> float:
+    """The fastest architecture's latency: the additive minimum, or its whole-network estimate
+    (a calibration is monotone in the sum, so the fastest stays the fastest)."""
+    if estimate is None:
+        return lut.range_ms()[0]
+    return float(estimate([names[int(np.argmin(t))] for names, t in zip(lut.names, lut.ms)]))
+
+
 def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
            estimate: Callable[[list[str]], float] | None = None, min_fill: float = 0.9,
            buckets: int = 2000, max_checks: int = 400, *, limits=None,
@@ -91,9 +100,10 @@ def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
     architectures in ``exclude`` (lists of choices) are never returned.
     """
     lo, hi = lut.range_ms()
-    if budget_ms < lo:
+    fastest = fastest_ms(lut, estimate)
+    if budget_ms < fastest:
         raise UserError(f"the budget {budget_ms:.4g} ms is below the fastest architecture of the "
-                        f"space ({lo:.4g} ms by the latency model)")
+                        f"space ({fastest:.4g} ms by the latency model)")
     skip = {tuple(c) for c in exclude}
     # the whole additive range: a calibration may map sums above or below the budget
     cap = max(hi, budget_ms * 1.25)

@@ -21,7 +21,7 @@ from hwprof.latency.arch import save_arch
 from hwprof.latency.spaces import Space
 from hwprof.search.closedloop import Round, close_loop, fastest_measured
 from hwprof.search.constraints import Constraints
-from hwprof.search.derive import derive
+from hwprof.search.derive import derive, fastest_ms
 from hwprof.search.latency_loss import LOSS_FORMS, LatencyLoss, LatencyTable2D
 
 ALGOS = ("proxyless", "darts")
@@ -64,17 +64,19 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     out = _out_dir(out)
     lut = LatencyTable2D.from_model(space, model)
     limits = Constraints.from_space(space, param_budget, memory_budget)
-    lo, hi = _check_budget(space, lut, budget_ms, log)
+    est = estimator(space, model)
+    lo, hi = _check_budget(space, lut, budget_ms, fastest_ms(lut, est), log)
     t0 = time.perf_counter()
     loss = LatencyLoss(lut, budget_ms, loss_form, extra_terms=limits.loss_terms())
     learner, history, probs = _search(space, lut, loss, data, algo, epochs, seed, batch, log,
                                       learner_options)
     search_s = time.perf_counter() - t0
-    est = estimator(space, model)
+    floor = fastest_ms(lut, est)
     t1 = time.perf_counter()
     loop = close_loop(
-        lambda target, fill, skip: derive(probs, lut, target, est, min_fill=fill, limits=limits,
-                                          exclude=skip),
+        # a target tightened below the fastest network is clamped to it: the fastest remain
+        lambda target, fill, skip: derive(probs, lut, max(target, floor), est, min_fill=fill,
+                                          limits=limits, exclude=skip),
         None if measure is None else (lambda ch: measure(space.arch_network(ch))),
         budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
     answer, result = _verdict(loop, allow_over_budget)
@@ -119,11 +121,13 @@ def _out_dir(out) -> Path:
     return out
 
 
-def _check_budget(space: Space, lut: LatencyTable2D, budget_ms: float, log) -> tuple[float, float]:
+def _check_budget(space: Space, lut: LatencyTable2D, budget_ms: float, fastest: float,
+                  log) -> tuple[float, float]:
     lo, hi = lut.range_ms()
-    if budget_ms < lo:
+    if budget_ms < fastest:
         raise UserError(f"the budget {budget_ms:.4g} ms is below the fastest architecture of "
-                        f"{space.name} ({lo:.4g} ms by the latency model; range {lo:.4g}..{hi:.4g} ms)")
+                        f"{space.name} ({fastest:.4g} ms by the latency model; additive range "
+                        f"{lo:.4g}..{hi:.4g} ms)")
     log(f"space {space.name}: {len(space.layers)} searchable layers, latency range "
         f"{lo:.3f}..{hi:.3f} ms (fixed {lut.fixed_ms:.3f} ms); budget {budget_ms:.3f} ms")
     if budget_ms >= hi:
@@ -216,7 +220,9 @@ def _remove_stale(out: Path, log) -> None:
             log(f"removed {out / name} of an earlier run: this run has no answer within budget")
 
 
-def write_report(out: Path, report: dict) -> None:
+def write_report(out: str | os.PathLike, report: dict) -> None:
+    """Write ``out/report.json`` atomically."""
+    out = Path(out)
     tmp = out / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, allow_nan=False, default=_nan_none) + "\n")
     os.replace(tmp, out / "report.json")

@@ -97,8 +97,11 @@ def test_derive_respects_parameter_and_memory_budgets(seed):
     lut, probs = _lut(), _probs(seed)
     lo, hi = lut.range_ms()
     budget = lo + 0.7 * (hi - lo)
-    free = _limits(lut)
-    mid_params = free.fixed_params + sum(float(np.median(p)) for p in free.params)
+    allowed = _limits(lut, memory_budget=70_000)
+    least, most = (allowed.fixed_params + sum(float(f(p[a])) for p, a in
+                                              zip(allowed.params, allowed.allowed()))
+                   for f in (np.min, np.max))
+    mid_params = least + 0.5 * (most - least)   # binding among the networks memory allows
     limits = _limits(lut, param_budget=mid_params, memory_budget=70_000)
     got = derive(probs, lut, budget, min_fill=0.0, limits=limits, buckets=20000)
     assert limits.satisfied(got["indices"]) and got["estimate_ms"] <= budget
