@@ -128,3 +128,23 @@ def test_plan_groups_sweeps_pass_after_pass_with_only_what_each_op_lacks():
 def pd_isnull(v):
     import pandas as pd
     return pd.isna(v)
+
+
+def test_the_cause_of_an_agents_death_is_never_a_log_line():
+    from hwprof.latency.backends.session import last_error_line
+    err = ("2026-12-01 [nnabla][INFO]: Initializing CPU extension...\n"
+           "MemoryError: cannot allocate 6.8 GB\n"
+           "2026-12-01 [nnabla][INFO]: Saving <_io.StringIO object at 0x7f>\n")
+    assert last_error_line(err) == "MemoryError: cannot allocate 6.8 GB"
+    assert last_error_line("[nnabla][INFO]: only chatter\n") == ""
+
+
+def test_an_interrupted_build_does_not_claim_to_reconnect(tmp_path):
+    import threading
+
+    from hwprof.latency.buildrun import reopen
+    logged = []
+    stop = threading.Event()
+    stop.set()  # Ctrl-C: the build is stopping
+    assert reopen(FakeBackend(), {}, RuntimeError("link gone"), 5, 0.0, logged.append, stop) is None
+    assert logged == []

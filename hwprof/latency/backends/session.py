@@ -17,6 +17,14 @@ from typing import Any, Callable, Optional
 from hwprof.errors import DeviceError
 
 
+def last_error_line(stderr: str) -> str:
+    """The last line of an agent's stderr that is not a runtime's log chatter (nnabla logs
+    "[nnabla][INFO]: ..." lines): the likeliest cause of its death, or ''."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "][INFO]" not in ln and "][DEBUG]" not in ln]
+    return useful[-1] if useful else ""
+
+
 class AgentLost(DeviceError):
     """The agent's link ended (process died, connection dropped)."""
 
@@ -97,9 +105,9 @@ class AgentSession:
                 raise AgentHung(f"{self.label}: no answer from the agent within {timeout:.0f} s; "
                                 f"it was stopped") from None
             if line is None:
-                tail = self.t.stderr_tail().strip()
+                cause = last_error_line(self.t.stderr_tail())
                 raise AgentLost(f"{self.label}: the agent stopped unexpectedly"
-                                + (f": {tail.splitlines()[-1]}" if tail else ""))
+                                + (f": {cause}" if cause else ""))
             if line.startswith("{"):
                 try:
                     return json.loads(line)

@@ -123,6 +123,10 @@ def connect(target: SshTarget, accept_new: bool = False, timeout: float = 15.0) 
         client.close()
         if "No authentication methods" in str(e):  # no key and no agent to offer
             raise _auth_error(target) from None
+        if "protocol banner" in str(e):  # something listens there, but it does not speak SSH
+            raise DeviceError(f"{where}: port {target.port} accepted the connection but sent no SSH "
+                              f"greeting within {timeout:.0f} s; is it an SSH server (and not, "
+                              f"say, a web server or a firewall that holds connections)?") from None
         raise DeviceError(f"{where}: cannot connect: {e or type(e).__name__}") from None
     client.get_transport().set_keepalive(10)
     return client
