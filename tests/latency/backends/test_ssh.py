@@ -170,13 +170,14 @@ def test_sigstopped_agent_is_detected_as_hung_and_killed(sshd, tmp_path):
     specs = get_space("tiny").table_specs()
     sess = b.open({"seed": 0, "protocol": FAST_PROTOCOL})
     try:
-        assert sess.measure(specs[0].signature, specs[0].plan())["status"] == "ok"
+        first = sess.measure_group("g0", [(specs[0].signature, specs[0].plan())])
+        assert first["results"][0]["status"] == "ok"
         pid = sess.t.pid
         assert sshd.agents() == [pid]
         os.kill(pid, signal.SIGSTOP)
         t0 = time.monotonic()
         with pytest.raises(AgentHung, match="no answer from the agent within 3 s"):
-            sess.measure(specs[1].signature, specs[1].plan())
+            sess.measure_group("g1", [(specs[1].signature, specs[1].plan())])
         waited = time.monotonic() - t0
         assert 2.9 <= waited < 8.0
         assert sshd.wait_no_agents(5.0) == []  # the stopped agent was killed on the board

@@ -31,6 +31,7 @@ def ssh_backend(srv, tmp_path, op_timeout=60.0):
 
 def build(specs, backends, out, **kw):
     kw.setdefault("backoff", 0.2)
+    kw.setdefault("group_ops", 2)  # rows reach the table group by group: small groups, many events
     return build_table(specs, backends, out, protocol=FAST_PROTOCOL, quiet=True,
                        log=lambda m: None, **kw)
 
@@ -181,7 +182,7 @@ def test_agent_orphaned_by_a_dropped_link_is_killed_after_reconnecting(sshd, tmp
 
 
 def test_an_op_that_always_hangs_the_board_becomes_an_error_row(sshd, tmp_path):
-    from hwprof.latency.build import OP_LOSS_LIMIT
+    from hwprof.latency.buildrun import OP_LOSS_LIMIT
     from hwprof.latency.specs import parse_spec
     small = get_space("tiny").table_specs()[:2]
     # one call takes seconds: with a 1.5 s op timeout the agent looks hung every time
