@@ -66,22 +66,8 @@ def backend_options(args: argparse.Namespace):
 
 def duration_ms(text: str) -> float:
     """Parse '20ms', '500us', '0.02s' (or a bare number of ms) into milliseconds."""
-    from hwprof.errors import UserError
-    t = text.strip().lower()
-    for suffix, scale in (("ms", 1.0), ("us", 1e-3), ("µs", 1e-3), ("s", 1e3)):
-        if t.endswith(suffix):
-            t, mult = t[: -len(suffix)], scale
-            break
-    else:
-        mult = 1.0
-    try:
-        v = float(t) * mult
-    except ValueError:
-        raise UserError(f"cannot read {text!r} as a duration; write e.g. 20ms, 500us or 0.02s") \
-            from None
-    if not v > 0:
-        raise UserError(f"a duration must be positive, got {text!r}")
-    return v
+    return _scaled(text, (("ms", 1.0), ("us", 1e-3), ("µs", 1e-3), ("s", 1e3)), "a duration",
+                   "20ms, 500us or 0.02s")
 
 
 def add_force_argument(p: argparse.ArgumentParser, flag: str = "--out") -> None:
