@@ -97,9 +97,14 @@ def case_overwrite(w: Path):
 
 
 def case_damaged(w: Path):
+    import pyarrow.parquet as pq
     bad = w / "damaged.parquet"
     data = bytearray((w / "killed.parquet").read_bytes())
-    data[len(data) // 2: len(data) // 2 + 64] = b"\0" * 64
+    md = pq.ParquetFile(w / "killed.parquet").metadata
+    names = [md.row_group(0).column(i).path_in_schema for i in range(md.num_columns)]
+    off = md.row_group(0).column(names.index("latency_ms")).data_page_offset
+    for i in range(off, off + 24):  # flip the bytes of a data page; the footer stays readable
+        data[i] ^= 0xFF
     bad.write_bytes(bytes(data))
     p = hw("table", "show", bad)
     txt = w / "latin1.json"
