@@ -80,8 +80,3 @@ def latency_columns(res: dict[str, Any], level_ms: float, cfg: dict[str, Any] | 
             "bracketed": est["bracketed"], "converged": est["converged"],
             "unstable": (not est["converged"]) or est["latency_iqr_ms"] > cfg["unstable_cv"] * lat,
             "samples_ms": list(res["samples_ms"]), "sample_ref_ms": list(res["refs_ms"])}
-
-
-def relevel(samples_ms: Sequence[float], refs_ms: Sequence[float], level_ms: float) -> float:
-    """A row's latency carried to another reference level (e.g. another table's)."""
-    return refstats.estimate(list(samples_ms), list(refs_ms), level_ms)["latency_ms"]

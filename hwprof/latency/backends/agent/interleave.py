@@ -26,10 +26,6 @@ import random
 from . import refstats
 
 
-class OpFailed(RuntimeError):
-    """An op raised while it was being timed; it leaves the group as an error."""
-
-
 def block_size(per_call_s, min_sample_ms):
     """Calls per sample so that a sample lasts at least ``min_sample_ms``."""
     if per_call_s <= 0:
