@@ -1,91 +1,43 @@
 """Search spaces as data, and the op specs each one's lookup table needs.
 
-A space is a plain dictionary: input shape, a fixed stem (and optional fixed
-first block), stages of searchable layers (width, depth, stride), the candidate
-blocks every searchable layer chooses among, and a fixed head. The same code
-turns any space into its layers, its candidates' op specs and the specs of one
-chosen architecture; adding a space means adding data, not code.
+A space is a space file (YAML or JSON, :mod:`hwprof.latency.spacefile`,
+documented in ``docs/SPACES.md``): input shape, a fixed stem, stages of
+searchable layers (width, stride, a depth range, squeeze-excite and activation),
+the candidate blocks every searchable layer chooses among, and a fixed head.
+The built-in spaces are such files shipped in ``hwprof/latency/space_files``;
+:func:`get_space` takes a built-in name or a path, optionally with parameter
+overrides (``ofa-mbv3:width_mult=1.0,resolution=192``).
 
-Candidates are MBConv blocks named ``mbconv_e{expand}_k{kernel}`` plus ``skip``
-(identity) where the layer keeps shape (stride 1, same width).
+Candidates are named for what they are: ``mbconv_e{expand}_k{kernel}``, then
+``_se`` with squeeze-excite and ``_{act}`` for an activation other than relu6;
+``conv_k{kernel}`` for a plain conv; ``skip`` (identity, 0 ms) on the layers a
+stage may drop: a stage of depth ``[min, max]`` always keeps its first ``min``
+layers, and its layers ``min+1 .. max`` each have a ``skip`` candidate (they
+keep the shape, so which of them is skipped does not change any op: derivation
+writes the skips last, as the stage's trailing layers).
 
-With ``"fused_fixed": True`` each fixed layer (stem conv + BN + ReLU6, head conv +
-BN + ReLU6, pool + classifier) is one ``sequence`` spec instead of its primitives:
-the unit that published lookup tables measure (``hwprof import proxylessnas``).
+With ``fused_fixed: true`` each fixed layer (stem conv + BN + act, head conv +
+BN + act, pool + classifier) is one op (a ``sequence`` spec when it holds
+several): the unit published lookup tables measure (``hwprof import
+proxylessnas``).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
 from typing import Any, Sequence
 
 from hwprof.errors import UserError
+from hwprof.latency import spacefile
 from hwprof.latency.specs import OpSpec, parse_spec, unique
 
 SKIP = "skip"
-
-
-def _mbconv_candidates(expands: Sequence[int], kernels: Sequence[int]) -> list[dict]:
-    return [{"name": f"mbconv_e{e}_k{k}", "expand": e, "kernel": k}
-            for e in expands for k in kernels]
-
-
-_SPACES: dict[str, dict[str, Any]] = {
-    "mbv2-cifar": {
-        "description": "MobileNetV2 for 32x32 CIFAR input: 16 searchable layers, "
-                       "MBConv e{3,6} x k{3,5,7} + skip",
-        "input": [1, 3, 32, 32],
-        "stem": {"out_channels": 32, "kernel": 3, "stride": 1},
-        "first_block": {"out_channels": 16, "expand": 1, "kernel": 3, "stride": 1},
-        "stages": [{"out_channels": 24, "layers": 2, "stride": 1},
-                   {"out_channels": 32, "layers": 3, "stride": 2},
-                   {"out_channels": 64, "layers": 4, "stride": 2},
-                   {"out_channels": 96, "layers": 3, "stride": 1},
-                   {"out_channels": 160, "layers": 3, "stride": 2},
-                   {"out_channels": 320, "layers": 1, "stride": 1}],
-        "candidates": _mbconv_candidates((3, 6), (3, 5, 7)),
-        "head": {"out_channels": 1280, "classes": 10},
-    },
-    "mbv2-mini": {
-        "description": "narrow, shallow MobileNetV2 (6 searchable layers) for searches that "
-                       "finish in minutes on a laptop CPU",
-        "input": [1, 3, 32, 32],
-        "stem": {"out_channels": 16, "kernel": 3, "stride": 2},
-        "first_block": {"out_channels": 16, "expand": 1, "kernel": 3, "stride": 2},
-        "stages": [{"out_channels": 24, "layers": 2, "stride": 2},
-                   {"out_channels": 40, "layers": 2, "stride": 2},
-                   {"out_channels": 80, "layers": 2, "stride": 1}],
-        "candidates": _mbconv_candidates((3, 6), (3, 5, 7)),
-        "head": {"out_channels": 320, "classes": 10},
-    },
-    "proxyless-mobile": {
-        "description": "ProxylessNAS mobile space on 224x224 ImageNet input (21 searchable layers, "
-                       "MBConv e{3,6} x k{3,5,7} + skip); matches the published phone LUT "
-                       "(`hwprof import proxylessnas`)",
-        "input": [1, 3, 224, 224],
-        "stem": {"out_channels": 32, "kernel": 3, "stride": 2},
-        "first_block": {"out_channels": 16, "expand": 1, "kernel": 3, "stride": 1},
-        "stages": [{"out_channels": 24, "layers": 4, "stride": 2},
-                   {"out_channels": 40, "layers": 4, "stride": 2},
-                   {"out_channels": 80, "layers": 4, "stride": 2},
-                   {"out_channels": 96, "layers": 4, "stride": 1},
-                   {"out_channels": 192, "layers": 4, "stride": 2},
-                   {"out_channels": 320, "layers": 1, "stride": 1}],
-        "candidates": _mbconv_candidates((3, 6), (3, 5, 7)),
-        "head": {"out_channels": 1280, "classes": 1000},
-        "fused_fixed": True,
-    },
-    "tiny": {
-        "description": "two searchable layers on 16x16 input; for tests",
-        "input": [1, 3, 16, 16],
-        "stem": {"out_channels": 8, "kernel": 3, "stride": 1},
-        "first_block": None,
-        "stages": [{"out_channels": 16, "layers": 2, "stride": 2}],
-        "candidates": _mbconv_candidates((3, 6), (3,)),
-        "head": {"out_channels": 32, "classes": 10},
-    },
-}
+SPACE_DIR = Path(__file__).with_name("space_files")
+SPACE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 @dataclass(frozen=True)
@@ -97,95 +49,136 @@ class Layer:
     out_channels: int
     stride: int
     candidates: tuple[str, ...]
+    stage: int = 0                 # index of its stage
+    position: int = 0              # 0-based position inside the stage
+    optional: bool = False         # may be skipped (beyond the stage's min depth)
+
+
+@dataclass
+class FixedLayer:
+    """One fixed layer of the stem or head: its file entry, input and ops."""
+
+    kind: str
+    cfg: dict
+    input: list[int]
+    ops: list[OpSpec] = field(default_factory=list)
 
 
 class Space:
-    """A search space built from its data dictionary."""
+    """A search space built from its (space-file) data."""
 
     def __init__(self, name: str, data: dict[str, Any], batch: int | None = None):
         self.name = name
-        self.data = copy.deepcopy(data)
-        self.input = list(data["input"])
+        self.data = spacefile.validate(copy.deepcopy(data), name)
+        d = self.data
+        self.params = dict(d["params"])
+        self.description = d["description"]
+        self.input = list(d["input"])
+        if self.params["resolution"]:
+            self.input[2] = self.input[3] = self.params["resolution"]
         if batch is not None:
             self.input[0] = batch
-        self._cands = {c["name"]: c for c in data["candidates"]}
-        self.prefix: list[OpSpec] = []
-        shape = self.input
-        stem = data["stem"]
-        fused = bool(data.get("fused_fixed", False))
-        shape = self._conv_bn_act(self.prefix, shape, stem["out_channels"], stem["kernel"],
-                                  stem["stride"], fused)
-        fb = data.get("first_block")
-        if fb:
-            self.prefix.append(parse_spec({"kind": "mbconv", "input": shape, **fb}))
-            shape = self.prefix[-1].output_shape
+        self.fused = d["fused_fixed"]
+        shape = list(self.input)
+        self.stem_layers, shape = self._fixed(d["stem"], shape, "stem")
         self.layers: list[Layer] = []
-        for si, st in enumerate(data["stages"]):
-            for li in range(st["layers"]):
-                stride = st["stride"] if li == 0 else 1
-                names = list(self._cands)
-                if stride == 1 and shape[1] == st["out_channels"]:
-                    names.append(SKIP)
-                self.layers.append(Layer(f"stage{si + 1}.{li + 1}", tuple(shape),
-                                         st["out_channels"], stride, tuple(names)))
-                ho = -(-shape[2] // stride)
-                wo = -(-shape[3] // stride)
-                shape = [shape[0], st["out_channels"], ho, wo]
-        self.suffix: list[OpSpec] = []
-        head = data["head"]
-        shape = self._conv_bn_act(self.suffix, shape, head["out_channels"], 1, 1, fused)
-        tail = [parse_spec({"kind": "global_avgpool", "input": shape})]
-        tail.append(parse_spec({"kind": "fc", "input": tail[0].output_shape,
-                                "out_features": head["classes"]}))
-        self.suffix += _fuse(tail, fused)
-        self.classes = head["classes"]
+        self._cands: list[dict[str, dict]] = []
+        for si, st in enumerate(d["stages"]):
+            shape = self._stage(si, st, shape)
+        self.head_layers, shape = self._fixed(d["head"], shape, "head")
+        self.prefix = [op for fl in self.stem_layers for op in self._units(fl)]
+        self.suffix = [op for fl in self.head_layers for op in self._units(fl)]
+        self.classes = d["head"][-1]["classifier"]["classes"]
 
-    @staticmethod
-    def _conv_bn_act(out: list[OpSpec], shape, channels: int, kernel: int, stride: int,
-                     fused: bool = False):
-        conv = parse_spec({"kind": "conv2d", "input": shape, "out_channels": channels,
-                           "kernel": kernel, "stride": stride})
-        shape = conv.output_shape
-        out += _fuse([conv, parse_spec({"kind": "bn", "input": shape}),
-                      parse_spec({"kind": "relu6", "input": shape})], fused)
+    # -- building ---------------------------------------------------------- #
+    def width(self, channels: int, scale: bool = True) -> int:
+        """Output channels after the width multiplier (make-divisible rounding)."""
+        w = self.params["width_mult"]
+        if not scale or w == 1:
+            return channels
+        return spacefile.make_divisible(channels * w, self.params["divisor"])
+
+    def _fixed(self, entries: list[dict], shape: list[int], part: str):
+        out = []
+        for i, entry in enumerate(entries):
+            kind, cfg = next(iter(entry.items()))
+            try:
+                ops = _fixed_ops(kind, cfg, shape, self)
+            except UserError as e:
+                raise UserError(f"{self.name}: {part}[{i}].{kind}: {e}") from None
+            out.append(FixedLayer(kind, cfg, list(shape), ops))
+            shape = ops[-1].output_shape
+        return out, shape
+
+    def _units(self, fl: FixedLayer) -> list[OpSpec]:
+        """A fixed layer's table ops: its primitives, or one op when ``fused_fixed``."""
+        if not self.fused or len(fl.ops) == 1:
+            return list(fl.ops)
+        return [parse_spec({"kind": "sequence", "input": fl.ops[0].input,
+                            "ops": [o.to_dict() for o in fl.ops]})]
+
+    def _stage(self, si: int, st: dict, shape: list[int]) -> list[int]:
+        out_c = self.width(st["out"], st["scale"])
+        lo, hi = st["depth"]
+        if lo == 0 and not (st["stride"] == 1 and shape[1] == out_c):
+            raise UserError(f"{self.name}: stages[{si}].depth: min 0 needs a stage that keeps "
+                            f"the shape (stride 1 and {shape[1]} channels in and out), got "
+                            f"stride {st['stride']}, {shape[1]} -> {out_c} channels")
+        groups = st.get("candidates", self.data.get("candidates"))
+        for li in range(hi):
+            stride = st["stride"] if li == 0 else 1
+            cands = _expand_candidates(groups, st)
+            optional = li >= lo
+            names = list(cands) + ([SKIP] if optional else [])
+            name = f"{st.get('name', f'stage{si + 1}')}.{li + 1}"
+            self.layers.append(Layer(name, tuple(shape), out_c, stride, tuple(names),
+                                     stage=si, position=li, optional=optional))
+            self._cands.append(cands)
+            try:
+                shape = self.candidate_spec(len(self.layers) - 1, names[0]).output_shape
+            except UserError as e:
+                raise UserError(f"{self.name}: stages[{si}] layer {li + 1}: {e}") from None
         return shape
 
+    # -- what the rest of hwprof asks -------------------------------------- #
     @property
     def fixed_specs(self) -> list[OpSpec]:
         return self.prefix + self.suffix
 
+    def candidate_config(self, layer: int, name: str) -> dict:
+        """The block a candidate stands for: ``{"kind": "mbconv"|"conv", ...}``."""
+        return dict(self._cands[layer][name])
+
     def candidate_spec(self, layer: int | Layer, name: str) -> OpSpec | None:
         """The op spec of candidate ``name`` at a layer; ``None`` for skip."""
-        lay = self.layers[layer] if isinstance(layer, int) else layer
+        li = self.layers.index(layer) if isinstance(layer, Layer) else layer
+        lay = self.layers[li]
         if name not in lay.candidates:
             raise UserError(f"layer {lay.name} of space {self.name!r} has no candidate {name!r}; "
                             f"expected one of: {', '.join(lay.candidates)}")
         if name == SKIP:
             return None
-        c = self._cands[name]
-        extra = {k: v for k, v in c.items() if k != "name"}
-        return parse_spec({"kind": "mbconv", "input": list(lay.input),
-                           "out_channels": lay.out_channels, "stride": lay.stride, **extra})
+        return _candidate_op(self._cands[li][name], list(lay.input), lay.out_channels, lay.stride)
 
     def table_specs(self) -> list[OpSpec]:
         """Exactly the unique specs a lookup table of this space needs."""
         specs = list(self.prefix)
-        for lay in self.layers:
-            specs += [s for s in (self.candidate_spec(lay, n) for n in lay.candidates) if s]
+        for li, lay in enumerate(self.layers):
+            specs += [s for s in (self.candidate_spec(li, n) for n in lay.candidates) if s]
         return unique(specs + self.suffix)
 
     def check_choices(self, choices: Sequence[str]) -> list[str]:
         if not isinstance(choices, (list, tuple)) or len(choices) != len(self.layers):
             raise UserError(f"space {self.name!r} has {len(self.layers)} searchable layers; "
                             f"'choices' must list one candidate per layer, got {choices!r}")
-        for lay, name in zip(self.layers, choices):
-            self.candidate_spec(lay, name)  # raises with the valid names
+        for li, name in enumerate(choices):
+            self.candidate_spec(li, name)  # raises with the valid names
         return list(choices)
 
     def arch_specs(self, choices: Sequence[str]) -> list[OpSpec]:
         """The ops of one architecture in execution order (skips omitted)."""
         self.check_choices(choices)
-        mid = [self.candidate_spec(lay, n) for lay, n in zip(self.layers, choices)]
+        mid = [self.candidate_spec(li, n) for li, n in enumerate(choices)]
         return self.prefix + [s for s in mid if s is not None] + self.suffix
 
     def arch_network(self, choices: Sequence[str]) -> OpSpec:
@@ -193,9 +186,35 @@ class Space:
         ops = [s.to_dict() for s in self.arch_specs(choices)]
         return parse_spec({"kind": "sequence", "input": self.input, "ops": ops})
 
+    def depths(self, choices: Sequence[str]) -> list[int]:
+        """How many layers of each stage an architecture keeps."""
+        out = [0] * len(self.data["stages"])
+        for lay, c in zip(self.layers, choices):
+            out[lay.stage] += c != SKIP
+        return out
+
+    def canonical(self, choices: Sequence[str]) -> list[str]:
+        """``choices`` with each stage's skips moved behind its kept optional layers.
+
+        A stage's optional layers share their input shape and candidates, so this
+        changes no op: it writes a variable depth as trailing layers skipped.
+        """
+        out = list(choices)
+        for si in range(len(self.data["stages"])):
+            idx = [i for i, lay in enumerate(self.layers) if lay.stage == si and lay.optional]
+            kept = [out[i] for i in idx if out[i] != SKIP]
+            for i, v in zip(idx, kept + [SKIP] * (len(idx) - len(kept))):
+                out[i] = v
+        return out
+
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.data.get("description", ""),
-                "input": list(self.input),
+        return {"name": self.name, "description": self.description,
+                "input": list(self.input), "params": dict(self.params),
+                "stages": [{"name": st.get("name", f"stage{i + 1}"),
+                            "out_channels": self.width(st["out"], st["scale"]),
+                            "stride": st["stride"], "depth": list(st["depth"]),
+                            "se": st["se"], "act": st["act"]}
+                           for i, st in enumerate(self.data["stages"])],
                 "layers": [{"name": lay.name, "input": list(lay.input),
                             "out_channels": lay.out_channels, "stride": lay.stride,
                             "candidates": list(lay.candidates)} for lay in self.layers],
@@ -203,12 +222,71 @@ class Space:
                 "n_architectures": _count(self.layers)}
 
 
-def _fuse(ops: list[OpSpec], fused: bool) -> list[OpSpec]:
-    """``ops`` as they are, or as one ``sequence`` spec when ``fused``."""
-    if not fused:
-        return ops
-    return [parse_spec({"kind": "sequence", "input": ops[0].input,
-                        "ops": [o.to_dict() for o in ops]})]
+# --------------------------------------------------------------------------- #
+# blocks to op specs
+
+
+def _act_ops(act: str, shape) -> list[OpSpec]:
+    return [] if act == "none" else [parse_spec({"kind": act, "input": shape})]
+
+
+def _conv_ops(shape, out: int, kernel: int, stride: int, bn: bool, act: str) -> list[OpSpec]:
+    conv = parse_spec({"kind": "conv2d", "input": list(shape), "out_channels": out,
+                       "kernel": kernel, "stride": stride})
+    o = conv.output_shape
+    return [conv] + ([parse_spec({"kind": "bn", "input": o})] if bn else []) + _act_ops(act, o)
+
+
+def _fixed_ops(kind: str, cfg: dict, shape: list[int], space: Space) -> list[OpSpec]:
+    if kind == "conv":
+        return _conv_ops(shape, space.width(cfg["out"], cfg["scale"]), cfg["kernel"],
+                         cfg["stride"], cfg["bn"], cfg["act"])
+    if kind == "mbconv":
+        return [parse_spec({"kind": "mbconv", "input": list(shape),
+                            "out_channels": space.width(cfg["out"], cfg["scale"]),
+                            "expand": cfg["expand"], "kernel": cfg["kernel"],
+                            "stride": cfg["stride"], "se": cfg["se"],
+                            "activation": cfg["act"]})]
+    if len(shape) != 4:
+        raise UserError(f"needs a 4-D input, got {shape}")
+    if kind == "pool":
+        return [parse_spec({"kind": "global_avgpool", "input": list(shape)})]
+    ops = []
+    if shape[2] * shape[3] > 1:   # as published LUTs' Logits: no pool on a 1x1 input
+        ops.append(parse_spec({"kind": "global_avgpool", "input": list(shape)}))
+    fc_in = ops[-1].output_shape if ops else list(shape)
+    ops.append(parse_spec({"kind": "fc", "input": fc_in, "out_features": cfg["classes"],
+                           "bias": cfg["bias"]}))
+    return ops
+
+
+def _expand_candidates(groups: list[dict], stage: dict) -> dict[str, dict]:
+    """Candidate name -> block config, in file order (first-listed field varies slowest)."""
+    out: dict[str, dict] = {}
+    for g in groups:
+        kind, cfg = next(iter(g.items()))
+        ses = cfg.get("se", [stage["se"]]) if kind == "mbconv" else [False]
+        acts = cfg.get("act", [stage["act"]])
+        expands = cfg["expand"] if kind == "mbconv" else [None]
+        for e, k, se, act in product(expands, cfg["kernel"], ses, acts):
+            name = (f"mbconv_e{e}_k{k}" if kind == "mbconv" else f"conv_k{k}")
+            name += ("_se" if se else "") + ("" if act == "relu6" else f"_{act}")
+            block = {"kind": kind, "kernel": k, "se": se, "act": act}
+            if kind == "mbconv":
+                block["expand"] = e
+            else:
+                block["bn"] = cfg["bn"]
+            out[name] = block
+    return out
+
+
+def _candidate_op(block: dict, shape: list[int], out: int, stride: int) -> OpSpec:
+    if block["kind"] == "mbconv":
+        return parse_spec({"kind": "mbconv", "input": shape, "out_channels": out,
+                           "expand": block["expand"], "kernel": block["kernel"],
+                           "stride": stride, "se": block["se"], "activation": block["act"]})
+    ops = _conv_ops(shape, out, block["kernel"], stride, block["bn"], block["act"])
+    return parse_spec({"kind": "sequence", "input": shape, "ops": [o.to_dict() for o in ops]})
 
 
 def _count(layers: Sequence[Layer]) -> int:
@@ -218,18 +296,46 @@ def _count(layers: Sequence[Layer]) -> int:
     return n
 
 
+# --------------------------------------------------------------------------- #
+# the registry: built-in files, registered spaces, paths
+
+_REGISTERED: dict[str, dict[str, Any]] = {}
+
+
+def _builtin_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(SPACE_DIR.iterdir()) if p.suffix in SPACE_SUFFIXES}
+
+
 def space_names() -> list[str]:
-    return list(_SPACES)
+    return list(_builtin_files()) + [n for n in _REGISTERED if n not in _builtin_files()]
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.endswith(SPACE_SUFFIXES) or os.sep in ref or "/" in ref
+
+
+def resolve(ref: str) -> tuple[str, dict[str, Any]]:
+    """(name to show, validated data with parameter overrides) of a space reference."""
+    base, params = spacefile.parse_ref(ref)
+    if base in _REGISTERED:
+        data = _REGISTERED[base]
+    elif base in _builtin_files():
+        data = spacefile.load_file(_builtin_files()[base])
+    elif _looks_like_path(base) or Path(base).is_file():
+        data = spacefile.load_file(base)
+    else:
+        raise UserError(f"unknown space {base!r}; available: {', '.join(space_names())} "
+                        f"(see `hwprof spaces`), or the path of a space file (.yaml/.json)")
+    return ref, spacefile.with_params(data, params, ref)
 
 
 def get_space(name: str, batch: int | None = None) -> Space:
-    if name not in _SPACES:
-        raise UserError(f"unknown space {name!r}; available: {', '.join(_SPACES)} "
-                        f"(see `hwprof spaces`)")
-    return Space(name, _SPACES[name], batch=batch)
+    """A built-in space by name, or a space file by path (``[:key=value,...]`` overrides)."""
+    ref, data = resolve(name)
+    return Space(ref, data, batch=batch)
 
 
 def register_space(name: str, data: dict[str, Any]) -> None:
-    """Add a space (validated by building it once)."""
+    """Add a space under ``name`` (validated by building it once)."""
     Space(name, data)
-    _SPACES[name] = copy.deepcopy(data)
+    _REGISTERED[name] = spacefile.validate(copy.deepcopy(data), name)
