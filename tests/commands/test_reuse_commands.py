@@ -9,12 +9,16 @@ import pyarrow.dataset as ds
 import pytest
 import yaml
 
-from hwprof.latency.table import read_table
+from hwprof.latency.spaces import get_space
+from hwprof.latency.table import read_table, write_table
+from tests.synthetic import synthetic_table
 
 HW = [sys.executable, "-m", "hwprof"]
 KEY_A = "expanded_conv-input:16x16x8-output:8x8x16-expand:3-kernel:3-stride:2-idskip:0"
 KEY_B = "expanded_conv-input:8x8x16-output:8x8x16-expand:6-kernel:3-stride:1-idskip:1"
 CONV = "Conv-input:16x16x3-output:16x16x8"
+# the tiny space's op set with made-up latencies: table tools are tested without timing this CPU
+TINY = get_space("tiny").table_specs()
 
 
 def hw(*argv, ok=True):
@@ -34,8 +38,7 @@ def one_line_error(p):
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     d = tmp_path_factory.mktemp("reuse")
-    hw("build-table", "--device", "cpu", "--space", "tiny", "--out", d / "cpu.parquet",
-       "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0")
+    write_table(d / "cpu.parquet", synthetic_table(specs=TINY))
     lut = {KEY_A: {"count": 100, "mean": 0.75, "var": 0.0004},
            KEY_B: {"count": 100, "mean": 1.25, "var": 0.0009},
            CONV: {"count": 100, "mean": 0.5, "var": 0.0001},
@@ -84,8 +87,9 @@ def test_import_csv_with_map_and_unit(work):
 
 def test_merge_policy_and_mixed_devices(work):
     cpu = work / "cpu.parquet"
-    hw("build-table", "--device", "cpu", "--space", "tiny", "--out", work / "cpu2.parquet",
-       "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0")
+    # the same device measured again: some ops faster, some slower than the first table
+    again = [0.01 * (i + 1) * (0.8 if i % 2 else 1.25) for i in range(len(TINY))]
+    write_table(work / "cpu2.parquet", synthetic_table(specs=TINY, medians=again))
     err = one_line_error(hw("table", "merge", cpu, work / "cpu2.parquet", "--out",
                             work / "m.parquet", ok=False))
     assert "--on-conflict" in err

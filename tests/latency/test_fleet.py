@@ -7,21 +7,18 @@ import pytest
 
 from hwprof.errors import TableError, UserError
 from hwprof.latency.adapters import proxylessnas
-from hwprof.latency.backends.registry import get_backend
-from hwprof.latency.build import build_table
 from hwprof.latency.fleet import PARTITION, load_table, partition_dir, read_fleet, write_fleet
 from hwprof.latency.spaces import get_space
-from hwprof.latency.table import KEY, read_table
+from hwprof.latency.table import KEY, read_table, write_table
 from hwprof.latency.tableops import filter_table
-from tests.conftest import FAST_PROTOCOL
+from tests.synthetic import synthetic_table
 
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     d = tmp_path_factory.mktemp("fleet")
     out = d / "cpu.parquet"
-    build_table(get_space("tiny").table_specs(), [get_backend("cpu")], out, protocol=FAST_PROTOCOL,
-                quiet=True, log=lambda m: None)
+    write_table(out, synthetic_table(specs=get_space("tiny").table_specs()))
     key = "expanded_conv-input:16x16x8-output:8x8x16-expand:3-kernel:3-stride:2-idskip:0"
     conv = "Conv-input:16x16x3-output:16x16x8"
     (d / "p.yaml").write_text(f"{key}: {{count: 3, mean: 0.5, var: 0.0001}}\n"

@@ -4,13 +4,11 @@ import pytest
 
 from hwprof.errors import UserError
 from hwprof.latency.adapters import proxylessnas
-from hwprof.latency.backends.registry import get_backend
-from hwprof.latency.build import build_table
 from hwprof.latency.plots import plot_diff, plot_table
 from hwprof.latency.spaces import get_space
-from hwprof.latency.table import LatencyTable, read_table
+from hwprof.latency.table import LatencyTable, read_table, write_table
 from hwprof.latency.tableops import diff, merge
-from tests.conftest import FAST_PROTOCOL
+from tests.synthetic import synthetic_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -18,8 +16,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     out = tmp_path_factory.mktemp("plots") / "t.parquet"
-    build_table(get_space("tiny").table_specs(), [get_backend("cpu")], out, protocol=FAST_PROTOCOL,
-                quiet=True, log=lambda m: None)
+    write_table(out, synthetic_table(specs=get_space("tiny").table_specs()))
     return read_table(out)
 
 
@@ -49,7 +46,7 @@ def test_table_plot_of_two_devices(measured, tmp_path):
 
 def test_diff_plot(measured, tmp_path):
     slow = measured.df.copy()
-    slow["median_ms"] = slow["median_ms"] * 2.0
+    slow["latency_ms"] = slow["latency_ms"] * 2.0
     res = diff(measured, LatencyTable(slow, measured.meta))
     plot_diff(res, tmp_path / "d.png")
     assert _png_size(tmp_path / "d.png")[0] > 10_000
