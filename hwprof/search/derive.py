@@ -8,6 +8,11 @@ checked in decreasing probability with the LatencyModel's whole-network
 estimate (``estimate_arch``, calibrated when a calibration is attached), which
 need not be additive.
 
+With variable depth (a stage's trailing layers may be skipped), the derived
+architecture writes each stage's skips last; only layers beyond a stage's
+minimum depth have a ``skip`` candidate, so no stage is derived shallower than
+its minimum.
+
 A search maximises accuracy, and accuracy grows with capacity, so by default
 architectures that use at least ``min_fill`` of the budget are preferred; if
 none exists the most probable one under the budget is taken.
@@ -25,6 +30,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from hwprof.errors import UserError
+from hwprof.latency.spaces import SKIP
 from hwprof.search.latency_loss import LatencyTable2D
 
 
@@ -79,6 +85,23 @@ def _log_probs(probs, limits) -> list[np.ndarray]:
     return logp
 
 
+def trailing_skips(lut: LatencyTable2D, idx: Sequence[int]) -> list[int]:
+    """Candidate indices with each stage's skips moved behind its kept optional layers.
+
+    A stage's optional layers share input shape and candidates, so this keeps every
+    op (and the latency): a variable depth is written as trailing layers skipped.
+    """
+    groups = lut.optional_stage or [-1] * len(idx)
+    out = [int(i) for i in idx]
+    for g in sorted(set(groups) - {-1}):
+        pos = [li for li, s in enumerate(groups) if s == g]
+        names = [lut.names[li][out[li]] for li in pos]
+        kept = [n for n in names if n != SKIP] + [SKIP] * sum(n == SKIP for n in names)
+        for li, n in zip(pos, kept):
+            out[li] = lut.names[li].index(n)
+    return out
+
+
 def fastest_ms(lut: LatencyTable2D, estimate: Callable[[list[str]], float] | None = None
                ) -> float:
     """The fastest architecture's latency: the additive minimum, or its whole-network estimate
@@ -108,22 +131,25 @@ def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
     # the whole additive range: a calibration may map sums above or below the budget
     cap = max(hi, budget_ms * 1.25)
     lat, par, npb = _costs(lut, cap, buckets, limits, param_buckets)
-    best, back = _dp(_log_probs(probs, limits), lat, par, buckets, npb)
+    logp = _log_probs(probs, limits)
+    best, back = _dp(logp, lat, par, buckets, npb)
     flat = best.ravel()
     order = [int(i) for i in np.argsort(-flat, kind="stable") if np.isfinite(flat[i])]
     fallback = None
     checks = 0
     for end in order:
-        idx = _trace(back, divmod(end, npb + 1))
+        idx = trailing_skips(lut, _trace(back, divmod(end, npb + 1)))
         choices = [lut.names[li][k] for li, k in enumerate(idx)]
         if tuple(choices) in skip or (limits is not None and not limits.satisfied(idx)):
             continue
+        skip.add(tuple(choices))   # other orders of the same skips are the same architecture
         s = lut.arch_ms(idx)
         est = float(estimate(choices)) if estimate else s
         checks += 1
         if est <= budget_ms:
+            lp = sum(float(p[k]) for p, k in zip(logp, idx))
             res = {"choices": choices, "indices": idx, "estimate_ms": est, "sum_ms": s,
-                   "log_prob": float(flat[end])}
+                   "log_prob": lp}
             if est >= min_fill * budget_ms:
                 return {**res, "in_band": True}
             if fallback is None:

@@ -2,7 +2,9 @@
 
 ``E(alpha) = fixed + sum_l sum_k p_lk T_lk`` with ``p_l = softmax(alpha_l / tau)``
 and ``T_lk`` the LatencyModel's milliseconds for candidate ``k`` of layer ``l``
-(skip = 0 ms; ``fixed`` = the space's stem and head). E and its gradient are
+(skip = 0 ms; ``fixed`` = the space's stem and head). Variable depth needs
+nothing more: only the layers a stage may drop (beyond its minimum depth) have
+a ``skip`` candidate, so ``E`` never prices a stage shallower than allowed. E and its gradient are
 computed in closed form with numpy, so a search step pays a few microseconds
 for them, and the gradient is exact (tests compare it with finite differences).
 
@@ -46,6 +48,8 @@ class LatencyTable2D:
     ms: list[np.ndarray]        # T_lk per layer, same order
     fixed_ms: float             # stem + head
     sources: dict[str, int]     # how many values came from table / predictor
+    # per layer: the stage of a layer the stage may drop (variable depth), else -1
+    optional_stage: list[int] | None = None
 
     @classmethod
     def from_model(cls, space: Space, model) -> "LatencyTable2D":
@@ -70,7 +74,8 @@ class LatencyTable2D:
         ms = [np.zeros(len(n)) for n in names]
         for (li, k), v in zip(where, vals[nfix:]):
             ms[li][k] = v
-        return cls(names, ms, float(sum(vals[:nfix])), sources)
+        optional = [lay.stage if getattr(lay, "optional", False) else -1 for lay in space.layers]
+        return cls(names, ms, float(sum(vals[:nfix])), sources, optional)
 
     def arch_ms(self, idx: Sequence[int]) -> float:
         return self.fixed_ms + float(sum(t[i] for t, i in zip(self.ms, idx)))
