@@ -78,9 +78,11 @@ def test_predict_says_table_or_predictor(tmp_path, tables, predictor, capsys):
     rc, out, _ = run(capsys, "predict", "--predictor", predictor, "--ops", ops,
                      "--table", tables["train"], "--json")
     assert rc == 0
-    rows = json.loads(out)
-    assert [r["source"] for r in rows] == ["table", "predictor"]
+    rep = json.loads(out)
+    rows = rep["ops"]
+    assert [r["source"] for r in rows] == ["table", "predictor"] and rep["missing"] == []
     assert all(r["latency_ms"] > 0 for r in rows)
+    assert rep["total_ms"] == pytest.approx(sum(r["latency_ms"] for r in rows))
     rc, out, _ = run(capsys, "predict", "--predictor", predictor, "--ops", ops)
     assert rc == 0 and "predictor" in out and "total of 2 op(s)" in out
 
