@@ -13,13 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from hwprof import __version__
 from hwprof.latency import reference
 from hwprof.latency.devices import hardware_name
 from hwprof.latency.machine import record_timeline
 from hwprof.latency.passes import combine
+from hwprof.latency.provenance import provenance, timestamp
 from hwprof.latency.reference import device_key
 from hwprof.latency.specs import OpSpec
 from hwprof.latency.table import (
@@ -48,17 +46,12 @@ def result_row(spec: OpSpec, result: dict, hello: dict, label: str,
     env = hello["environment"]
     row = spec_columns(spec)
     row.update({k: result.get(k) for k in RAW_STATS + STATE})
-    row.update({
-        "device_fingerprint": hello["fingerprint_id"],
-        "env_key": environment_key(env, hello["device"]),
-        "status": result["status"], "error": result.get("error"),
-        "device": label, "runtime": env.get("runtime"),
-        "runtime_version": env.get("runtime_version"),
-        "board_model": hardware(hello["fingerprint"]),
-        "measured_at": pd.Timestamp(result.get("started_at") or time.time(), unit="s",
-                                    tz="UTC").floor("ms"),
-        "hwprof_version": __version__, "source": "measured", "source_key": None,
-    })
+    row.update(provenance(fingerprint=hello["fingerprint_id"],
+                          env_key=environment_key(env, hello["device"]), device=label,
+                          runtime=env.get("runtime"), runtime_version=env.get("runtime_version"),
+                          source="measured", measured_at=timestamp(result.get("started_at"))))
+    row.update({"status": result["status"], "error": result.get("error"),
+                "board_model": hardware(hello["fingerprint"])})
     if result["status"] != "ok":  # never a latency for a failed op
         for k in RAW_STATS:
             row[k] = None

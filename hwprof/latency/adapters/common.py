@@ -9,10 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
-from hwprof import __version__
 from hwprof.errors import UserError
+from hwprof.latency.provenance import provenance, timestamp
 from hwprof.latency.specs import INT64_MAX, OpSpec
 from hwprof.latency.table import (
     SCHEMA_VERSION,
@@ -105,7 +103,7 @@ def imported_table(entries: list[Entry], *, source: str, device_name: str, unit:
     fp = imported_fingerprint(device_name)
     env = {"runtime": runtime, "runtime_version": runtime_version, "source": source}
     env_key = environment_key(env, device_name)
-    now = pd.Timestamp(time.time(), unit="s", tz="UTC").floor("ms")
+    now = timestamp()
     rows: dict[str, dict] = {}
     dupes: list[dict] = []
     for e in entries:
@@ -115,14 +113,14 @@ def imported_table(entries: list[Entry], *, source: str, device_name: str, unit:
                           "reason": f"same op as key {rows[sig]['source_key']!r}; kept that one"})
             continue
         row = spec_columns(e.spec)
+        row.update(provenance(fingerprint=fp, env_key=env_key, device=device_name,
+                              runtime=runtime, runtime_version=runtime_version, source=source,
+                              measured_at=now, source_key=e.source_key))
         row.update({
-            "device_fingerprint": fp, "env_key": env_key, "status": "ok", "error": None,
+            "status": "ok", "error": None,
             "median_ms": e.median_ms, "mean_ms": e.mean_ms, "std_ms": e.std_ms,
             "cv": (e.std_ms / e.mean_ms) if e.std_ms is not None and e.mean_ms else None,
             "n_samples": e.n_samples, "converged": None, "unstable": None,
-            "device": device_name, "runtime": runtime, "runtime_version": runtime_version,
-            "measured_at": now, "hwprof_version": __version__,
-            "source": source, "source_key": e.source_key,
         })
         rows[sig] = row
     table = LatencyTable(rows_frame(rows.values()), {
