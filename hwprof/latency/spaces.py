@@ -69,7 +69,10 @@ class Space:
 
     def __init__(self, name: str, data: dict[str, Any], batch: int | None = None):
         self.name = name
-        self.data = spacefile.validate(copy.deepcopy(data), name)
+        self.ref = name            # what an arch file records (a file's absolute path)
+        src = Path(name).name if "/" in name or os.sep in name else name   # for messages
+        self.data = spacefile.validate(copy.deepcopy(data), src)
+        self._src = src
         d = self.data
         self.params = dict(d["params"])
         self.description = d["description"]
@@ -105,7 +108,7 @@ class Space:
             try:
                 ops = _fixed_ops(kind, cfg, shape, self)
             except UserError as e:
-                raise UserError(f"{self.name}: {part}[{i}].{kind}: {e}") from None
+                raise UserError(f"{self._src}: {part}[{i}].{kind}: {e}") from None
             out.append(FixedLayer(kind, cfg, list(shape), ops))
             shape = ops[-1].output_shape
         return out, shape
@@ -121,7 +124,7 @@ class Space:
         out_c = self.width(st["out"], st["scale"])
         lo, hi = st["depth"]
         if lo == 0 and not (st["stride"] == 1 and shape[1] == out_c):
-            raise UserError(f"{self.name}: stages[{si}].depth: min 0 needs a stage that keeps "
+            raise UserError(f"{self._src}: stages[{si}].depth: min 0 needs a stage that keeps "
                             f"the shape (stride 1 and {shape[1]} channels in and out), got "
                             f"stride {st['stride']}, {shape[1]} -> {out_c} channels")
         groups = st.get("candidates", self.data.get("candidates"))
@@ -137,7 +140,7 @@ class Space:
             try:
                 shape = self.candidate_spec(len(self.layers) - 1, names[0]).output_shape
             except UserError as e:
-                raise UserError(f"{self.name}: stages[{si}] layer {li + 1}: {e}") from None
+                raise UserError(f"{self._src}: stages[{si}] layer {li + 1}: {e}") from None
         return shape
 
     # -- what the rest of hwprof asks -------------------------------------- #
@@ -332,7 +335,12 @@ def resolve(ref: str) -> tuple[str, dict[str, Any]]:
 def get_space(name: str, batch: int | None = None) -> Space:
     """A built-in space by name, or a space file by path (``[:key=value,...]`` overrides)."""
     ref, data = resolve(name)
-    return Space(ref, data, batch=batch)
+    space = Space(ref, data, batch=batch)
+    base, params = spacefile.parse_ref(ref)
+    if base not in _REGISTERED and base not in _builtin_files():   # a file: portable reference
+        tail = ref[len(base):]
+        space.ref = str(Path(base).resolve()) + tail
+    return space
 
 
 def register_space(name: str, data: dict[str, Any]) -> None:
