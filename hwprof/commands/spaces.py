@@ -53,10 +53,10 @@ def _summary(space) -> dict:
 
 
 def _print(s: dict, detail: bool) -> None:
-    print(f"{s["name"]:<18} input {'x'.join(map(str, s['input']))}  "
+    print(f"{s['name']:<26} input {'x'.join(map(str, s['input']))}  "
           f"{len(s['layers'])} searchable layers  {s['n_candidates']} candidates  "
           f"{s['n_table_ops']} table ops  {s['n_architectures']:.3g} architectures")
-    print(f"{'':<18} {' '.join(s['description'].split())}")
+    print(f"{'':<26} {' '.join(s['description'].split())}")
     if not detail:
         return
     p = s["params"]
