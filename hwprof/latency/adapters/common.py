@@ -134,3 +134,13 @@ def imported_table(entries: list[Entry], *, source: str, device_name: str, unit:
                    **(extra_meta or {})},
     })
     return table, dupes
+
+
+def imported_device(meta: dict[str, Any], fingerprint: str | None) -> bool:
+    """Whether a table's device (by fingerprint) came from an import: hwprof cannot reach it
+    to measure, calibrate or check."""
+    devices = (meta or {}).get("devices") or {}
+    info = devices.get(fingerprint) if fingerprint is not None else None
+    if info is None and fingerprint is None and len(devices) == 1:
+        info = next(iter(devices.values()))
+    return bool(isinstance(info, dict) and info.get("imported"))

@@ -153,12 +153,24 @@ def _mbconv(f: dict[str, str]) -> OpSpec:
     else:
         ratio = e
     spec = _mk("mbconv", (1, c, h, w), out_channels=co, expand=ratio, kernel=k, stride=s,
-               se=bool(se), activation="hswish" if hs else "relu6", residual=bool(idskip))
+               se=bool(se), activation=block_activation(ofa, bool(hs)), residual=bool(idskip))
     if spec.output_shape != [1, co, ho, wo]:
         o = spec.output_shape
         raise KeyError_(f"output {ho}x{wo}x{co} does not follow from input {h}x{w}x{c}, kernel {k}, "
                         f"stride {s} (that gives {o[2]}x{o[3]}x{o[1]})")
     return spec
+
+
+def block_activation(ofa: bool, hs: bool) -> str:
+    """The activation of an ``expanded_conv`` key, by the family that wrote it.
+
+    Once-for-All's MobileNetV3 keys (with ``se:``/``hs:``) come from blocks whose
+    activation is h-swish (``hs:1``) or plain ReLU (``hs:0``, OFA's ``act_func='relu'``);
+    keys without those fields are the ProxylessNAS family, whose blocks use ReLU6.
+    """
+    if ofa:
+        return "hswish" if hs else "relu"
+    return "relu6"
 
 
 def _fixed_ops(ltype: str, f: dict[str, str], flavor: str) -> list[OpSpec]:
@@ -222,6 +234,10 @@ def _mbconv_key(spec: OpSpec, flavor: str) -> str:
     if not isinstance(k, int) or not isinstance(s, int):
         raise KeyError_("LUT keys need square kernels and strides")
     if flavor == "ofa":
+        if spec["activation"] not in ("relu", "hswish"):
+            raise KeyError_(f"Once-for-All MobileNetV3 keys describe relu (hs:0) or hswish (hs:1) "
+                            f"blocks, not {spec['activation']}; relu6 blocks are the "
+                            f"ProxylessNAS family (--format proxylessnas)")
         expand = mbconv_mid_channels(c, spec["expand"])
         tail = f"-se:{int(spec['se'])}-hs:{int(spec['activation'] == 'hswish')}"
     else:

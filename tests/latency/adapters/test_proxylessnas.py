@@ -115,6 +115,9 @@ def test_ofa_keys_with_std_se_hs_and_middle_channels(write_yaml):
     s2 = json.loads(mb.loc[k2, "spec"])
     assert s2["se"] is True and s2["activation"] == "hswish" and s2["stride"] == 2
     assert json.loads(mb.loc[k1, "spec"])["residual"] is True
+    # OFA MobileNetV3 blocks without h-swish use plain ReLU (not ReLU6)
+    assert json.loads(mb.loc[k1, "spec"])["activation"] == "relu"
+    assert json.loads(mb.loc[k3, "spec"])["activation"] == "hswish"
     assert mb.loc[k2, "std_ms"] == pytest.approx(lut[k2]["std"])
     # Conv_2 is a 1x1 conv + hswish (no BN); Logits on 1x1 input is the classifier alone
     def ops(k):
@@ -217,3 +220,32 @@ def test_keys_too_large_to_measure_or_store_are_reported_not_crashing(write_yaml
     reasons = {u["key"]: u["reason"] for u in res.unmapped}
     assert "overflow 64-bit integers" in reasons[huge]
     assert "expected an integer from 1 to 2**63-1" in reasons[counted]
+
+
+@pytest.mark.parametrize("fields, activation", [
+    ("", "relu6"),               # ProxylessNAS family: ReLU6 everywhere
+    ("-se:0-hs:0", "relu"),      # OFA MobileNetV3 without h-swish: plain ReLU
+    ("-se:1-hs:0", "relu"),
+    ("-se:0-hs:1", "hswish"),
+])
+def test_block_activation_follows_the_source_family(write_yaml, fields, activation):
+    e = 72 if fields else 3  # OFA keys give the middle channels, ProxylessNAS the ratio
+    key = f"expanded_conv-input:56x56x24-output:56x56x24-expand:{e}-kernel:3-stride:1-idskip:1{fields}"
+    res = P.import_file(write_yaml({key: {"count": 5, "mean": 1.5, "std": 0.1}}),
+                        device_name="phone")
+    assert res.unmapped == []
+    spec = json.loads(res.table.df["spec"].iloc[0])
+    assert spec["activation"] == activation
+    # export gives the same key back for the family's activation
+    flavor = "ofa" if fields else "proxylessnas"
+    lut, skipped = P.export_lut(res.table, flavor=flavor)
+    assert list(lut) == [key] and skipped == []
+
+
+def test_ofa_export_refuses_relu6_blocks_with_the_reason():
+    from hwprof.latency.specs import parse_spec
+    from tests.synthetic import synthetic_table
+    spec = parse_spec({"kind": "mbconv", "input": [1, 24, 56, 56], "out_channels": 24,
+                       "expand": 3, "kernel": 3, "activation": "relu6"})
+    lut, skipped = P.export_lut(synthetic_table(specs=[spec]), flavor="ofa")
+    assert lut == {} and "relu6 blocks are the ProxylessNAS family" in skipped[0]["reason"]
