@@ -108,3 +108,34 @@ def test_lut_export_import_and_arch_estimate(pnas_file, tmp_path):
     space, got, _ = load_arch(tmp_path / "a.json")
     assert got == choices and [s.signature for s in space.arch_specs(got)] == \
         [s.signature for s in sp.arch_specs(choices)]
+
+
+# a small elastic space with squeeze-excite, h-swish and a plain-conv candidate
+ELASTIC = {"input": [1, 3, 16, 16],
+           "stem": [{"conv": {"out": 8, "act": "hswish"}}],
+           "stages": [{"out": 16, "stride": 2, "depth": [1, 3], "se": True, "act": "hswish"}],
+           "candidates": [{"mbconv": {"expand": [3], "kernel": [3, 5]}}, {"conv": {"kernel": 3}}],
+           "head": [{"conv": {"out": 32, "kernel": 1}}, {"classifier": {"classes": 10}}]}
+
+
+def test_search_on_a_space_file(tmp_path):
+    path = tmp_path / "elastic.yaml"
+    path.write_text(yaml.safe_dump(ELASTIC))
+    sp = get_space(str(path))
+    specs = sp.table_specs()
+    table = tmp_path / "t.parquet"
+    write_table(table, synthetic_table(specs=specs, medians=[0.05 * (1 + i % 4)
+                                                              for i in range(len(specs))]))
+    out = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "hwprof", "search", "--table", str(table), "--space",
+                        str(path), "--latency-budget", "mid", "--algo", "darts", "--data",
+                        "digits", "--epochs", "1", "--retrain-epochs", "1", "--no-measure",
+                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    arch = json.loads((out / "arch.json").read_text())
+    assert arch["space"] == str(path.resolve()) and len(arch["choices"]) == 3
+    assert arch["choices"][0] != "skip"                  # the stage's min depth is 1
+    kept = [c != "skip" for c in arch["choices"]]
+    assert kept == sorted(kept, reverse=True)            # skips are the trailing layers
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["predicted_ms"] <= rep["budget_ms"]
