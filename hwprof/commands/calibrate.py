@@ -21,8 +21,9 @@ def add_arguments(p):
     from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
     p.add_argument("--table", metavar="PATH", help="latency table (the calibration is stored in it)")
     p.add_argument("--predictor", metavar="FILE", help="predictor for ops not in the table")
-    p.add_argument("--space", default="mbv2-cifar", metavar="NAME",
-                   help="search space whose architectures are measured (default: mbv2-cifar)")
+    p.add_argument("--space", default="mbv2-cifar", metavar="NAME|PATH",
+                   help="search space whose architectures are measured: a built-in name or a "
+                        "space file (default: mbv2-cifar)")
     p.add_argument("--device", default="cpu", metavar="DEVICE",
                    help="device of the table: cpu (default), cuda[:N], ssh://...")
     p.add_argument("--archs", type=int, default=8, metavar="N",

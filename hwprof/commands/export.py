@@ -28,8 +28,9 @@ def add_arguments(p):
     p.add_argument("table", help="a .parquet table or a fleet directory")
     p.add_argument("--format", required=True, choices=("proxylessnas", "ofa", "csv", "json", "fleet"))
     p.add_argument("--out", required=True, help="file to write (a directory for fleet)")
-    p.add_argument("--space", metavar="NAME",
-                   help="proxylessnas/ofa: compose the fixed layers of this space")
+    p.add_argument("--space", metavar="NAME|PATH",
+                   help="proxylessnas/ofa: compose the fixed layers of this space (a built-in "
+                        "name or a space file)")
     p.add_argument("--mode", default="replace", choices=("replace", "upsert"),
                    help="fleet: replace each device's partition, or update it by key")
     add_force_argument(p)

@@ -25,7 +25,8 @@ def add_arguments(p):
     p.add_argument("--source", help="sources to keep, e.g. measured,import:proxylessnas")
     p.add_argument("--max-cv", type=float, help="drop rows whose CV is above this")
     p.add_argument("--drop-unstable", action="store_true", help="drop rows flagged unstable")
-    p.add_argument("--space", help="keep only the ops the space's table needs")
+    p.add_argument("--space", metavar="NAME|PATH",
+                   help="keep only the ops the space's table needs (built-in name or space file)")
     add_force_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

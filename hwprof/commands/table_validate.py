@@ -16,7 +16,9 @@ HELP = "check a table for errors and gaps (exit 1 on errors)"
 
 def add_arguments(p):
     p.add_argument("table", help="a .parquet table or a fleet directory")
-    p.add_argument("--space", help="also report which ops of this space have no row")
+    p.add_argument("--space", metavar="NAME|PATH",
+                   help="also report which ops of this space (built-in name or space file) "
+                        "have no row")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
