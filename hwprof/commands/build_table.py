@@ -31,12 +31,23 @@ def add_arguments(p):
     src.add_argument("--sample", type=int, metavar="N",
                      help="measure N random configurations per kind, drawn from a prior of mobile CNN "
                           "layers")
+    src.add_argument("--real-layers", nargs="?", const="all", metavar="NET1,NET2",
+                     help="measure the conv2d/dwconv2d/mbconv layers of published CNNs (ResNet-18/50, "
+                          "MobileNetV1/V2/V3, MnasNet, EfficientNet-B0, ShuffleNetV2; see "
+                          "hwprof/latency/predictors/realnets.py): a held-out set for predictors")
     p.add_argument("--kinds", metavar="K1,K2",
                    help="op kinds for --sample (default: conv2d,dwconv2d,mbconv)")
     p.add_argument("--adaptive", action="store_true",
                    help="with --sample and --predictor: draw the N configs near those the "
                         "predictor gets most wrong")
-    p.add_argument("--predictor", metavar="FILE", help="predictor file for --adaptive")
+    p.add_argument("--predictor", metavar="FILE",
+                   help="predictor file for --adaptive (without one, --adaptive needs --minutes and "
+                        "learns from the rows as they are measured)")
+    p.add_argument("--minutes", type=float, metavar="M",
+                   help="time budget for measuring: no new group of ops is started once M minutes "
+                        "have passed (or would pass during it); rows measured are kept. With "
+                        "--sample --adaptive (no --predictor) the configurations are chosen in "
+                        "rounds, half where a model of the rows so far is least sure")
     p.add_argument("--batch", type=int, metavar="N", help="override the space's batch size")
     p.add_argument("--out", metavar="PATH",
                    help="table file (default: tables/<device>-<space>.parquet)")
@@ -74,6 +85,15 @@ def _specs(args):
     if args.ops:
         path = Path(args.ops)
         return unique(read_ops_file(path)), path.stem
+    if args.real_layers:
+        from hwprof.latency.predictors.realnets import real_layers
+        nets = None if args.real_layers == "all" else [
+            n.strip() for n in args.real_layers.split(",") if n.strip()]
+        kinds = None
+        if args.kinds:
+            from hwprof.latency.sampling import parse_kinds
+            kinds = parse_kinds(args.kinds)
+        return [s for _, s in real_layers(nets, **({"kinds": kinds} if kinds else {}))], "real"
     if args.sample is not None:
         if args.sample < 1:
             raise UserError("--sample must be at least 1")
@@ -81,12 +101,16 @@ def _specs(args):
         kinds = parse_kinds(args.kinds)
         if args.adaptive:
             if not args.predictor:
-                raise UserError("--adaptive needs --predictor FILE (the model to improve)")
+                if args.minutes is None:
+                    raise UserError("--adaptive needs --predictor FILE (the model to improve) or "
+                                    "--minutes M (learn from the rows as they are measured)")
+                return None, "adaptive"
             from hwprof.latency.predictors.adaptive import adaptive_specs
             return adaptive_specs(args.predictor, args.sample, kinds, args.seed), "adaptive"
         return sample_specs(args.sample, kinds, args.seed), "sample"
     if args.kinds or args.adaptive:
-        raise UserError("--kinds and --adaptive go with --sample N")
+        raise UserError("--kinds and --adaptive go with --sample N (--kinds also with "
+                        "--real-layers)")
     from hwprof.latency.spaces import get_space
     space = get_space(args.space or "mbv2-cifar", batch=args.batch)
     return space.table_specs(), space.name
@@ -111,6 +135,9 @@ def run(args):
     from hwprof.latency.build import build_table
     from hwprof.latency.table import read_table
 
+    if args.minutes is not None and args.minutes <= 0:
+        from hwprof.errors import UserError
+        raise UserError(f"--minutes must be positive, got {args.minutes:g}")
     devices = args.device or ["cpu"]
     if len(set(devices)) != len(devices):
         from hwprof.errors import UserError
@@ -122,11 +149,16 @@ def run(args):
         re.sub(r"[^A-Za-z0-9_.-]+", "_", backends[0].label.split("@")[-1]), name)
     protocol = protocol_of(args)
     level = _reference_level(args.reference_from) if args.reference_from else None
-    report = build_table(specs, backends, out, seed=args.seed, protocol=protocol,
-                         remeasure=args.remeasure, quiet=args.quiet,
-                         allow_mixed=args.allow_mixed, passes=args.passes,
-                         reference_level_ms=level,
-                         **({"group_ops": args.group_ops} if args.group_ops else {}))
+    options = dict(seed=args.seed, protocol=protocol, remeasure=args.remeasure, quiet=args.quiet,
+                   allow_mixed=args.allow_mixed, passes=args.passes, reference_level_ms=level,
+                   **({"group_ops": args.group_ops} if args.group_ops else {}))
+    if args.minutes is not None:
+        import time
+        options["deadline"] = time.monotonic() + 60.0 * args.minutes
+    if specs is None:
+        report = _budget_rounds(args, backends, out, options)
+    else:
+        report = build_table(specs, backends, out, **options)
     if args.json:
         print_json(report.as_dict())
     elif not args.quiet:
@@ -136,6 +168,9 @@ def run(args):
         print(f"measured {report.measured} op(s){sweeps} ({report.errors} errors), skipped "
               f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
               f"({100 * share:.0f} % of it timing ops, the rest mostly the reference beside them)")
+        if report.not_started:
+            print(f"the {args.minutes:g}-minute budget was spent: {report.not_started} op(s) "
+                  f"not measured")
         if report.machine:
             m = report.machine
             print(f"the machine moved {m['spread']:.2f}x while measuring (reference p5 "
@@ -145,3 +180,41 @@ def run(args):
         summary["path"] = out
         print(format_summary(summary))
     return 0
+
+
+def _budget_rounds(args, backends, out, options):
+    """--sample N --minutes M --adaptive: rounds chosen where a model of the rows is unsure."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from hwprof.latency.build import BuildReport, build_table
+    from hwprof.latency.predictors.adaptive import BudgetRounds, run_budget_rounds
+    from hwprof.latency.sampling import parse_kinds
+    from hwprof.latency.table import read_table
+
+    kinds = parse_kinds(args.kinds)
+    rounds = BudgetRounds(args.sample, kinds, args.seed, batch=args.group_ops or 100)
+    total = BuildReport(out=str(out), requested=0, skipped=0, passes=args.passes)
+    t0 = time.monotonic()
+
+    def measured():
+        if not Path(out).exists():
+            return {}
+        df = read_table(out).df
+        ok = df[(df["status"] == "ok") & df["latency_ms"].notna()]
+        return {k: dict(zip(g["signature"], g["latency_ms"].astype(float)))
+                for k, g in ok.groupby("kind")}
+
+    def measure(specs):
+        r = build_table(specs, backends, out, **options)
+        for k in ("requested", "skipped", "measured", "errors", "reconnects", "sampled_s",
+                  "groups", "not_started"):
+            setattr(total, k, getattr(total, k) + getattr(r, k))
+        total.reference_level_ms, total.machine, total.devices = (
+            r.reference_level_ms, r.machine, r.devices)
+
+    log = None if args.quiet else (lambda m: print(f"hwprof: {m}", file=sys.stderr))
+    run_budget_rounds(rounds, measure, measured, options["deadline"], log=log)
+    total.wall_s = time.monotonic() - t0
+    return total

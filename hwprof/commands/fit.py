@@ -7,6 +7,14 @@ cross-validation (mean absolute percentage error); the best is refitted on all r
 
   hwprof fit --table tables/cpu-sample.parquet --out cpu.predictor
   hwprof fit --table a.parquet --table b.parquet --kinds conv2d,mbconv --out cpu.predictor
+  hwprof fit --transfer-from cpu.predictor --table board-50-ops.parquet --out board.predictor
+
+Kinds of the table with too few rows to fit are skipped with a note (an
+imported table's few whole-network rows, say); naming such a kind in --kinds
+is an error. --transfer-from adapts a predictor of another device with the few
+rows of --table (a learned correction of its predictions; see
+hwprof/latency/predictors/transfer.py). Every prediction carries a 90 %
+interval from the model's cross-validated (or leave-one-out) errors.
 """
 
 VERB = "fit"
@@ -37,6 +45,9 @@ def add_arguments(p):
     p.add_argument("--env-key", metavar="KEY",
                    help="fit on this environment's rows when the table holds several")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--transfer-from", metavar="FILE",
+                   help="adapt this predictor (fitted on another device) to the device of "
+                        "--table, which needs only a few measured ops (about 50)")
     add_force_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="print the fit report as JSON")
@@ -66,11 +77,14 @@ def run(args):
             raise UserError("--kinds is empty")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     log = None if (args.quiet or args.json) else (lambda m: print(m, file=sys.stderr))
+    if args.transfer_from:
+        return _transfer(args, df, log)
     pred = fit_predictor(df, kinds=kinds, candidates=models, cv=args.cv, min_rows=args.min_rows,
                          target=args.target, scoring=args.scoring, random_state=args.seed,
                          sources=args.table,
                          device_fingerprint=args.device_fingerprint, env_key=args.env_key,
-                         log=log)
+                         log=log if log else lambda m: (m.startswith("note:") and print(
+                             f"hwprof: {m}", file=sys.stderr)))
     save_predictor(args.out, pred)
     report = {"out": args.out, **pred.describe()}
     if args.json:
@@ -79,4 +93,38 @@ def run(args):
         print(f"wrote {args.out}: " + ", ".join(
             f"{k} -> {v['model']} (CV MAPE {100 * v['cv'][v['model']]['mape']:.1f} %, ±10 %: "
             f"{100 * v['cv'][v['model']]['within_10']:.0f} %)" for k, v in report["kinds"].items()))
+    return 0
+
+
+def _transfer(args, df, log):
+    import sys
+
+    from hwprof.commands._common import print_json
+    from hwprof.latency.predictors.persist import load_predictor, save_predictor
+    from hwprof.latency.predictors.transfer import transferred
+
+    if args.device_fingerprint or args.env_key:
+        df = df[(df["device_fingerprint"] == args.device_fingerprint) if args.device_fingerprint
+                else df["device_fingerprint"].notna()]
+        if args.env_key:
+            df = df[df["env_key"] == args.env_key]
+    base = load_predictor(args.transfer_from)
+    pred = transferred(base, df, target=args.target, source=",".join(args.table),
+                       from_path=args.transfer_from,
+                       log=log or (lambda m: None))
+    save_predictor(args.out, pred)
+    t = pred.meta["transfer"]
+    report = {"out": args.out, "transfer_from": args.transfer_from, "rows": t["rows"],
+              "kinds": t["kinds"], "alpha": t["alpha"], "loo_accuracy": t["loo_accuracy"],
+              "base_accuracy": t["base_accuracy"], "interval": t["interval"],
+              "skipped_kinds": t["skipped_kinds"]}
+    if args.json:
+        print_json(report)
+    elif not args.quiet:
+        print(f"wrote {args.out}: {args.transfer_from} adapted with {t['rows']} rows; "
+              f"leave-one-out within ±10 %: {100 * t['loo_accuracy']['within_10']:.0f} % "
+              f"(uncorrected: {100 * t['base_accuracy']['within_10']:.0f} %)")
+        if t["skipped_kinds"]:
+            print(f"left out rows of kinds the predictor cannot answer: "
+                  f"{', '.join(t['skipped_kinds'])}", file=sys.stderr)
     return 0

@@ -54,6 +54,7 @@ class BuildReport:
     groups: int = 0
     reference_level_ms: float | None = None
     machine: dict | None = None  # how far the reference moved during this build
+    not_started: int = 0  # ops left unmeasured because the time budget was spent
     devices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -136,6 +137,7 @@ class BuildOptions:
     group_ops: int = GROUP_OPS
     group_bytes: int = GROUP_BYTES
     log: Callable[[str], None] | None = None
+    deadline: float | None = None  # time.monotonic() after which no new group is started
 
     def check(self) -> None:
         p = self.passes
@@ -157,6 +159,9 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
     ``group_bytes`` (the size of an interleaved group), ``log``, and
     ``reference_level_ms``: the reference level of a new table (e.g. another
     table's, to make the two comparable); a table that has one keeps it.
+    ``deadline`` (a ``time.monotonic()`` value): no group is started after it;
+    the groups already measuring finish and are kept, the rest are counted in
+    ``report.not_started`` (a time budget, not an error).
     """
     opts = BuildOptions(**options)
     opts.check()
@@ -248,6 +253,22 @@ class _Tally:
             self.bar.update(n)
 
 
+def _run_until(runner: GroupRunner, groups, deadline: float | None, width: int,
+               report: BuildReport) -> int:
+    """Run ``groups`` (``width`` at a time under a ``deadline``); ops left unmeasured."""
+    if deadline is None:
+        return runner.run(groups)
+    pending, left, took = list(groups), 0, 0.0
+    # a batch starts only when one as long as the last fits before the deadline
+    while pending and time.monotonic() + took < deadline:
+        batch, pending = pending[:width], pending[width:]
+        t0 = time.monotonic()
+        left += runner.run(batch)
+        took = time.monotonic() - t0
+    report.not_started = sum(len(g.specs) for g in pending)
+    return left
+
+
 def _run(groups, backends, sessions, config, rec, report, opts: BuildOptions, out) -> None:
     jobs = sum(len(g.specs) for g in groups)
     sweeps = f" ({report.passes} passes)" if report.passes > 1 else ""
@@ -258,7 +279,7 @@ def _run(groups, backends, sessions, config, rec, report, opts: BuildOptions, ou
                          skip=lambda sig: sig in rec.failed, max_reconnects=opts.max_reconnects,
                          backoff=opts.backoff)
     try:
-        left = runner.run(groups)
+        left = _run_until(runner, groups, opts.deadline, len(backends), report)
     finally:
         bar.close()
         rec.flush()

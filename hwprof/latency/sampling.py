@@ -4,10 +4,23 @@
 *per kind*, drawn here. The prior follows how mobile networks are built: a
 feature map's side is 1..224 (mostly the usual stage sizes 224, 112, 56, 28,
 14, 7 and their CIFAR cousins 32, 16, 8, 4), and the narrower the map the
-wider it is (8 channels at 224x224 up to 1024 at 7x7, with jitter); kernels
-1/3/5/7, strides 1/2, MBConv expansion 1..6. Configurations costing more than
-a few hundred million MACs (which no mobile layer does) are drawn again, so a
-sampled table is quick to measure.
+wider it is (8 channels at 224x224 up to 2,048 at 7x7, with jitter); kernels
+1/3/5/7, strides 1/2, MBConv expansion 1..6 (non-integer ones too, as
+MobileNetV3's 184/80). Configurations costing more than a few hundred million
+MACs (which no mobile layer does) are drawn again, so a sampled table is quick
+to measure.
+
+What real networks use and a plain draw would miss (issue 17):
+
+- *stems*: a convolution on the 3-channel image (3x3 or 7x7, stride 2; 6 %);
+- *expanded widths*: a 1x1 conv or depthwise conv inside an MBConv block sees
+  the expanded width (up to 6 x 1,024 = 6,144 channels), so the standalone
+  kinds draw such widths too (depthwise half the time, 1x1 convs a quarter),
+  and the stacked MBConv model never extrapolates its parts;
+- *channel counts* that are not multiples of 8 (ShuffleNetV2's 58/116/232,
+  multiples of 4 or 2; 25 %);
+- MBConv blocks with expand 1 (22 %), squeeze-excite (35 %) and ReLU or
+  h-swish (MobileNetV3; 20 % each), the groups that were drawn rarely.
 
 Every kind draws from its own generator seeded by ``(seed, kind)``: the same
 seed always gives the same configurations, whatever other kinds are asked
@@ -26,7 +39,8 @@ from hwprof.latency.specs import OpSpec, mbconv_mid_channels, parse_spec
 DEFAULT_KINDS = ("conv2d", "dwconv2d", "mbconv")
 MAX_MACS = 400_000_000
 STAGE_SIDES = (224, 112, 56, 28, 14, 7, 32, 16, 8, 4)
-MIN_C, MAX_C = 8, 1024
+MIN_C, MAX_C = 8, 2048
+MAX_MID_C = 6 * 1024  # widest expanded width (an MBConv block's, or a part of one)
 
 
 # --------------------------------------------------------------------------- #
@@ -40,14 +54,19 @@ def _side(rng: random.Random) -> int:
     return int(round(math.exp(rng.uniform(0.0, math.log(224)))))
 
 
-def _round_channels(c: float, rng: random.Random) -> int:
-    step = 8 if rng.random() < 0.85 else 4
-    return int(min(MAX_C, max(MIN_C, step * round(c / step))))
+def _round_channels(c: float, rng: random.Random, cap: int = MAX_C) -> int:
+    step = rng.choices((8, 4, 2), weights=(0.75, 0.15, 0.10))[0]
+    return int(min(cap, max(MIN_C, step * round(c / step))))
+
+
+def _expanded(c: int, rng: random.Random) -> int:
+    """The width an MBConv block's inner layers see: c times an expansion ratio."""
+    return _round_channels(c * rng.choice((2, 3, 4, 6, 6)), rng, MAX_MID_C)
 
 
 def _channels(rng: random.Random, side: int) -> int:
-    """Channels typical of a map of this side: ~16*224/side, x/÷ 2.8 jitter."""
-    base = 16.0 * 224.0 / max(side, 1)
+    """Channels typical of a map of this side: ~16*224/side (at most 2,048), x/÷ 2.8 jitter."""
+    base = min(16.0 * 224.0 / max(side, 1), 1024.0)
     c = math.exp(math.log(base) + rng.uniform(-1.0, 1.0) * 1.05)
     return _round_channels(c, rng)
 
@@ -75,17 +94,30 @@ def _shape(rng: random.Random) -> list[int]:
 # per kind: rng -> raw spec dict
 
 
+def _stem(rng):
+    side = rng.choice((224, 224, 192, 160, 128, 32))
+    return {"kind": "conv2d", "input": [1, 3, side, side],
+            "out_channels": _round_channels(math.exp(rng.uniform(math.log(8), math.log(64))), rng),
+            "kernel": rng.choice((3, 3, 7)), "stride": 2 if side > 32 else rng.choice((1, 2))}
+
+
 def _conv2d(rng):
+    if rng.random() < 0.06:
+        return _stem(rng)
     n, c, h, w = _shape(rng)
     k = _kernel(rng, (0.55, 0.35, 0.05, 0.05))
-    return {"kind": "conv2d", "input": [n, c, h, w], "out_channels": _width_change(rng, c),
+    cout = _width_change(rng, c)
+    if k == 1 and rng.random() < 0.25:  # an MBConv block's expansion or projection
+        mid = _expanded(c, rng)
+        c, cout = (c, mid) if rng.random() < 0.5 else (mid, c)
+    return {"kind": "conv2d", "input": [n, c, h, w], "out_channels": cout,
             "kernel": k, "stride": _stride(rng, h) if k > 1 or rng.random() < 0.2 else 1}
 
 
 def _dwconv2d(rng):
     n, c, h, w = _shape(rng)
     if rng.random() < 0.5:  # inside an MBConv the depthwise conv sees the expanded width
-        c = _round_channels(c * rng.choice((3, 4, 6)), rng)
+        c = _expanded(c, rng)
     return {"kind": "dwconv2d", "input": [n, c, h, w], "kernel": _kernel(rng),
             "stride": _stride(rng, h)}
 
@@ -95,9 +127,10 @@ def _mbconv(rng):
     stride = _stride(rng, h)
     cout = c if stride == 1 and rng.random() < 0.5 else _width_change(rng, c)
     return {"kind": "mbconv", "input": [n, c, h, w], "out_channels": cout,
-            "expand": rng.choices((1, 2, 3, 4, 5, 6), weights=(1, 1, 3, 2, 1, 4))[0],
-            "kernel": _kernel(rng), "stride": stride, "se": rng.random() < 0.15,
-            "activation": "hswish" if rng.random() < 0.15 else "relu6"}
+            "expand": rng.choices((1, 2, 2.5, 3, 4, 4.5, 5, 6),
+                                  weights=(3.5, 1, 0.7, 3, 2, 0.6, 1, 4))[0],
+            "kernel": _kernel(rng), "stride": stride, "se": rng.random() < 0.35,
+            "activation": rng.choices(("relu6", "relu", "hswish"), weights=(0.6, 0.2, 0.2))[0]}
 
 
 def _sepconv(rng):
@@ -175,6 +208,8 @@ def parse_kinds(text: str | None) -> list[str]:
 
 
 def _acceptable(spec: OpSpec) -> bool:
+    if spec.kind == "mbconv" and mbconv_mid_channels(spec.input[1], spec["expand"]) > MAX_MID_C:
+        return False
     return spec.features()["macs"] <= MAX_MACS
 
 
@@ -218,7 +253,7 @@ def sample_specs(n: int, kinds: Sequence[str] | None = None, seed: int = 0) -> l
 
 
 def _nudge_channels(c: int, rng: random.Random) -> int:
-    return _round_channels(c * math.exp(rng.uniform(-0.35, 0.35)), rng)
+    return _round_channels(c * math.exp(rng.uniform(-0.35, 0.35)), rng, MAX_MID_C)
 
 
 def _nudge_side(s: int, rng: random.Random) -> int:
@@ -248,7 +283,7 @@ def neighbour(spec: OpSpec, rng: random.Random) -> OpSpec | None:
     if "kernel" in d and d["kind"] not in ("avgpool", "maxpool") and r < 0.3:
         d["kernel"] = rng.choice((1, 3, 5, 7) if d["kind"] == "conv2d" else (3, 5, 7))
     elif "expand" in d and r < 0.5:
-        d["expand"] = rng.choice((1, 2, 3, 4, 5, 6))
+        d["expand"] = rng.choice((1, 2, 2.5, 3, 4, 6))
     elif "stride" in d and d["kind"] not in ("avgpool", "maxpool") and r < 0.6:
         d["stride"] = 1 if d["stride"] != 1 else 2
     if d["kind"] == "mbconv":
@@ -259,7 +294,5 @@ def neighbour(spec: OpSpec, rng: random.Random) -> OpSpec | None:
     try:
         new = parse_spec(d)
     except SpecError:
-        return None
-    if d["kind"] == "mbconv" and mbconv_mid_channels(inp[1], d["expand"]) > 6 * MAX_C:
         return None
     return new if _acceptable(new) else None

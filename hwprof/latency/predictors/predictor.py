@@ -19,6 +19,7 @@ from hwprof import __version__
 from hwprof.errors import UserError
 from hwprof.latency.predictors.evaluate import accuracy
 from hwprof.latency.predictors.features import feature_matrix
+from hwprof.latency.predictors.intervals import interval_from_residuals
 from hwprof.latency.predictors.regressors import CANDIDATES, MIN_ROWS, KindRegressor, TooFewRows
 from hwprof.latency.specs import COMPOSITE_KINDS, OpSpec, parse_spec
 from hwprof.latency.table import one_device
@@ -75,7 +76,7 @@ class LatencyPredictor:
                     rest[i] += f["bytes_read"] + f["bytes_written"]
         sums = np.zeros(len(specs))
         if parts:
-            np.add.at(sums, owner, self.predict_specs(parts))
+            np.add.at(sums, owner, self._predict(parts, corrected=False))
         cols = [sums]  # ms
         if bandwidth:
             cols.append(sums + rest / bandwidth * 1e3)
@@ -93,23 +94,40 @@ class LatencyPredictor:
 
     def predict_specs(self, specs: Sequence[OpSpec | dict]) -> np.ndarray:
         """Latency in milliseconds of every spec."""
-        specs = [parse_spec(s) for s in specs]
+        return self._predict([parse_spec(s) for s in specs], corrected=True)
+
+    def _predict(self, specs: Sequence[OpSpec], corrected: bool) -> np.ndarray:
+        """``corrected``: with the transfer correction (``meta["transfer"]``), if any; the
+        stacked composite models always see their parts' uncorrected predictions."""
         out = np.full(len(specs), np.nan)
         by_kind: dict[str, list[int]] = {}
         for i, s in enumerate(specs):
             by_kind.setdefault(s.kind, []).append(i)
         for kind, idx in by_kind.items():
+            sub = [specs[i] for i in idx]
             if kind in self.models:
-                out[idx] = self.models[kind].predict(self._features(kind, [specs[i] for i in idx]))
+                p = self.models[kind].predict(self._features(kind, sub))
+                if corrected and self.meta.get("transfer"):
+                    from hwprof.latency.predictors.transfer import correction
+                    p = p * correction(self.meta["transfer"], sub, p)
+                out[idx] = p
                 continue
             for i in idx:
-                parts = specs[i].children()
+                parts = [parse_spec(c) for c in specs[i].children()]
                 if not parts:
                     raise UserError(f"the predictor has no model for op kind {kind!r} (it was "
                                     f"fitted on {', '.join(self.kinds)}); measure {kind} ops "
                                     f"into the table or fit with rows of that kind")
-                out[i] = float(np.sum(self.predict_specs(parts)))
+                out[i] = float(np.sum(self._predict(parts, corrected)))
         return out
+
+    def predict_intervals(self, specs: Sequence[OpSpec | dict]
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(latency, low, high) in ms of every spec; low/high are NaN where the predictor
+        file has no intervals (fitted by an older hwprof). See :mod:`intervals`."""
+        from hwprof.latency.predictors.intervals import op_intervals
+        specs = [parse_spec(s) for s in specs]
+        return op_intervals(self, specs)
 
     def describe(self) -> dict[str, Any]:
         return {"kinds": {k: {"model": m.chosen_, "rows": int(self.meta["rows"][k]),
@@ -148,8 +166,16 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
                   min_rows: int = MIN_ROWS, target: str = "latency_ms", scoring: str = "mape",
                   random_state: int = 0, stack: bool = True,
                   sources: Sequence[str] = (), device_fingerprint: str | None = None,
-                  env_key: str | None = None, log=None) -> LatencyPredictor:
-    """Fit one regressor per kind on the ok rows of a table frame."""
+                  env_key: str | None = None, log=None, skip_short: bool | None = None
+                  ) -> LatencyPredictor:
+    """Fit one regressor per kind on the ok rows of a table frame.
+
+    A kind with too few rows is an error when ``kinds`` names it; of the
+    table's own kinds (``kinds=None``) such kinds are skipped with a note to
+    ``log`` (``skip_short`` overrides), and it is an error only when none is left.
+    """
+    if skip_short is None:
+        skip_short = kinds is None
     rows, fp, env = _select_rows(df, target, device_fingerprint, env_key)
     present = sorted(set(rows["kind"]))
     if kinds is None:
@@ -163,10 +189,17 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
              if int(counts.get(k, 0)) < max(min_rows, 2 * cv)]
     if short:
         desc = ", ".join(f"{k} ({n} rows)" for k, n in short)
-        raise TooFewRows(f"too few measured rows to fit: {desc}; each kind needs at least "
-                         f"{max(min_rows, 2 * cv)}. Measure more (build-table --sample N --kinds "
-                         f"...) or leave the kind out with --kinds")
-    models, names, worst, n_rows = {}, {}, {}, {}
+        advice = (f"each kind needs at least {max(min_rows, 2 * cv)}. Measure more (build-table "
+                  f"--sample N --kinds ...)")
+        if not skip_short or len(short) == len(kinds):
+            raise TooFewRows(f"too few measured rows to fit: {desc}; {advice} or leave the kind "
+                             f"out with --kinds")
+        # a table's few rows of some kind (an imported one's 3 whole networks, say) are
+        # answered from the table; they do not stop the other kinds from being fitted
+        (log or (lambda m: None))(f"note: skipping kinds with too few measured rows: {desc}; "
+                                  f"{advice}")
+        kinds = [k for k in kinds if k not in {k for k, _ in short}]
+    models, names, worst, n_rows, intervals = {}, {}, {}, {}, {}
     fitted: dict[str, tuple[list[OpSpec], np.ndarray]] = {}  # kind -> its specs and latencies
     pred = LatencyPredictor({}, {}, {})
     # primitives first, so that composite kinds can stack on their parts' models
@@ -196,6 +229,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
         order = np.argsort(-rel)[:WORST_KEPT]
         worst[kind] = [{"spec": part["spec"].iloc[i], "true_ms": float(y[i]),
                         "cv_pred_ms": float(model.oof_ms_[i])} for i in order]
+        intervals[kind] = interval_from_residuals(y, model.oof_ms_)
         models[kind], names[kind], n_rows[kind] = model, fnames, len(y)
         fitted[kind] = (specs, y)
         pred.models[kind] = model
@@ -204,6 +238,7 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
             "scoring": scoring,
             "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "hwprof_version": __version__, "worst_training_rows": worst,
+            "intervals": intervals,
             "stack_bandwidth": pred.meta.get("stack_bandwidth", {}),
             "training_signatures": sorted(rows[rows["kind"].isin(kinds)]["signature"]),
             "cv_accuracy": {k: accuracy(m.oof_ms_, rows[rows["kind"] == k][target].astype(float))
