@@ -11,7 +11,11 @@ the sum of the answered ops is printed; nothing stops at the first miss.
 --json prints one object: {"total_ms": sum of the answered ops, "ops": [{"kind",
 "signature", "latency_ms" (null when missing), "source": "table"|"predictor"|"missing",
 "spec"}, ...], "missing": [index of each unanswered op]}. Exit code 0 when every op
-is answered, 1 when some are missing (the summary is printed either way).
+is answered, 1 when some are missing (the summary is printed either way). With
+--predictor every op also has "latency_low_ms"/"latency_high_ms" (the predictor's 90 %
+interval; a table row's own value; null when missing) and the object has
+"total_low_ms"/"total_high_ms" (the interval of the sum; see
+hwprof/latency/predictors/intervals.py).
 """
 
 VERB = "predict"
@@ -44,6 +48,11 @@ def run(args):
     missing = [i for i, a in enumerate(answers) if a.latency_ms is None]
     out = {"total_ms": answered_sum(answers), "ops": [a.to_dict() for a in answers],
            "missing": missing}
+    if args.predictor:  # 90 % intervals of predicted ops (issue 17); a table row: its value
+        from hwprof.latency.predictors.intervals import answer_bounds, answers_interval
+        for op, (low, high) in zip(out["ops"], answer_bounds(model.predictor, answers)):
+            op["latency_low_ms"], op["latency_high_ms"] = low, high
+        out["total_low_ms"], out["total_high_ms"] = answers_interval(model.predictor, answers)
     if args.json:
         print_json(out)
     else:

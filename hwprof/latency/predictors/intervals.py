@@ -75,3 +75,30 @@ def sum_interval(pred, low, high, rho: float = RHO) -> tuple[float, float, float
     dlo = float(np.sqrt((1 - rho) * np.sum(down ** 2) + rho * down.sum() ** 2))
     dhi = float(np.sqrt((1 - rho) * np.sum(up ** 2) + rho * up.sum() ** 2))
     return total, max(total - dlo, 0.0), total + dhi
+
+
+def answer_bounds(predictor, answers) -> list[tuple[float | None, float | None]]:
+    """(low, high) ms of every LatencyModel answer: the 90 % interval for a predicted op,
+    the measured value itself for a table row (its CI is in the table), None for a
+    missing op or a predictor file without intervals."""
+    out: list[tuple[float | None, float | None]] = [
+        (a.latency_ms, a.latency_ms) if a.source == "table" else (None, None) for a in answers]
+    idx = [i for i, a in enumerate(answers) if a.source == "predictor"]
+    if idx and predictor is not None and hasattr(predictor, "predict_intervals"):
+        _, lo, hi = predictor.predict_intervals([answers[i].spec for i in idx])
+        for i, low, high in zip(idx, lo, hi):
+            if np.isfinite(low) and np.isfinite(high):
+                out[i] = (float(low), float(high))
+    return out
+
+
+def answers_interval(predictor, answers) -> tuple[float | None, float | None]:
+    """(low, high) ms of the sum of the answered ops (:func:`sum_interval`); None when a
+    predicted op has no interval."""
+    bounds = answer_bounds(predictor, answers)
+    got = [(a.latency_ms, b) for a, b in zip(answers, bounds) if a.latency_ms is not None]
+    if not got or any(b[0] is None for _, b in got):
+        return None, None
+    _, low, high = sum_interval([p for p, _ in got], [b[0] for _, b in got],
+                                [b[1] for _, b in got])
+    return low, high

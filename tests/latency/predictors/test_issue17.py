@@ -215,3 +215,41 @@ def test_build_deadline_stops_starting_groups_and_keeps_rows(tmp_path):
                        deadline=time.monotonic() + 600.0, log=lambda m: None)
     assert full.measured == 12 and full.not_started == 0
     assert len(read_table(out).df) == 12
+
+
+# --------------------------------------------------------------------------- #
+# the CLI: fit skipping a kind, fit --transfer-from, predict --json intervals
+
+
+def test_cli_fit_transfer_and_predict_intervals(tmp_path, capsys):
+    from hwprof.cli import main
+    from hwprof.latency.table import LatencyTable, write_table
+
+    def write(df, name):
+        t = LatencyTable.new()
+        t.upsert(df)
+        t.meta["devices"] = {df["device_fingerprint"].iloc[0]: {"label": "cpu"}}
+        write_table(tmp_path / name, t)
+        return str(tmp_path / name)
+
+    specs = sample_specs(40, ["conv2d", "dwconv2d"], seed=6) + sample_specs(3, ["mbconv"], seed=6)
+    a = write(table_of(specs, noise=0.02), "a.parquet")
+    assert main(["fit", "--table", a, "--out", str(tmp_path / "a.predictor"), "--models",
+                 "linear", "--cv", "3", "--min-rows", "10"]) == 0
+    err = capsys.readouterr().err
+    assert "skipping kinds with too few measured rows: mbconv (3 rows)" in err
+    few = write(table_of(sample_specs(25, ["conv2d", "dwconv2d"], seed=7), fp="fp-b",
+                         env="env-b", speed=0.5), "few.parquet")
+    assert main(["fit", "--transfer-from", str(tmp_path / "a.predictor"), "--table", few,
+                 "--out", str(tmp_path / "b.predictor"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["rows"] == 50 and rep["loo_accuracy"]["within_10"] > 0.8
+    ops = tmp_path / "ops.json"
+    test = sample_specs(5, ["conv2d"], seed=8)
+    ops.write_text(json.dumps([s.to_dict() for s in test]))
+    assert main(["predict", "--predictor", str(tmp_path / "b.predictor"), "--ops", str(ops),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for op in out["ops"]:
+        assert op["latency_low_ms"] <= op["latency_ms"] <= op["latency_high_ms"]
+    assert out["total_low_ms"] <= out["total_ms"] <= out["total_high_ms"]

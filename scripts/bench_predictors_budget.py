@@ -1,0 +1,229 @@
+#!/usr/bin/env python
+"""Issue 17's predictor benchmark, on tables measured beforehand (nothing measured here).
+
+Reads the tables the README's commands build (``hwprof build-table``: budgeted
+adaptive training tables, a multi-pass held-out table of sampled configs, the
+real-CNN layers table, and two tables of a second device: a few ops for the
+transfer and a full one to judge it), fits and reports:
+
+1. held-out sampled configs: the share within +-10 % per kind, beside the
+   labels' own noise floor (each op's passes against each other) and the
+   measuring minutes each training table took (from the builds' JSON reports);
+2. held-out real-CNN layers (:mod:`hwprof.latency.predictors.realnets`): the
+   same, per kind, and per network the layer sum with its interval;
+3. transfer: ``fit --transfer-from`` on the second device's few rows, judged on
+   its full table (within +-10 %, Spearman), beside the untouched predictor;
+4. intervals: how many held-out ops fall inside their 90 % interval, and how
+   many networks' layer sums inside theirs (and inside the alternatives:
+   sum of per-op bounds, quadrature).
+
+Every figure is printed with how far the machine moved while its table was
+measured (the reference op's p95/p5 spread). Refitting needs no lock; the
+measuring commands do (see the README).
+
+  .venv/bin/python scripts/bench_predictors_budget.py --dir /tmp/pred
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+KINDS = ("conv2d", "dwconv2d", "mbconv")
+
+
+def _table(path):
+    from hwprof.latency.table import read_table
+    return read_table(path)
+
+
+def _movement(table) -> str:
+    from hwprof.latency.machine import combined_movement
+    m = combined_movement(table.meta.get("timelines", []))
+    return f"machine {m['spread']:.2f}x" if m and m.get("spread") else "machine: not recorded"
+
+
+def _pairwise_floor(df) -> dict:
+    """Per kind: share of (op, pass i, pass j) pairs whose single-pass medians agree within
+    +-10 % (+-5 %): the noise of a one-pass label on this machine."""
+    import numpy as np
+    out = {}
+    for kind, g in df.groupby("kind"):
+        rel = []
+        for p in g["pass_medians_ms"]:
+            if p is None or len(p) < 2:
+                continue
+            p = np.asarray(p, float)
+            for i in range(len(p)):
+                for j in range(i + 1, len(p)):
+                    rel.append(abs(p[i] / p[j] - 1))
+        if rel:
+            rel = np.array(rel)
+            out[kind] = {"within_10": float(np.mean(rel <= 0.10)),
+                         "within_5": float(np.mean(rel <= 0.05)), "pairs": int(rel.size)}
+    return out
+
+
+def _consistent(df) -> set:
+    """Signatures whose passes all lie within 5 % of their median (measured consistently)."""
+    import numpy as np
+    keep = set()
+    for sig, p in zip(df["signature"], df["pass_medians_ms"]):
+        if p is not None and len(p) >= 2:
+            p = np.asarray(p, float)
+            if np.all(np.abs(p / np.median(p) - 1) <= 0.05):
+                keep.add(sig)
+    return keep
+
+
+def _report(name, frame, floor, movement, consistent=None):
+    from hwprof.latency.predictors.evaluate import evaluate_frame
+    rep = evaluate_frame(frame)
+    print(f"\n== {name} ({movement})")
+    print(f"{'kind':<10}{'n':>5}{'±10%':>8}{'±5%':>8}{'RMSPE':>8}   labels' floor ±10% (pairs)"
+          + ("   ±10% on consistent rows (n)" if consistent is not None else ""))
+    for kind, r in list(rep["kinds"].items()) + [("overall", rep["overall"])]:
+        f = floor.get(kind)
+        fl = f"{100 * f['within_10']:.1f}% ({f['pairs']})" if f else "-"
+        line = (f"{kind:<10}{r['n']:>5}{100 * r['within_10']:>7.1f}%{100 * r['within_5']:>7.1f}%"
+                f"{100 * r['rmspe']:>7.1f}%   {fl:<24}")
+        if consistent is not None:
+            sub = frame[frame["signature"].isin(consistent)]
+            if kind != "overall":
+                sub = sub[sub["kind"] == kind]
+            if len(sub):
+                import numpy as np
+                w = float(np.mean(np.abs(sub["pred_ms"] / sub["true_ms"] - 1) <= 0.10))
+                line += f"   {100 * w:.1f}% ({len(sub)})"
+        print(line)
+    return rep
+
+
+def _intervals(pred, frame) -> float:
+    import numpy as np
+
+    from hwprof.latency.specs import parse_spec
+    specs = [parse_spec(json.loads(s)) for s in frame["spec"]]
+    _, lo, hi = pred.predict_intervals(specs)
+    t = frame["true_ms"].to_numpy()
+    return float(np.mean((t >= lo) & (t <= hi)))
+
+
+def _network_sums(pred, real_df):
+    """Per real network: measured vs predicted sum of its listed layers, and whether the
+    measured sum lies in the sum's interval (RHO), the quadrature one and the sum of bounds."""
+    import numpy as np
+
+    from hwprof.latency.predictors.intervals import sum_interval
+    from hwprof.latency.predictors.realnets import NETWORKS
+    from hwprof.latency.specs import parse_spec
+    lut = dict(zip(real_df["signature"], real_df["latency_ms"].astype(float)))
+    rows = []
+    for name, build in NETWORKS.items():
+        specs = [parse_spec(r) for r in build()]
+        if not all(s.signature in lut for s in specs):
+            continue
+        true = sum(lut[s.signature] for s in specs)
+        p, lo, hi = pred.predict_intervals(specs)
+        total, low, high = sum_interval(p, lo, hi)
+        _, ql, qh = sum_interval(p, lo, hi, rho=0.0)
+        _, bl, bh = sum_interval(p, lo, hi, rho=1.0)
+        rows.append((name, len(specs), true, total, low, high, low <= true <= high,
+                     ql <= true <= qh, bl <= true <= bh))
+    print("\n== real networks: sum of their listed layers (conv2d / dwconv2d / mbconv), measured "
+          "vs predicted with the 90 % interval of the sum")
+    for name, n, true, total, low, high, inside, _, _ in rows:
+        print(f"{name:<20}{n:>4} layers  measured {true:8.2f} ms  predicted {total:8.2f} ms "
+              f"({100 * (total / true - 1):+5.1f} %)  interval {low:8.2f}-{high:8.2f}"
+              f"{'' if inside else '  (outside)'}")
+    if rows:
+        cov = [np.mean([r[i] for r in rows]) for i in (6, 7, 8)]
+        print(f"networks inside the interval: rho=0.1 {100 * cov[0]:.0f} %, quadrature (rho=0) "
+              f"{100 * cov[1]:.0f} %, sum of per-op bounds (rho=1) {100 * cov[2]:.0f} % "
+              f"of {len(rows)}")
+
+
+def _transfer(pred, few_path, full_path):
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from hwprof.latency.predictors.evaluate import prediction_frame
+    from hwprof.latency.predictors.transfer import transferred
+    few, full = _table(few_path), _table(full_path)
+    moved = pred_t = None
+    pred_t = transferred(pred, few.df, source=str(few_path), from_path="bench.predictor",
+                         log=lambda m: print(f"  {m}"))
+    df = full.df[~full.df["signature"].isin(set(few.df["signature"]))]
+    moved = f"{_movement(few)} / {_movement(full)}"
+    print(f"\n== transfer: {pred_t.meta['transfer']['rows']} ops of the new device "
+          f"({few_path}) -> its full table {full_path}, {len(df)} ops ({moved})")
+    for label, p in (("device A's predictor as it is", pred), ("transferred", pred_t)):
+        frame, _ = prediction_frame(p, df, "latency_ms")
+        rel = np.abs(frame["pred_ms"] / frame["true_ms"] - 1)
+        rho = spearmanr(frame["pred_ms"], frame["true_ms"]).correlation
+        per = ", ".join(f"{k} {100 * np.mean(rel[frame['kind'] == k] <= 0.10):.1f}%"
+                        for k in sorted(set(frame["kind"])))
+        print(f"{label:<32} ±10 %: {100 * np.mean(rel <= 0.10):5.1f} % ({per}); "
+              f"Spearman {rho:.3f}; n {len(frame)}")
+        if label == "transferred":
+            print(f"  transferred intervals: {100 * _intervals(p, frame):.1f} % of ops inside "
+                  f"their 90 % interval")
+    return pred_t
+
+
+def _minutes(d: Path):
+    for kind in KINDS:
+        f = d / f"train-{kind}.json"
+        if f.exists() and f.read_text().strip():
+            r = json.loads(f.read_text())
+            print(f"  {kind}: {r['measured']} ops measured in {r['wall_s'] / 60:.1f} min "
+                  f"({r['not_started']} not started when the budget was spent)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dir", default="/tmp/pred", help="where the measured tables are")
+    ap.add_argument("--out", default=None, help="predictor file to write (default: DIR/bench.predictor)")
+    ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
+    args = ap.parse_args(argv)
+    import pandas as pd
+
+    from hwprof.latency.predictors.evaluate import prediction_frame
+    from hwprof.latency.predictors.persist import save_predictor
+    from hwprof.latency.predictors.predictor import fit_predictor
+
+    d = Path(args.dir)
+    trains = [d / f"train-{k}.parquet" for k in KINDS if (d / f"train-{k}.parquet").exists()]
+    print("training tables (measuring time per kind, from the builds' reports):")
+    _minutes(d)
+    tables = [_table(p) for p in trains]
+    for p, t in zip(trains, tables):
+        print(f"  {p}: {len(t.df)} rows, {_movement(t)}")
+    df = pd.concat([t.df for t in tables], ignore_index=True)
+    pred = fit_predictor(df, candidates=args.models.split(","), sources=[str(p) for p in trains],
+                         log=lambda m: print(f"  fit {m}"))
+    save_predictor(args.out or d / "bench.predictor", pred)
+    trained = set(pred.meta["training_signatures"])
+    held = _table(d / "heldout.parquet")
+    hdf = held.df[~held.df["signature"].isin(trained)]
+    frame, _ = prediction_frame(pred, hdf, "latency_ms")
+    _report("held-out sampled configs (seed 2; label = median of its passes)", frame,
+            _pairwise_floor(hdf), _movement(held), _consistent(hdf))
+    print(f"held-out ops inside their 90 % interval: {100 * _intervals(pred, frame):.1f} %")
+    if (d / "real.parquet").exists():
+        real = _table(d / "real.parquet")
+        rdf = real.df[~real.df["signature"].isin(trained)]
+        rframe, _ = prediction_frame(pred, rdf, "latency_ms")
+        _report("held-out real-CNN layers", rframe, _pairwise_floor(rdf), _movement(real),
+                _consistent(rdf))
+        print(f"real layers inside their 90 % interval: {100 * _intervals(pred, rframe):.1f} %")
+        _network_sums(pred, real.df)
+    if (d / "torch-few.parquet").exists() and (d / "torch-full.parquet").exists():
+        _transfer(pred, d / "torch-few.parquet", d / "torch-full.parquet")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
