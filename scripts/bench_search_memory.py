@@ -36,7 +36,7 @@ def child(algo: str, space_name: str, batch: int, steps: int, table: str | None)
     from hwprof.latency.spaces import get_space
     from hwprof.search.data import load_data
     from hwprof.search.latency_loss import LatencyLoss, LatencyTable2D
-    from hwprof.search.runner import learner_class
+    from hwprof.search.registry import get_strategy
 
     space = get_space(space_name)
     if table:
@@ -53,7 +53,7 @@ def child(algo: str, space_name: str, batch: int, steps: int, table: str | None)
     data = load_data("mnist", space.input, space.classes, seed=0, limit=1000)
     nn.seed(0)
     rng = np.random.RandomState(0)
-    ln = learner_class(algo)(space, lut, LatencyLoss(lut, (lo + hi) / 2), data, rng, batch=batch)
+    ln = get_strategy(algo).learner_class(space, lut, LatencyLoss(lut, (lo + hi) / 2), data, rng, batch=batch)
     base = rss_mb()
     base_max = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()

@@ -28,8 +28,7 @@ every constraint with its value and slack), OUT/arch_probs.png and OUT/latency.p
 EXIT_OVER_BUDGET = 3
 
 VERB = "search"
-HELP = "search an architecture under a latency budget (DARTS or ProxylessNAS)"
-DEFAULT_EPOCHS = {"proxyless": 12, "darts": 5}
+HELP = "search an architecture under a latency budget (one-shot or multi-trial strategies)"
 
 
 def add_arguments(p):
@@ -41,16 +40,26 @@ def add_arguments(p):
                         "middle of the space's estimated range (fastest to slowest architecture)")
     p.add_argument("--space", default="mbv2-mini", metavar="NAME",
                    help="search space (default: mbv2-mini; see `hwprof spaces`)")
-    p.add_argument("--algo", default="proxyless", choices=("proxyless", "darts"),
-                   help="search algorithm (default: proxyless)")
+    p.add_argument("--algo", "--strategy", dest="algo", default="proxyless", metavar="NAME",
+                   help="search strategy (default: proxyless): "
+                        + ", ".join(n for n, _, _ in _strategies()) + " (see below)")
+    p.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the strategy, e.g. tau0=5 or population=20; repeatable "
+                        "(a key the strategy does not read is refused with the valid ones)")
+    p.add_argument("--evaluator", default=None, metavar="NAME",
+                   help="how multi-trial strategies score candidates (default: the strategy's)")
+    p.add_argument("--executor", default="local", metavar="WHERE",
+                   help="where multi-trial strategies evaluate candidates: local (worker "
+                        "processes, default), ray (a local Ray) or ray://host:port (a cluster)")
     p.add_argument("--data", default="mnist", metavar="SRC",
                    help="mnist (MNIST 5k, offline), digits (scikit-learn, tiny) or a .npz file "
                         "with x_train, y_train[, x_val, y_val] (default: mnist)")
     p.add_argument("--out", default="runs/search", metavar="DIR",
                    help="output folder (default: runs/search)")
     p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="search epochs (default: 12 for proxyless, 5 for darts, whose epochs "
-                        "train every candidate)")
+                   help="the search's compute budget in training epochs over the search data "
+                        "(default: the strategy's: 12 for proxyless, 5 for darts and fbnet, "
+                        "whose steps compute every candidate)")
     p.add_argument("--retrain-epochs", type=int, default=4, metavar="N",
                    help="epochs to retrain the derived network (default: 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -77,6 +86,32 @@ def add_arguments(p):
                         "is checked against the latency model only")
     from hwprof.commands._common import add_protocol_arguments
     add_protocol_arguments(p, "network")
+    p.epilog = strategies_epilog()
+
+
+def _strategies() -> list:
+    """(name, kind, line) of each registered strategy, without importing any of them."""
+    from hwprof.search.registry import describe_strategies
+    return describe_strategies()
+
+
+def strategies_epilog() -> str:
+    width = max(len(n) for n, _, _ in _strategies())
+    lines = [f"  {n:{width}s}  {k:11s}  {d}" for n, k, d in _strategies()]
+    return ("search strategies (--algo; plug-ins: entry-point group hwprof.strategies):\n"
+            + "\n".join(lines))
+
+
+def parse_options(pairs) -> dict:
+    """``["k=v", ...]`` of --strategy-option as a dict; a UserError for a pair without '='."""
+    from hwprof.errors import UserError
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--strategy-option {pair!r}: expected KEY=VALUE, e.g. tau0=5")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _count(text):
@@ -300,8 +335,11 @@ def _check_reachable_budget(space, model, budget: float) -> None:
 
 def _check_args(args) -> None:
     from hwprof.errors import UserError
+    from hwprof.search.runner import resolve_strategy
+    args.options = parse_options(args.strategy_option)
+    strategy = resolve_strategy(args.algo, args.options)   # unknown name or option: exit 2
     if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS[args.algo]
+        args.epochs = strategy.default_epochs
     if args.epochs < 1 or args.retrain_epochs < 0 or args.batch_size < 1:
         raise UserError("--epochs and --batch-size must be >= 1, --retrain-epochs >= 0")
     if args.max_rounds < 1 or args.calibrate_archs < 1:
@@ -325,6 +363,8 @@ def _run_search(args, space, model, data, budget, device, table, cal_s, why) -> 
     notes = measure.notes if measure else []
     t0 = time.perf_counter()
     report = run_search(space, model, data, budget, args.out, algo=args.algo, epochs=args.epochs,
+                        strategy_options=args.options, evaluator=args.evaluator,
+                        executor=args.executor,
                         retrain_epochs=args.retrain_epochs, seed=args.seed,
                         loss_form=args.latency_loss, batch=args.batch_size, min_fill=args.min_fill,
                         measure=measure, max_rounds=args.max_rounds,

@@ -13,6 +13,7 @@ import nnabla.functions as F
 import numpy as np
 
 from hwprof.search.learner import Learner
+from hwprof.search.oneshot import OneShotStrategy
 from hwprof.search.train import accuracy, cross_entropy
 
 
@@ -50,3 +51,10 @@ class Darts(Learner):
             v.grad.zero()
         self.ce.backward(clear_buffer=True)
         return ce, acc, [np.array(v.g, dtype=np.float64) for v in self.alpha_vars]
+
+
+class DartsStrategy(OneShotStrategy):
+    name = "darts"
+    description = "DARTS (first order): a softmax-weighted mix of every candidate in each layer"
+    learner_class = Darts
+    default_epochs = 5   # each epoch trains every candidate

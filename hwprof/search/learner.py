@@ -1,4 +1,4 @@
-"""What DARTS and ProxylessNAS share: architecture parameters, schedule, history, the epoch loop.
+"""What the one-shot learners share: architecture parameters, schedule, history, epoch loop.
 
 A learner alternates a weight step on a train batch and an architecture step
 on a validation batch. Subclasses implement ``weight_step`` and ``arch_step``
@@ -100,6 +100,11 @@ class Learner:
     def after_arch_update(self) -> None:
         pass
 
+    def latency_logits(self) -> list[np.ndarray]:
+        """The logits whose ``softmax(. / tau)`` weighs the latency term of this arch step
+        (the alphas; FBNet adds the step's Gumbel noise). Its gradient is the alphas'."""
+        return self.alphas
+
     # shared --------------------------------------------------------------- #
     def probs(self, tau: float = 1.0) -> list[np.ndarray]:
         return [softmax(a, tau) for a in self.alphas]
@@ -132,7 +137,7 @@ class Learner:
                 t0 = time.perf_counter()
                 ce, acc, ce_grads = self.arch_step(d.x_val[vb], d.y_val[vb], tau)
                 t1 = time.perf_counter()
-                total, _, grads = self.loss(self.alphas, ce, ce_grads, tau)
+                total, _, grads = self.loss(self.latency_logits(), ce, ce_grads, tau)
                 self.latency_seconds += time.perf_counter() - t1
                 self.arch_opt.step(grads)
                 self.after_arch_update()

@@ -23,6 +23,7 @@ import numpy as np
 
 from hwprof.search.latency_loss import softmax
 from hwprof.search.learner import Learner
+from hwprof.search.oneshot import OneShotStrategy
 from hwprof.search.train import accuracy, cross_entropy
 
 
@@ -93,3 +94,11 @@ class ProxylessNAS(Learner):
             if len(pair) == 2:
                 new = a[list(pair)]
                 a[list(pair)] += np.logaddexp(*old) - np.logaddexp(*new)
+
+
+class ProxylessStrategy(OneShotStrategy):
+    name = "proxyless"
+    description = ("ProxylessNAS: binary gates; two sampled paths per layer and step, only they "
+                   "are computed")
+    learner_class = ProxylessNAS
+    default_epochs = 12

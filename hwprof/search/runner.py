@@ -1,4 +1,4 @@
-"""One search end to end: supernet search, closed-loop derivation, retrain, export, report.
+"""One search end to end: a strategy's search, closed-loop derivation, retrain, export, report.
 
 The search never talks to hardware: latencies come from the LatencyModel, and
 the end-to-end measurement of the result is a callable handed in by the
@@ -23,18 +23,8 @@ from hwprof.search.closedloop import Round, close_loop, fastest_measured
 from hwprof.search.constraints import Constraints
 from hwprof.search.derive import derive, fastest_ms
 from hwprof.search.latency_loss import LOSS_FORMS, LatencyLoss, LatencyTable2D
-
-ALGOS = ("proxyless", "darts")
-
-
-def learner_class(algo: str):
-    if algo == "darts":
-        from hwprof.search.darts import Darts
-        return Darts
-    if algo == "proxyless":
-        from hwprof.search.proxyless import ProxylessNAS
-        return ProxylessNAS
-    raise UserError(f"unknown search algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+from hwprof.search.registry import get_strategy
+from hwprof.search.strategy import SearchProblem, SearchResult, Strategy, check_options
 
 
 def estimator(space: Space, model) -> Callable[[list[str]], float] | None:
@@ -45,33 +35,43 @@ def estimator(space: Space, model) -> Callable[[list[str]], float] | None:
 
 
 def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLike, *,
-               algo: str = "proxyless", epochs: int = 8, retrain_epochs: int = 3, seed: int = 0,
-               loss_form: str = "hinge", batch: int = 64, min_fill: float = 0.9,
-               measure: Callable | None = None, log: Callable[[str], None] = print,
-               extra_report: dict | None = None, learner_options: dict | None = None,
-               max_rounds: int = 4, allow_over_budget: bool = False,
-               param_budget: float | None = None, memory_budget: float | None = None) -> dict:
-    """Search, derive through the closed loop, retrain and export the answer; the report.
+               algo: str | Strategy = "proxyless", epochs: int | None = None,
+               retrain_epochs: int = 3, seed: int = 0, loss_form: str = "hinge", batch: int = 64,
+               min_fill: float = 0.9, measure: Callable | None = None,
+               log: Callable[[str], None] = print, extra_report: dict | None = None,
+               strategy_options: dict | None = None, evaluator: str | None = None,
+               executor: str | None = "local", max_rounds: int = 4,
+               allow_over_budget: bool = False, param_budget: float | None = None,
+               memory_budget: float | None = None) -> dict:
+    """Search with strategy ``algo`` (a registered name or a Strategy), derive through the
+    closed loop, retrain and export the answer; the report.
 
     ``measure(spec) -> ms | None`` measures a whole network (a ``sequence``
     spec) end to end; None (or a callable that returns None) means no device:
     the budget is then checked against the latency model only. When no round
     of the loop is measured within the budget, nothing is exported and the
     report's ``result`` is ``"over_budget"`` (``allow_over_budget`` keeps the
-    fastest measured network instead).
+    fastest measured network instead). ``epochs`` defaults to the strategy's.
     """
+    strategy = resolve_strategy(algo, strategy_options or {})
+    name = strategy.name
+    epochs = strategy.default_epochs if epochs is None else epochs
     _check_options(loss_form, epochs, retrain_epochs)
     out = _out_dir(out)
     lut = LatencyTable2D.from_model(space, model)
     limits = Constraints.from_space(space, param_budget, memory_budget)
     est = estimator(space, model)
-    lo, hi = _check_budget(space, lut, budget_ms, fastest_ms(lut, est), log)
-    t0 = time.perf_counter()
-    loss = LatencyLoss(lut, budget_ms, loss_form, extra_terms=limits.loss_terms())
-    learner, history, probs = _search(space, lut, loss, data, algo, epochs, seed, batch, log,
-                                      learner_options)
-    search_s = time.perf_counter() - t0
     floor = fastest_ms(lut, est)
+    lo, hi = _check_budget(space, lut, budget_ms, floor, log)
+    problem = SearchProblem(
+        space, lut, LatencyLoss(lut, budget_ms, loss_form, extra_terms=limits.loss_terms()),
+        budget_ms, est or (lambda ch: lut.arch_ms([n.index(c) for n, c in zip(lut.names, ch)])),
+        limits, data, seed=seed, epochs=epochs, batch=batch, log=log,
+        options=dict(strategy_options or {}),
+        evaluator=evaluator or getattr(strategy, "default_evaluator", None), executor=executor,
+        min_fill=min_fill)
+    result, search_s = run_strategy(strategy, problem)
+    probs = result.probs
     t1 = time.perf_counter()
     loop = close_loop(
         # a target tightened below the fastest network is clamped to it: the fastest remain
@@ -79,18 +79,23 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
                                           limits=limits, exclude=skip),
         None if measure is None else (lambda ch: measure(space.arch_network(ch))),
         budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
-    answer, result = _verdict(loop, allow_over_budget)
+    answer, verdict = _verdict(loop, allow_over_budget)
     report = {
-        "algo": algo, "space": space.name, "data": data.name, "budget_ms": budget_ms,
-        "result": result, "loop_status": loop["status"], "max_rounds": max_rounds,
+        "algo": name, "strategy_kind": strategy.kind, "strategy_options": problem.options,
+        "evaluator": problem.evaluator, "executor": problem.executor,
+        "space": space.name, "data": data.name, "budget_ms": budget_ms,
+        "result": verdict, "loop_status": loop["status"], "max_rounds": max_rounds,
         "rounds": [r.to_dict() for r in loop["rounds"]],
         "measure_seconds": time.perf_counter() - t1, "search_seconds": search_s,
         "calibrated": bool(est is not None), "min_fill": min_fill,
         "epochs": epochs, "retrain_epochs": retrain_epochs, "seed": seed,
-        "latency_loss": loss_form, "batch": learner.batch, "latency_range_ms": [lo, hi],
+        "latency_loss": loss_form, "latency_range_ms": [lo, hi],
         "latency_sources": lut.sources, "data_sizes": data.sizes(), "data_notes": data.notes,
-        **_cost_report(learner), "history": history, **(extra_report or {}),
+        "strategy_choices": result.choices, "history": result.history, **(extra_report or {}),
     }
+    for k, v in result.extras.items():   # the strategy's own entries; the runner's keys win
+        report.setdefault(k, v)
+    report.setdefault("batch", batch)
     if answer is None:
         _remove_stale(out, log)
         report["constraints"] = []
@@ -98,11 +103,30 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         return report
     report.update(_answer_report(space, model, lut, limits, answer, budget_ms))
     _log_choices(space, answer.choices, probs, report, log)
-    report.update(_retrain_and_export(space, data, answer, history, budget_ms, out, algo=algo,
+    report.update(_retrain_and_export(space, data, answer, result, budget_ms, out, algo=name,
                                       seed=seed, retrain_epochs=retrain_epochs, batch=batch,
                                       names=lut.names, report=report, log=log))
     write_report(out, report)
     return report
+
+
+def run_strategy(strategy, problem: SearchProblem) -> tuple[SearchResult, float]:
+    """(the strategy's checked result, seconds it took)."""
+    t0 = time.perf_counter()
+    result = strategy.search(problem)
+    if not isinstance(result, SearchResult):
+        raise UserError(f"search strategy {strategy.name!r} returned {type(result).__name__}, "
+                        f"not a SearchResult")
+    return result.check(problem, strategy.name), time.perf_counter() - t0
+
+
+def resolve_strategy(algo, options: dict):
+    """The strategy instance for ``algo`` (a name or an instance); its options checked."""
+    strategy = get_strategy(algo) if isinstance(algo, str) else algo
+    if not callable(getattr(strategy, "search", None)):
+        raise UserError(f"{algo!r} is not a search strategy (no search(problem) method)")
+    check_options(strategy, options)
+    return strategy
 
 
 def _check_options(loss_form: str, epochs: int, retrain_epochs: int) -> None:
@@ -133,17 +157,6 @@ def _check_budget(space: Space, lut: LatencyTable2D, budget_ms: float, fastest: 
     if budget_ms >= hi:
         log("note: the budget is above the slowest architecture; it does not constrain the search")
     return lo, hi
-
-
-def _search(space, lut, loss, data, algo, epochs, seed, batch, log, learner_options):
-    import nnabla as nn
-    nn.clear_parameters()
-    nn.seed(seed)
-    rng = np.random.RandomState(seed)
-    learner = learner_class(algo)(space, lut, loss, data, rng, batch=batch, log=log,
-                                  **(learner_options or {}))
-    history = learner.fit(epochs)
-    return learner, history, learner.probs(history["tau"][-1])
 
 
 def _verdict(loop: dict, allow_over_budget: bool) -> tuple[Round | None, str]:
@@ -182,7 +195,7 @@ def _log_choices(space, choices, probs, report, log) -> None:
                 f"(slack {c['slack']:.4g}, {c['source']})")
 
 
-def _retrain_and_export(space, data, answer: Round, history, budget_ms, out: Path, *, algo,
+def _retrain_and_export(space, data, answer: Round, result: SearchResult, budget_ms, out: Path, *, algo,
                         seed, retrain_epochs, batch, names, report, log) -> dict:
     from hwprof.search.export import save_nnp
     from hwprof.search.plots import plot_latency, plot_probs
@@ -199,17 +212,11 @@ def _retrain_and_export(space, data, answer: Round, history, budget_ms, out: Pat
     save_arch(out / "arch.json", space, answer.choices, budget_ms=budget_ms,
               predicted_ms=report["predicted_ms"], sum_ms=report["predicted_sum_ms"],
               measured_ms=answer.measured_ms, algo=algo)
-    plot_probs(history, names, [lay.name for lay in space.layers], out / "arch_probs.png")
-    plot_latency(history, budget_ms, out / "latency.png", report["predicted_ms"])
+    plot_probs(result.history, names, [lay.name for lay in space.layers], out / "arch_probs.png",
+               final=result.probs)
+    plot_latency(result.history, budget_ms, out / "latency.png", report["predicted_ms"])
     return {"test_accuracy": trained["test_accuracy"], "val_accuracy": trained["val_accuracy"],
             "retrain_seconds": trained["seconds"]}
-
-
-def _cost_report(learner) -> dict:
-    steps = learner.weight_seconds + learner.arch_seconds
-    return {"expected_ms_final": learner.history["expected_ms"][-1],
-            "latency_term_seconds": learner.latency_seconds, "step_seconds": steps,
-            "latency_term_share": learner.latency_seconds / steps if steps else None}
 
 
 def _remove_stale(out: Path, log) -> None:

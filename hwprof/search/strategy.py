@@ -50,7 +50,9 @@ class SearchProblem:
     (calibrated when the model has a calibration, else the table sum);
     ``epochs`` is the compute budget in training epochs over ``data``'s train
     split; ``options`` holds ``--strategy-option key=value`` pairs as strings
-    (read them with :meth:`option`).
+    (read them with :meth:`option`). ``min_fill``: the derivation prefers
+    networks estimated at >= ``min_fill`` x budget, so a multi-trial strategy does
+    well to look there first.
     """
 
     space: Space
@@ -67,6 +69,7 @@ class SearchProblem:
     options: dict = field(default_factory=dict)
     evaluator: str | None = None
     executor: str | None = "local"
+    min_fill: float = 0.0   # the derivation prefers networks estimated at >= min_fill x budget
 
     # --- helpers for strategies ------------------------------------------ #
     def indices(self, choices: Sequence[str]) -> list[int]:
@@ -92,19 +95,24 @@ class SearchProblem:
         """``options[key]`` converted to the type of ``default`` (``default`` when absent)."""
         if key not in self.options:
             return default
-        raw = self.options[key]
-        if not isinstance(raw, str) or default is None or isinstance(default, str):
-            return raw
-        text = raw.strip().lower()
-        try:
-            if isinstance(default, bool):
-                if text not in _TRUE + _FALSE:
-                    raise ValueError
-                return text in _TRUE
-            return type(default)(text)
-        except ValueError:
-            raise UserError(f"--strategy-option {key}={raw}: expected "
-                            f"{_type_word(default)}") from None
+        return convert_option(key, self.options[key], default)
+
+
+def convert_option(key: str, raw: Any, default: Any) -> Any:
+    """A ``--strategy-option`` string converted to the type of ``default``; a UserError
+    naming the option when it does not convert."""
+    if not isinstance(raw, str) or default is None or isinstance(default, str):
+        return raw
+    text = raw.strip().lower()
+    try:
+        if isinstance(default, bool):
+            if text not in _TRUE + _FALSE:
+                raise ValueError
+            return text in _TRUE
+        return type(default)(text)
+    except ValueError:
+        raise UserError(f"--strategy-option {key}={raw}: expected "
+                        f"{_type_word(default)}") from None
 
 
 def _type_word(default) -> str:
@@ -166,6 +174,8 @@ class Strategy(ABC):
     ``option_help`` maps the ``--strategy-option`` keys the strategy reads to a
     line of help; the runner refuses other keys (``None``: not checked).
     ``default_epochs`` is the compute budget used when ``--epochs`` is not given.
+    A strategy may define ``validate_options(options)`` to check option values
+    early (a UserError), before the data is loaded and the search starts.
     """
 
     name: str = ""
@@ -190,3 +200,6 @@ def check_options(strategy, options: dict) -> None:
         valid = ", ".join(f"{k} ({v})" for k, v in known.items()) or "none"
         raise UserError(f"search strategy {strategy.name!r} has no option "
                         f"{', '.join(unknown)}; its options: {valid}")
+    validate = getattr(strategy, "validate_options", None)
+    if callable(validate):   # values too, before any data is loaded
+        validate(options)
