@@ -4,7 +4,11 @@
   hwprof evaluate --predictor cpu.predictor --table heldout.parquet --json --plot parity.png
 
 --json prints {"overall": {...}, "kinds": {kind: {...}}}; every block has n,
-rmse_ms, rmspe, mape, within_5, within_10, within_15 (fractions in 0..1).
+rmse_ms, rmspe, mape, within_5, within_10, within_15 (fractions in 0..1), spearman
+(rank correlation of predictions and measurements) and inside_interval (share of the
+rows inside their 90 % prediction interval; absent for older predictor files).
+Held-out real-CNN layers: measure them with `hwprof build-table --real-layers` and
+evaluate on that table.
 Rows whose kind the predictor has no model for are left out (and listed).
 """
 
