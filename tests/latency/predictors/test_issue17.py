@@ -253,3 +253,23 @@ def test_cli_fit_transfer_and_predict_intervals(tmp_path, capsys):
     for op in out["ops"]:
         assert op["latency_low_ms"] <= op["latency_ms"] <= op["latency_high_ms"]
     assert out["total_low_ms"] <= out["total_ms"] <= out["total_high_ms"]
+
+
+def test_build_table_arguments_for_real_layers_and_budgets(tmp_path):
+    import argparse
+
+    from hwprof.cli import main
+    from hwprof.commands import build_table as cmd
+
+    p = argparse.ArgumentParser()
+    cmd.add_arguments(p)
+    specs, name = cmd._specs(p.parse_args(["--real-layers", "mobilenet_v1", "--kinds",
+                                           "dwconv2d"]))
+    # 13 depthwise layers in Table 1, 9 distinct (five 512x14x14 ones)
+    assert name == "real" and len(specs) == 9 and {s.kind for s in specs} == {"dwconv2d"}
+    specs, name = cmd._specs(p.parse_args(["--sample", "5", "--adaptive", "--minutes", "1"]))
+    assert specs is None and name == "adaptive"  # chosen in rounds while measuring
+    with pytest.raises(UserError, match="--adaptive needs --predictor FILE .* or --minutes"):
+        cmd._specs(p.parse_args(["--sample", "5", "--adaptive"]))
+    assert main(["build-table", "--sample", "3", "--minutes", "0", "--out",
+                 str(tmp_path / "x.parquet")]) == 2
