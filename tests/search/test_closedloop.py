@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from hwprof.errors import UserError
-from hwprof.search.closedloop import FILL, Round, close_loop, fastest_measured, next_target, pick
+from hwprof.search.closedloop import (
+    FILL,
+    LADDER,
+    Round,
+    close_loop,
+    fastest_measured,
+    next_target,
+    pick,
+)
 from hwprof.search.derive import derive
 from hwprof.search.latency_loss import LatencyTable2D
 
@@ -30,14 +38,16 @@ def _sum(lut, choices):
 
 
 class FakeDevice:
-    """End to end = factor * table sum + offset; records what it measured."""
+    """End to end = factor * table sum + offset; records what it measured, session by session."""
 
     def __init__(self, lut, factor=1.0, offset=0.0):
-        self.lut, self.factor, self.offset, self.seen = lut, factor, offset, []
+        self.lut, self.factor, self.offset = lut, factor, offset
+        self.seen, self.sessions = [], 0
 
-    def __call__(self, choices):
-        self.seen.append(list(choices))
-        return self.factor * _sum(self.lut, choices) + self.offset
+    def __call__(self, many):
+        self.sessions += 1
+        self.seen += [list(c) for c in many]
+        return [self.factor * _sum(self.lut, c) + self.offset for c in many]
 
 
 def _loop(lut, device, budget, **kw):
@@ -59,9 +69,13 @@ def test_loop_ends_measured_within_and_filling_the_budget(factor):
     assert res["status"] == "in_band" and ans.in_band()
     assert FILL * budget <= ans.measured_ms <= budget
     assert ans.measured_ms == pytest.approx(factor * _sum(lut, ans.choices))
-    # round 1 is the plain derivation; a device off by more than 5 % needs a second round
-    assert len(res["rounds"]) >= 2 and len(logs) >= 3
-    assert "tightened" in logs[1] if factor > 1 else "loosened" in logs[1]
+    # round 1's ladder is derived against the table; a device off by more than 5 % needs a
+    # second round, derived from what the first one measured
+    first = [r for r in res["rounds"] if r.round == 1]
+    assert len(first) == len(LADDER) and not any(r.in_band() for r in first)
+    assert dev.sessions == max(r.round for r in res["rounds"]) >= 2
+    again = next(line for line in logs if "re-deriving" in line)
+    assert "tightened" in again if factor > 1 else "loosened" in again
 
 
 def test_every_round_measures_a_new_network_and_the_rounds_are_bounded():
@@ -72,8 +86,8 @@ def test_every_round_measures_a_new_network_and_the_rounds_are_bounded():
     # tightened target stays above the fastest network's estimate: the rounds run out
     dev = FakeDevice(lut, offset=budget - lo + 0.01)
     res, logs = _loop(lut, dev, budget, max_rounds=3)
-    assert len(res["rounds"]) == 3 and len(dev.seen) == 3
-    assert len({tuple(c) for c in dev.seen}) == 3
+    assert dev.sessions == 3 and len(res["rounds"]) == len(dev.seen) == 3 * len(LADDER)
+    assert len({tuple(c) for c in dev.seen}) == len(dev.seen)
     assert res["status"] == "over" and res["answer"] is None
     assert all("over" in line for line in logs if line.startswith("round"))
     # the fastest measured network is what --allow-over-budget keeps
@@ -85,18 +99,30 @@ def test_targets_tighten_from_what_was_measured():
     lo, hi = lut.range_ms()
     budget = lo + 0.6 * (hi - lo)
     res, _ = _loop(lut, FakeDevice(lut, offset=budget - lo + 0.01), budget, max_rounds=3)
-    r = res["rounds"]
-    assert r[0].target_ms == budget
-    for prev, cur in zip(r, r[1:]):
-        assert cur.target_ms == pytest.approx(next_target(prev))
-        assert cur.target_ms < prev.target_ms
+    by_round = {}
+    for r in res["rounds"]:
+        by_round.setdefault(r.round, []).append(r)
+    assert [r.target_ms for r in by_round[1]] == pytest.approx([budget * f for f in LADDER])
+    for k in range(2, 4):
+        prev, cur = by_round[k - 1], by_round[k]
+        assert cur[0].target_ms == pytest.approx(next_target(prev))
+        assert cur[0].target_ms < prev[0].target_ms
+
+
+def test_next_target_scales_the_budget_by_the_median_estimate_over_measured():
+    def r(est, measured):
+        return Round(1, 1.0, 0.9, ["c"], est, est, 0.0, 2.0, measured)
+    assert next_target([r(1.0, 1.25), r(1.0, 1.0), r(1.0, 2.0)], aim=1.0) == pytest.approx(1.6)
+    assert next_target([r(1.0, 0.5), r(1.0, 1.0)], aim=0.99) == pytest.approx(0.99 * 2.0 * 1.5)
 
 
 def test_loop_stops_when_nothing_more_can_be_derived():
     lut = _lut(layers=2, cands=2)
     lo, hi = lut.range_ms()
     res, logs = _loop(lut, FakeDevice(lut, offset=10 * hi), hi, max_rounds=10)
-    assert len(res["rounds"]) <= 4 and res["status"] == "over"   # 4 networks in the space
+    # 4 networks in the space, each measured at most once
+    nets = [tuple(r.choices) for r in res["rounds"]]
+    assert len(nets) == len(set(nets)) <= 4 and res["status"] == "over"
     assert any("nothing more to derive" in line for line in logs)
 
 
@@ -121,12 +147,15 @@ def test_a_device_lost_mid_loop_keeps_what_was_measured():
     budget = lo + 0.5 * (hi - lo)
     calls = []
 
-    def flaky(choices):
-        calls.append(choices)
-        return 0.5 * _sum(lut, choices) if len(calls) == 1 else None
+    def flaky(many):
+        calls.append(many)
+        return [0.5 * _sum(lut, c) for c in many] if len(calls) == 1 else None
     res, _ = _loop(lut, flaky, budget, max_rounds=4)
-    assert len(res["rounds"]) == 2 and res["status"] == "within"
-    assert res["answer"] is res["rounds"][0]
+    assert len(calls) == 2 and len(res["rounds"]) == 2 * len(LADDER)
+    assert res["status"] == "within"
+    # the fullest network of the first session, the only one measured
+    first = res["rounds"][:len(LADDER)]
+    assert res["answer"] is max(first, key=lambda r: r.measured_ms)
 
 
 def test_pick_prefers_the_band_then_the_fullest_within_budget():
