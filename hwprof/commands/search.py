@@ -198,25 +198,21 @@ class DeviceMeasure:
         self.notes = notes if notes is not None else []
         self.results: list[dict] = []
 
-    def __call__(self, spec):
+    def __call__(self, specs: list) -> list[float] | None:
+        """Latencies (ms) of ``specs`` (whole networks), measured side by side in one group;
+        None when the device could not measure them (the reason is in ``notes``)."""
         from hwprof.errors import UserError
         from hwprof.latency.backends.registry import get_backend
         from hwprof.latency.endtoend import measure_specs, result_summary
         try:
-            results, _ = measure_specs([spec], get_backend(self.device),
+            results, _ = measure_specs(list(specs), get_backend(self.device),
                                        expect_fingerprint=self.fingerprint,
                                        table_meta=self.table_meta, protocol=self.protocol)
         except (UserError, OSError) as e:
             self.notes.append(f"not measured on {self.device}: {e}")
             return None
-        self.results.append(result_summary(results[0]))
-        return float(results[0]["latency_ms"])
-
-
-def measure_end_to_end(device: str, spec, notes: list, fingerprint: str | None = None,
-                       table_meta: dict | None = None, protocol: dict | None = None):
-    """Latency (ms) of one ``sequence`` spec on ``device`` (see :class:`DeviceMeasure`)."""
-    return DeviceMeasure(device, fingerprint, table_meta, protocol, notes)(spec)
+        self.results += [result_summary(r) for r in results]
+        return [float(r["latency_ms"]) for r in results]
 
 
 def calibrate_if_needed(args, space, model, device: str, table) -> float:

@@ -2,7 +2,7 @@
 
 The search never talks to hardware: latencies come from the LatencyModel, and
 the end-to-end measurement of the result is a callable handed in by the
-caller (``measure(spec) -> ms``, or ``None`` when the device is not
+caller (``measure([spec, ...]) -> [ms, ...]``, or ``None`` when the device is not
 reachable).
 """
 
@@ -46,8 +46,8 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     """Search with strategy ``algo`` (a registered name or a Strategy), derive through the
     closed loop, retrain and export the answer; the report.
 
-    ``measure(spec) -> ms | None`` measures a whole network (a ``sequence``
-    spec) end to end; None (or a callable that returns None) means no device:
+    ``measure([spec, ...]) -> [ms, ...] | None`` measures whole networks (``sequence``
+    specs) end to end; None (or a callable that returns None) means no device:
     the budget is then checked against the latency model only. When no round
     of the loop is measured within the budget, nothing is exported and the
     report's ``result`` is ``"over_budget"`` (``allow_over_budget`` keeps the
@@ -77,7 +77,7 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         # a target tightened below the fastest network is clamped to it: the fastest remain
         lambda target, fill, skip: derive(probs, lut, max(target, floor), est, min_fill=fill,
                                           limits=limits, exclude=skip),
-        None if measure is None else (lambda ch: measure(space.arch_network(ch))),
+        None if measure is None else (lambda chs: measure([space.arch_network(c) for c in chs])),
         budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
     answer, verdict = _verdict(loop, allow_over_budget)
     report = {
