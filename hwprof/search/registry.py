@@ -118,12 +118,13 @@ def strategy_names() -> list[str]:
 
 
 def describe_strategies() -> list[tuple[str, str, str]]:
-    """(name, kind, one line) per name, without importing any strategy's module."""
+    """(name, kind, one line) per name, without importing any strategy's module: an entry
+    point not loaded yet shows as kind ``plug-in`` with its ``name = module:attr``."""
     out = []
     for name in strategy_names():
         e = _REGISTRY[name]
         t = e["target"]
-        kind = e["kind"] or getattr(t, "kind", None) or "?"
+        kind = e["kind"] or getattr(t, "kind", None) or "plug-in"   # (not imported to list)
         desc = e["description"] or getattr(t, "description", None) or e["origin"]
         out.append((name, kind, desc.splitlines()[0] if desc else ""))
     return out
