@@ -33,6 +33,7 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
 def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None:
     """The measurement-protocol overrides; defaults shown are the agent's own."""
     from hwprof.latency.backends.agent.protocol import DEFAULTS
+    from hwprof.latency.endtoend import NETWORK_MIN_SPAN_S
     g = p.add_argument_group(
         "measurement protocol",
         f"every {what} is sampled in rounds, each sample beside a sample of the reference op; "
@@ -43,9 +44,10 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None
     g.add_argument("--target-ci", type=float, metavar="FRAC",
                    help=f"an {what} is done when the 95%% CI of its latency is within +-FRAC "
                         f"(default: {DEFAULTS['target_ci']:g})")
+    span = DEFAULTS["min_span_s"] if what == "op" else NETWORK_MIN_SPAN_S
     g.add_argument("--min-span", type=float, metavar="S",
                    help=f"... and its samples span at least S seconds, so slow drifts of the "
-                        f"machine average out (default: {DEFAULTS['min_span_s']:g})")
+                        f"machine average out (default: {span:g})")
     g.add_argument("--min-samples", type=int, metavar="N",
                    help=f"minimum samples per {what} (default: {DEFAULTS['min_samples']})")
 

@@ -44,12 +44,19 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
 # after 5 s. The networks of one call share NETWORK_SAMPLING_S of sampling (each at least 5 s),
 # so one network gets a minute and a calibration's eight get 7.5 s each.
 NETWORK_SAMPLING_S = 60.0
+# ... and at least this long. Shorter than a table op's span (30 s): a whole network is sampled
+# thousands of times in 15 s, and it still stops only once its samples bracket the table's
+# reference level (samples on both sides of it and near it), so a window spent in one machine
+# state keeps it sampling. The search's loop measures a ladder of networks per round and pays
+# this span once per round.
+NETWORK_MIN_SPAN_S = 15.0
 
 
 def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
     """The protocol for measuring ``n_networks`` networks in one group (overrides win)."""
     cap = max(5.0, NETWORK_SAMPLING_S / max(1, n_networks))
-    return {"time_cap_s": cap, "max_samples": 5000, **(protocol or {})}
+    return {"time_cap_s": cap, "max_samples": 5000, "min_span_s": NETWORK_MIN_SPAN_S,
+            **(protocol or {})}
 
 
 def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = None,
