@@ -54,22 +54,16 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     fastest measured network instead). ``epochs`` defaults to the strategy's.
     """
     strategy = resolve_strategy(algo, strategy_options or {})
-    name = strategy.name
     epochs = strategy.default_epochs if epochs is None else epochs
     _check_options(loss_form, epochs, retrain_epochs)
     out = _out_dir(out)
-    lut = LatencyTable2D.from_model(space, model)
-    limits = Constraints.from_space(space, param_budget, memory_budget)
-    est = estimator(space, model)
+    problem = make_problem(space, model, data, budget_ms, strategy, epochs=epochs, seed=seed,
+                           loss_form=loss_form, batch=batch, log=log, options=strategy_options,
+                           evaluator=evaluator, executor=executor, min_fill=min_fill,
+                           param_budget=param_budget, memory_budget=memory_budget)
+    lut, limits, est = problem.lut, problem.limits, estimator(space, model)
     floor = fastest_ms(lut, est)
     lo, hi = _check_budget(space, lut, budget_ms, floor, log)
-    problem = SearchProblem(
-        space, lut, LatencyLoss(lut, budget_ms, loss_form, extra_terms=limits.loss_terms()),
-        budget_ms, est or (lambda ch: lut.arch_ms([n.index(c) for n, c in zip(lut.names, ch)])),
-        limits, data, seed=seed, epochs=epochs, batch=batch, log=log,
-        options=dict(strategy_options or {}),
-        evaluator=evaluator or getattr(strategy, "default_evaluator", None), executor=executor,
-        min_fill=min_fill)
     result, search_s = run_strategy(strategy, problem)
     probs = result.probs
     t1 = time.perf_counter()
@@ -81,9 +75,8 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
     answer, verdict = _verdict(loop, allow_over_budget)
     report = {
-        "algo": name, "strategy_kind": strategy.kind, "strategy_options": problem.options,
-        "evaluator": problem.evaluator, "executor": problem.executor,
-        "space": space.name, "data": data.name, "budget_ms": budget_ms,
+        **_strategy_entries(strategy, problem, result), "space": space.name, "data": data.name,
+        "budget_ms": budget_ms,
         "result": verdict, "loop_status": loop["status"], "max_rounds": max_rounds,
         "rounds": [r.to_dict() for r in loop["rounds"]],
         "measure_seconds": time.perf_counter() - t1, "search_seconds": search_s,
@@ -91,7 +84,7 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         "epochs": epochs, "retrain_epochs": retrain_epochs, "seed": seed,
         "latency_loss": loss_form, "latency_range_ms": [lo, hi],
         "latency_sources": lut.sources, "data_sizes": data.sizes(), "data_notes": data.notes,
-        "strategy_choices": result.choices, "history": result.history, **(extra_report or {}),
+        **(extra_report or {}),
     }
     for k, v in result.extras.items():   # the strategy's own entries; the runner's keys win
         report.setdefault(k, v)
@@ -103,11 +96,38 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         return report
     report.update(_answer_report(space, model, lut, limits, answer, budget_ms))
     _log_choices(space, answer.choices, probs, report, log)
-    report.update(_retrain_and_export(space, data, answer, result, budget_ms, out, algo=name,
+    report.update(_retrain_and_export(space, data, answer, result, budget_ms, out, algo=strategy.name,
                                       seed=seed, retrain_epochs=retrain_epochs, batch=batch,
                                       names=lut.names, report=report, log=log))
     write_report(out, report)
     return report
+
+
+def make_problem(space: Space, model, data, budget_ms: float, strategy, *, epochs: int,
+                 seed: int = 0, loss_form: str = "hinge", batch: int = 64,
+                 log: Callable[[str], None] = print, options: dict | None = None,
+                 evaluator: str | None = None, executor: str | None = "local",
+                 min_fill: float = 0.9, param_budget: float | None = None,
+                 memory_budget: float | None = None) -> SearchProblem:
+    """The SearchProblem ``strategy`` gets: candidate latencies, latency loss, whole-network
+    estimate (calibrated when the model has a calibration, else the table sum), limits."""
+    lut = LatencyTable2D.from_model(space, model)
+    limits = Constraints.from_space(space, param_budget, memory_budget)
+    est = estimator(space, model) or (
+        lambda ch: lut.arch_ms([n.index(c) for n, c in zip(lut.names, ch)]))
+    return SearchProblem(
+        space, lut, LatencyLoss(lut, budget_ms, loss_form, extra_terms=limits.loss_terms()),
+        budget_ms, est, limits, data, seed=seed, epochs=epochs, batch=batch, log=log,
+        options=dict(options or {}),
+        evaluator=evaluator or getattr(strategy, "default_evaluator", None), executor=executor,
+        min_fill=min_fill)
+
+
+def _strategy_entries(strategy, problem: SearchProblem, result: SearchResult) -> dict:
+    return {"algo": strategy.name, "strategy_kind": strategy.kind,
+            "strategy_options": problem.options, "evaluator": problem.evaluator,
+            "executor": problem.executor, "strategy_choices": result.choices,
+            "history": result.history}
 
 
 def run_strategy(strategy, problem: SearchProblem) -> tuple[SearchResult, float]:
