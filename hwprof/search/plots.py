@@ -68,11 +68,12 @@ def _save(fig, plt, path) -> Path:
 
 def plot_latency(history: dict, budget_ms: float, path: str | os.PathLike,
                  predicted_ms: float | None = None) -> Path:
-    """Expected latency per epoch (``expected_ms``), or each trial's estimate (``latency_ms``),
-    against the budget; either series may be missing."""
+    """Expected latency per epoch (``expected_ms``), or each trial's estimate (``latency_ms``
+    or ``trial_ms``), against the budget; any series may be missing."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for key, label in (("expected_ms", "expected latency E"), ("latency_ms", "trial estimate")):
+    for key, label in (("expected_ms", "expected latency E"), ("latency_ms", "trial estimate"),
+                       ("trial_ms", "trial estimate")):
         ys = list(history.get(key) or [])
         if ys:
             xname, xs = _x_axis(history, len(ys))
