@@ -18,8 +18,16 @@ cannot reach), the budget is checked against the latency model's estimate only.
 
   hwprof search --table tables/cpu.parquet --space mbv2-mini --latency-budget 2ms --data mnist
   hwprof search --table tables/cpu.parquet --latency-budget 500us --algo darts --out runs/d
+  hwprof search --table t.parquet --latency-budget mid --algo fbnet --strategy-option tau0=3
+  hwprof search --table t.parquet --latency-budget mid --algo evolution --executor ray
   hwprof search --table t.parquet --latency-budget mid --param-budget 150k --memory-budget 1MB
   hwprof search --table t.parquet --latency-budget 0.002s --data my_data.npz --no-device
+
+The strategy (--algo) is any registered one (listed at the end of this help):
+one-shot strategies train a supernet with the latency term, multi-trial ones
+score architectures the latency model puts within the budget; third-party
+strategies plug in through the entry-point group hwprof.strategies. Whatever
+the strategy, its answer goes through the same derivation and closed loop.
 
 Writes OUT/arch.json, OUT/model.nnp, OUT/report.json (every round of the loop,
 every constraint with its value and slack), OUT/arch_probs.png and OUT/latency.png.
