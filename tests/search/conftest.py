@@ -1,18 +1,16 @@
 import pytest
 
-from tests.conftest import FAST_PROTOCOL
-
 
 @pytest.fixture(scope="session")
 def tiny_table(tmp_path_factory):
-    """A real CPU latency table of the ``tiny`` space, measured with a short protocol."""
-    from hwprof.latency.backends.registry import get_backend
-    from hwprof.latency.build import build_table
+    """A synthetic latency table of the ``tiny`` space (made-up, deterministic latencies):
+    the search's unit tests need a table, not timings of this CPU."""
     from hwprof.latency.spaces import get_space
+    from hwprof.latency.table import write_table
+    from tests.synthetic import synthetic_table
 
-    out = tmp_path_factory.mktemp("tables") / "cpu-tiny.parquet"
-    build_table(get_space("tiny").table_specs(), [get_backend("cpu")], out, protocol=FAST_PROTOCOL,
-                quiet=True, log=lambda m: None)
+    out = tmp_path_factory.mktemp("tables") / "tiny.parquet"
+    write_table(out, synthetic_table(specs=get_space("tiny").table_specs()))
     return out
 
 
