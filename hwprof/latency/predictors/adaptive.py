@@ -161,9 +161,10 @@ def run_budget_rounds(rounds: BudgetRounds, measure: Callable[[list[OpSpec]], No
                       deadline: float, clock: Callable[[], float] = time.monotonic,
                       log: Callable[[str], None] | None = None) -> int:
     """Measure round after round until ``deadline`` (``clock()`` time) or ``n`` per kind;
-    returns the number of rounds started."""
-    started = 0
-    while clock() < deadline:
+    a round starts only when one as long as the last fits before the deadline. Returns the
+    number of rounds started."""
+    started, took = 0, 0.0
+    while clock() + took < deadline:
         specs = rounds.next_round(measured())
         if not specs:
             break
@@ -172,5 +173,7 @@ def run_budget_rounds(rounds: BudgetRounds, measure: Callable[[list[OpSpec]], No
             left = max(0.0, deadline - clock()) / 60
             log(f"adaptive round {started}: {len(specs)} configuration(s), "
                 f"{left:.1f} min of the budget left")
+        t0 = clock()
         measure(specs)
+        took = clock() - t0
     return started
