@@ -13,7 +13,7 @@ float32, NCHW, the papers' input resolution unless said otherwise):
   Networks for Mobile Vision Applications", arXiv:1704.04861, Table 1.
 - MobileNetV2: M. Sandler et al., "MobileNetV2: Inverted Residuals and Linear
   Bottlenecks", CVPR 2018, Table 2; at 224x224 and at 160x160 (one of the
-  resolutions of its Figure 5 / Table 6 trade-off).
+  input resolutions, 96 to 224, the paper trades accuracy for latency with).
 - MnasNet-A1: M. Tan et al., "MnasNet: Platform-Aware Neural Architecture
   Search for Mobile", CVPR 2019, Figure 7 (ReLU blocks).
 - EfficientNet-B0: M. Tan, Q. V. Le, "EfficientNet: Rethinking Model Scaling
