@@ -178,3 +178,21 @@ def test_a_new_tables_level_is_the_centre_of_the_most_visited_state():
     assert refstats.level_of([2.0]) == 2.0
     with pytest.raises(ValueError):
         refstats.level_of([])
+
+
+def test_a_sample_cap_does_not_cut_an_ops_span_short():
+    """Fast ops in a small group would reach max_samples within the first seconds; paced,
+    their samples still spread over min_span_s (and never exceed the cap)."""
+    m = Machine(period=0.3, noise=0.03, seed=5)
+    cfg = protocol.settings({"min_samples": 12, "min_span_s": 3.0, "time_cap_s": 30.0,
+                             "max_samples": 60, "target_ci": 1e-6})   # never converges
+    ops = [(f"op{i}", m.op(0.05e-3 * (i + 1))) for i in range(3)]
+    records, timeline = _group(m, ops, level_ms=0.45, cfg=cfg)
+    for rec in records:
+        assert rec.stop_reason == "max_samples" and len(rec.samples_ms) == cfg["max_samples"]
+        assert rec.at_s[-1] - rec.at_s[0] >= 0.95 * cfg["min_span_s"]
+        gaps = [b - a for a, b in zip(rec.at_s, rec.at_s[1:])]
+        assert max(gaps) < 0.5 * cfg["min_span_s"]          # spread out, not one burst
+    # rounds where every op sat out time the reference alone: the timeline has no gap
+    times = [t for t, _ in timeline]
+    assert max(b - a for a, b in zip(times, times[1:])) < 0.01

@@ -6,4 +6,4 @@ package imports the rest of hwprof; :mod:`hwprof.latency.backends.bundle`
 packs it into a zip application that every backend runs.
 """
 
-AGENT_VERSION = "2"  # 2: groups of ops sampled in rounds beside a reference op
+AGENT_VERSION = "3"  # 2: groups of ops sampled in rounds beside a reference op; 3: paced to the span

@@ -14,7 +14,13 @@ the level) and its samples span ``min_span_s`` (on the development VM the
 ratio of an op to the reference still drifts by a few per cent over tens of
 seconds: a span of 30-40 s averages that out), or when its sampling time
 reaches ``time_cap_s``, or after ``max_samples`` samples; never before
-``min_samples``.
+``min_samples``. Sampling is paced so that ``max_samples`` are not used up
+before ``min_span_s`` has passed: an op past ``min_samples`` sits out a round
+while it is ahead of ``max_samples`` spread evenly over the span (otherwise
+the fast ops of a small group would reach the sample cap in the first seconds,
+and their samples would cover only the machine states of those seconds). A
+round in which every op sits out times the reference alone, so the timeline
+goes on.
 
 Standard library only; the clock and the synchronisation hook are parameters
 so the schedule can be tested with a fake clock that switches speed states.
@@ -88,6 +94,14 @@ class OpRecord:
         return self.stop_reason is not None
 
 
+def due(rec, cfg, now):
+    """Whether ``rec`` takes a sample in this round (see the pacing in the module doc)."""
+    n = len(rec.samples_ms)
+    if n < cfg["min_samples"] or cfg["min_span_s"] <= 0:
+        return True
+    return n < cfg["max_samples"] * min(1.0, (now - rec.at_s[0]) / cfg["min_span_s"])
+
+
 def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
     """Sample ``records`` (warmed up) in rounds paired with ``ref`` (a warmed :class:`Timer`).
 
@@ -102,8 +116,11 @@ def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
     active = [r for r in records if r.error is None]
     rounds = 0
     while active:
-        order = list(active)
+        order = [rec for rec in active if due(rec, cfg, clock() - t0)]
         rng.shuffle(order)
+        if not order:  # every op is ahead of its pace: the reference alone marks the time
+            prev = ref.time_block() * 1e3
+            timeline.append((clock() - t0, prev))
         for rec in order:
             try:
                 y = rec.timer.time_block()
