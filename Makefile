@@ -22,7 +22,7 @@ demo: venv
 	# calibrates the table for the space first (once), then closes the loop: the answer is
 	# measured end to end within the budget (exit 3 if no round fits)
 	$(HWPROF) search --table tables/cpu-mbv2-mini.parquet --space mbv2-mini --latency-budget mid \
-		--data mnist --epochs 3 --retrain-epochs 2 --calibrate-archs 4 --min-span 15 --out runs/demo
+		--data mnist --epochs 3 --retrain-epochs 2 --calibrate-archs 4 --out runs/demo
 
 # sshd and the torch venv (.venv-torch) that the default suite's SSH and torch-runtime
 # tests need; see scripts/prepare-tests.sh
