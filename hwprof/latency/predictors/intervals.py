@@ -102,3 +102,24 @@ def answers_interval(predictor, answers) -> tuple[float | None, float | None]:
     _, low, high = sum_interval([p for p, _ in got], [b[0] for _, b in got],
                                 [b[1] for _, b in got])
     return low, high
+
+
+Z90 = 1.6448536269514722  # two-sided 90 % of a normal
+
+
+def estimate_interval(sum_ms: float, low: float | None, high: float | None, cal=None
+                      ) -> tuple[float | None, float | None]:
+    """(low, high) of a whole-network estimate: the sum's interval mapped through the
+    calibration ``cal`` (``predict(sum_ms)``), widened by the calibration's own error on
+    its fitting networks (``calibrated_rmspe``, as a 90 % normal half-width, added in
+    quadrature); without a calibration the sum's interval."""
+    if low is None or high is None:
+        return None, None
+    if cal is None:
+        return low, high
+    est = cal.predict(sum_ms)
+    lo, hi = cal.predict(low), cal.predict(high)
+    own = Z90 * float(getattr(cal, "calibrated_rmspe", None) or 0.0) * est
+    down = float(np.hypot(est - lo, own))
+    up = float(np.hypot(hi - est, own))
+    return max(est - down, 0.0), est + up

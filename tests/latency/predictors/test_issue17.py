@@ -273,3 +273,16 @@ def test_build_table_arguments_for_real_layers_and_budgets(tmp_path):
         cmd._specs(p.parse_args(["--sample", "5", "--adaptive"]))
     assert main(["build-table", "--sample", "3", "--minutes", "0", "--out",
                  str(tmp_path / "x.parquet")]) == 2
+
+
+def test_estimate_interval_maps_through_the_calibration_and_adds_its_error():
+    from hwprof.latency.predictors.calibration import Calibration
+    from hwprof.latency.predictors.intervals import estimate_interval
+
+    assert estimate_interval(10.0, None, 11.0) == (None, None)
+    assert estimate_interval(10.0, 9.0, 11.0) == (9.0, 11.0)
+    cal = Calibration(space="s", stem_signature="x", slope=2.0, intercept=1.0, n=5)
+    assert estimate_interval(10.0, 9.0, 11.0, cal) == pytest.approx((19.0, 23.0))
+    cal.calibrated_rmspe = 0.05
+    low, high = estimate_interval(10.0, 9.0, 11.0, cal)
+    assert low < 19.0 and high > 23.0
