@@ -152,14 +152,22 @@ def _transfer(pred, few_path, full_path):
     from hwprof.latency.predictors.evaluate import prediction_frame
     from hwprof.latency.predictors.transfer import transferred
     few, full = _table(few_path), _table(full_path)
-    moved = pred_t = None
     pred_t = transferred(pred, few.df, source=str(few_path), from_path="bench.predictor",
                          log=lambda m: print(f"  {m}"))
     df = full.df[~full.df["signature"].isin(set(few.df["signature"]))]
     moved = f"{_movement(few)} / {_movement(full)}"
     print(f"\n== transfer: {pred_t.meta['transfer']['rows']} ops of the new device "
           f"({few_path}) -> its full table {full_path}, {len(df)} ops ({moved})")
-    for label, p in (("device A's predictor as it is", pred), ("transferred", pred_t)):
+    from hwprof.latency.predictors.predictor import fit_predictor
+    try:  # the alternative to a transfer: a new predictor fitted on the few rows alone
+        scratch = fit_predictor(few.df, cv=3, min_rows=10, kinds=sorted(set(few.df["kind"])))
+    except Exception as e:  # noqa: BLE001 - reported, the benchmark goes on
+        print(f"  (a predictor fitted on the few rows alone failed: {e})")
+        scratch = None
+    variants = [("device A's predictor as it is", pred), ("transferred", pred_t)]
+    if scratch is not None:
+        variants.append(("fitted on the few rows alone", scratch))
+    for label, p in variants:
         frame, _ = prediction_frame(p, df, "latency_ms")
         rel = np.abs(frame["pred_ms"] / frame["true_ms"] - 1)
         rho = spearmanr(frame["pred_ms"], frame["true_ms"]).correlation
