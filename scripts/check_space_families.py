@@ -9,7 +9,7 @@ proxylessnas`), is every op answered by the table, and is the estimate within
 
     .venv/bin/python scripts/check_space_families.py [--json]
         [--ofa-lut tables/published/ofa_note10_192_lookup_table.yaml]
-        [--proxyless-lut mobile_trim.yaml]
+        [--proxyless-lut mobile_trim.yaml] [--write-archs DIR]
 
 Nothing is timed on this machine: the figures are table lookups, so the
 machine's speed does not enter them. The published networks and latencies are
@@ -220,12 +220,23 @@ def main(argv=None) -> int:
                     help="OFA's published Note10 LUT at 192x192 (kept in tables/published)")
     ap.add_argument("--proxyless-lut", type=Path, default=None,
                     help="ProxylessNAS's published Pixel 1 LUT (mobile_trim.yaml), if you have it")
+    ap.add_argument("--write-archs", type=Path, metavar="DIR",
+                    help="write each expressible network as DIR/<space>.arch.json, for "
+                         "`hwprof estimate --arch` and `hwprof measure-arch`")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     luts = {"ofa": a.ofa_lut if a.ofa_lut and a.ofa_lut.exists() else None,
             "proxyless": a.proxyless_lut}
     rows = [check(n, luts) for n in NETWORKS]
     old = also_not_in_old_space()
+    if a.write_archs:
+        a.write_archs.mkdir(parents=True, exist_ok=True)
+        for r in rows:
+            if r["expressible"]:
+                name = r["space"].split(":")[0]
+                (a.write_archs / f"{name}.arch.json").write_text(json.dumps(
+                    {"space": r["space"], "choices": r["choices"], "network": r["name"],
+                     "published_ms": r["latency_ms"]}, indent=2) + "\n")
     if a.json:
         print(json.dumps({"networks": rows, "proxyless_mobile_search_space": old}, indent=2))
     else:
