@@ -24,9 +24,9 @@ def add_arguments(p):
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
                         "the work across boards of one kind")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--space", metavar="NAME",
-                     help="measure every op the space's lookup table needs (default: mbv2-cifar; "
-                          "see `hwprof spaces`)")
+    src.add_argument("--space", metavar="NAME|PATH",
+                     help="measure every op the space's lookup table needs: a built-in name or "
+                          "a space file (default: mbv2-cifar; see `hwprof spaces`)")
     src.add_argument("--ops", metavar="FILE", help="JSON lines or JSON array of op specs")
     src.add_argument("--sample", type=int, metavar="N",
                      help="measure N random configurations per kind, drawn from a prior of mobile CNN "

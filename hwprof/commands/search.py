@@ -46,8 +46,9 @@ def add_arguments(p):
     p.add_argument("--latency-budget", required=True, metavar="T",
                    help="latency budget of the whole network: 20ms, 500us, 0.02s, or 'mid' for the "
                         "middle of the space's estimated range (fastest to slowest architecture)")
-    p.add_argument("--space", default="mbv2-mini", metavar="NAME",
-                   help="search space (default: mbv2-mini; see `hwprof spaces`)")
+    p.add_argument("--space", default="mbv2-mini", metavar="NAME|PATH",
+                   help="search space: a built-in name or a space file (default: mbv2-mini; "
+                        "see `hwprof spaces`)")
     p.add_argument("--algo", "--strategy", dest="algo", default="proxyless", metavar="NAME",
                    help="search strategy (default: proxyless): "
                         + ", ".join(n for n, _, _ in _strategies()) + " (see below)")
