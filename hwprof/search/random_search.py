@@ -17,6 +17,7 @@ from hwprof.search.strategy import SearchProblem, SearchResult, Strategy
 TRIAL_OPTIONS = {
     "trial_epochs": "epochs of training per trial (default: 1); trials = epochs // trial_epochs",
     "trial_lr": "learning rate of a trial's training (default: 0.002)",
+    "trial_bn": "score trials with 'batch' statistics in batch norm (default) or 'running' ones",
 }
 
 
@@ -31,7 +32,7 @@ def trial_count(problem: SearchProblem) -> tuple[int, int]:
 
 def train_tools(problem: SearchProblem, per: int):
     return trial_tools(problem, epochs=per, batch=problem.batch,
-                       lr=problem.option("trial_lr", 2e-3))
+                       lr=problem.option("trial_lr", 2e-3), bn=problem.option("trial_bn", "batch"))
 
 
 class RandomSearch(Strategy):

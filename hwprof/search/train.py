@@ -75,6 +75,16 @@ def train_child(net, choices: Sequence[str], data, epochs: int, rng: np.random.R
     Returns {"test_accuracy", "val_accuracy", "seconds", "epochs"}.
     """
     t0 = time.perf_counter()
+    fit_child(net, choices, data, epochs, rng, batch=batch, lr=lr, log=log)
+    infer = lambda v: net.child(v, choices, train=False)  # noqa: E731
+    return {"test_accuracy": evaluate(infer, data.x_test, data.y_test),
+            "val_accuracy": evaluate(infer, data.x_val, data.y_val),
+            "seconds": time.perf_counter() - t0, "epochs": epochs}
+
+
+def fit_child(net, choices: Sequence[str], data, epochs: int, rng: np.random.RandomState,
+              batch: int = 64, lr: float = 2e-3, log: Callable[[str], None] | None = None) -> None:
+    """The training loop of :func:`train_child` (Adam on every weight of the child), no scoring."""
     shape = data.x_train.shape[1:]
     bs = min(batch, len(data.y_train))
     x = nn.Variable((bs,) + shape)
@@ -97,10 +107,6 @@ def train_child(net, choices: Sequence[str], data, epochs: int, rng: np.random.R
         if log:
             log(f"retrain epoch {ep + 1}/{epochs}: loss {np.mean(losses):.3f}  "
                 f"train acc {np.mean(accs):.3f}")
-    infer = lambda v: net.child(v, choices, train=False)  # noqa: E731
-    return {"test_accuracy": evaluate(infer, data.x_test, data.y_test),
-            "val_accuracy": evaluate(infer, data.x_val, data.y_val),
-            "seconds": time.perf_counter() - t0, "epochs": epochs}
 
 
 def input_shape(space: Space, batch: int) -> tuple[int, ...]:

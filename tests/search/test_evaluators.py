@@ -64,6 +64,16 @@ def test_evaluator_pickles_without_the_built_space(small_digits):
     assert clone.evaluate(A)["accuracy"] == ev.evaluate(A)["accuracy"]
 
 
+def test_train_evaluator_scores_with_batch_or_running_statistics(small_digits):
+    sp = get_space("tiny")
+    kw = {"seed": 3, "epochs": 1, "batch": 32}
+    running = TrainEvaluator(sp, small_digits, bn="running", **kw).evaluate(A)
+    batch = TrainEvaluator(sp, small_digits, **kw).evaluate(A)
+    assert running["accuracy"] != batch["accuracy"]   # the same weights, scored two ways
+    with pytest.raises(UserError, match="'batch' or 'running'"):
+        TrainEvaluator(sp, small_digits, bn="none")
+
+
 def test_train_evaluator_rejects_bad_choices(small_digits):
     ev = TrainEvaluator(get_space("tiny"), small_digits, epochs=1)
     with pytest.raises(UserError):
