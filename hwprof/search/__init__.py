@@ -1,4 +1,5 @@
-"""Search spaces, supernet, DARTS / ProxylessNAS learners, latency loss, export."""
+"""Search: the strategy interface and registry, one-shot and multi-trial strategies,
+supernet, latency loss, derivation, closed loop, export."""
 
 import logging
 
