@@ -36,6 +36,7 @@ def add_arguments(p):
     p.add_argument("--flavor", default="auto", choices=("auto", "proxylessnas", "ofa"),
                    help="LUT key convention (default: auto-detect from se/hs fields and std)")
     add_force_argument(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -55,8 +56,9 @@ def run(args):
             raise UserError("--map and --const apply to csv/json imports only")
         from hwprof.latency.adapters import proxylessnas
         flavor = "ofa" if args.format == "ofa" and args.flavor == "auto" else args.flavor
+        _say_reading(args)
         res = proxylessnas.import_file(args.file, device_name=device, flavor=flavor,
-                                       unit=args.unit, runtime=args.runtime)
+                                       unit=args.unit, runtime=args.runtime, quiet=args.quiet)
     else:
         if args.flavor != "auto":
             raise UserError("--flavor applies to proxylessnas/ofa imports only")
@@ -85,3 +87,15 @@ def run(args):
         for u in res.unmapped:
             print(f"  {u['key']}: {u['reason']}")
     return 0
+
+
+def _say_reading(args) -> None:
+    """A line on stderr before a large file is read (reading has no progress bar)."""
+    import os
+    import sys
+    try:
+        size = os.path.getsize(args.file)
+    except OSError:
+        return
+    if size > 5 * 1024 * 1024 and not args.quiet:
+        print(f"hwprof: reading {args.file} ({size / 1024 ** 2:.0f} MB)", file=sys.stderr)

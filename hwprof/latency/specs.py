@@ -392,11 +392,12 @@ def kind_fields(kind: str) -> tuple[str, ...]:
 class OpSpec:
     """A validated, canonical op spec. Immutable; compare by signature."""
 
-    __slots__ = ("_d", "_json", "_sig")
+    __slots__ = ("_d", "_json", "_sig", "_feats")
 
     def __init__(self, canonical: Mapping[str, Any], _trusted: bool = False):
         if not _trusted:
             canonical = parse_spec(canonical).to_dict()
+        self._feats: dict[str, int] | None = None  # features(), computed once
         self._d = dict(canonical)
         self._json = json.dumps(self._d, sort_keys=True, separators=(",", ":"))
         self._sig = hashlib.sha256(self._json.encode()).hexdigest()[:16]
@@ -449,6 +450,11 @@ class OpSpec:
         Bytes assume every tensor is read from and written to memory once
         (no fusion), so a composite's bytes are the sum of its parts'.
         """
+        if self._feats is None:
+            self._feats = self._features()
+        return dict(self._feats)
+
+    def _features(self) -> dict[str, int]:
         parts = self.children()
         if not parts:
             return _primitive_features(self._d, self.output_shape)

@@ -283,6 +283,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ImportFileError(f"no file at {path}") from None
     except (IsADirectoryError, UnicodeDecodeError, PermissionError) as e:
         raise ImportFileError(f"cannot read {path}: {e}") from None
+    from hwprof.latency.adapters.lutread import read_flat_lut
+    data = read_flat_lut(text)  # the plain layout LUTs are written in: fast
+    if data is not None:
+        return data
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
@@ -329,21 +333,34 @@ def _stats(value: Any, scale: float) -> dict[str, Any]:
     return {"median_ms": mean, "mean_ms": mean, "std_ms": std, "n_samples": count}
 
 
+def _entry(flavor: str, scale: float, key: Any, value: Any) -> Entry | dict[str, str]:
+    """One key's row, or ``{key, reason}`` when it cannot be mapped."""
+    try:
+        return Entry(key_to_spec(key, flavor), key, **_stats(value, scale))
+    except (KeyError_, ValueError) as e:
+        return {"key": str(key), "reason": str(e)}
+
+
 def import_lut(lut: dict[str, Any], *, device_name: str, flavor: str = "auto", unit: str = "ms",
-               source_file: str | None = None, runtime: str | None = None) -> ImportResult:
-    """Map every key of a LUT to one hwprof row; unmappable keys are reported with a reason."""
+               source_file: str | None = None, runtime: str | None = None,
+               quiet: bool = True) -> ImportResult:
+    """Map every key of a LUT to one hwprof row; unmappable keys are reported with a reason.
+
+    Large LUTs are mapped in worker processes; ``quiet=False`` shows a progress bar on
+    stderr (when it is a terminal).
+    """
+    from functools import partial
+
+    from hwprof.latency.adapters.lutread import map_in_parallel
     if flavor == "auto":
         flavor = detect_flavor(lut)
     if flavor not in FLAVORS:
         raise UserError(f"unknown LUT flavor {flavor!r}; expected auto, {', '.join(FLAVORS)}")
     scale = unit_scale(unit)
-    entries: list[Entry] = []
-    unmapped: list[dict[str, str]] = []
-    for key, value in lut.items():
-        try:
-            entries.append(Entry(key_to_spec(key, flavor), key, **_stats(value, scale)))
-        except (KeyError_, ValueError) as e:
-            unmapped.append({"key": str(key), "reason": str(e)})
+    done = map_in_parallel(list(lut.items()), partial(_entry, flavor, scale), quiet=quiet,
+                           desc=f"importing {flavor} keys")
+    entries = [e for e in done if isinstance(e, Entry)]
+    unmapped = [e for e in done if not isinstance(e, Entry)]
     table, dupes = imported_table(entries, source=f"import:{flavor}", device_name=device_name,
                                unit=unit, source_file=source_file, runtime=runtime,
                                extra_meta={"flavor": flavor})

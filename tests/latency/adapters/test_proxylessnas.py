@@ -249,3 +249,34 @@ def test_ofa_export_refuses_relu6_blocks_with_the_reason():
                        "expand": 3, "kernel": 3, "activation": "relu6"})
     lut, skipped = P.export_lut(synthetic_table(specs=[spec]), flavor="ofa")
     assert lut == {} and "relu6 blocks are the ProxylessNAS family" in skipped[0]["reason"]
+
+
+def test_flat_lut_reader_reads_what_yaml_reads_and_defers_anything_else():
+    import yaml
+
+    from hwprof.latency.adapters.lutread import read_flat_lut
+    text = ("expanded_conv-input:56x56x24-output:28x28x40-expand:3-kernel:5-stride:2-idskip:0:\n"
+            "  count: 1000\n  mean: 3.12\n  var: 0.021\n"
+            "Logits-input:7x7x1280-output:1000:\n  count: 7\n  mean: 1.5e+00\n  std: 0\n")
+    assert read_flat_lut(text) == yaml.safe_load(text)
+    assert isinstance(read_flat_lut(text)["Logits-input:7x7x1280-output:1000"]["count"], int)
+    for other in ("a: {count: 1, mean: 2}\n",                 # flow style
+                  "'quoted-key':\n  mean: 1.0\n",             # quoted key
+                  "k-input:1x1x1-output:1:\n  mean: 1e-3\n",  # yaml 1.1 reads 1e-3 as a string
+                  "k-input:1x1x1-output:1:\n"):               # a key without values
+        assert read_flat_lut(other) is None
+
+
+def test_large_luts_map_in_worker_processes_with_the_same_rows(write_yaml, monkeypatch):
+    from hwprof.latency.adapters import lutread
+    keys = {pnas_key("expanded_conv", [h, h, 16], [h, h, 16], 3, k, 1, 1): {
+        "count": 3, "mean": 0.5 + h / 100, "var": 0.01} for h in range(8, 40) for k in (3, 5, 7)}
+    keys["bad-key"] = {"mean": 1.0}
+    path = write_yaml(keys)
+    serial = P.import_file(path, device_name="d")
+    monkeypatch.setattr(lutread, "PARALLEL_MIN_KEYS", 10)
+    monkeypatch.setattr(lutread, "CHUNK", 7)
+    par = P.import_file(path, device_name="d")
+    cols = ["signature", "source_key", "median_ms", "std_ms", "n_samples"]
+    assert par.table.df[cols].equals(serial.table.df[cols]) and len(par.table.df) == 96
+    assert par.unmapped == serial.unmapped and par.unmapped[0]["key"] == "bad-key"
