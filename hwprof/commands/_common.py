@@ -32,7 +32,7 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None:
     """The measurement-protocol overrides; defaults shown are the agent's own."""
-    from hwprof.latency.backends.agent.protocol import DEFAULTS
+    from hwprof.latency.backends.agent.protocol import DEFAULTS, QUICK
     from hwprof.latency.endtoend import NETWORK_MIN_SPAN_S
     g = p.add_argument_group(
         "measurement protocol",
@@ -50,13 +50,22 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None
                         f"machine average out (default: {span:g})")
     g.add_argument("--min-samples", type=int, metavar="N",
                    help=f"minimum samples per {what} (default: {DEFAULTS['min_samples']})")
+    if what == "op":
+        g.add_argument("--quick", action="store_true",
+                       help="a first look with a shorter protocol (" + ", ".join(
+                           f"{k}={v:g}" for k, v in QUICK.items()) + "; the options above "
+                           "still override it): several times faster, less repeatable over "
+                           "time (README, 'Measured figures')")
 
 
 def protocol_of(args: argparse.Namespace) -> dict:
     """Protocol overrides given on the command line (see add_protocol_arguments)."""
-    return {k: v for k, v in (("time_cap_s", args.time_cap), ("target_ci", args.target_ci),
-                              ("min_span_s", args.min_span),
-                              ("min_samples", args.min_samples)) if v is not None}
+    from hwprof.latency.backends.agent.protocol import QUICK
+    base = dict(QUICK) if getattr(args, "quick", False) else {}
+    return {**base, **{k: v for k, v in (("time_cap_s", args.time_cap),
+                                         ("target_ci", args.target_ci),
+                                         ("min_span_s", args.min_span),
+                                         ("min_samples", args.min_samples)) if v is not None}}
 
 
 def backend_options(args: argparse.Namespace):

@@ -22,6 +22,10 @@ DEFAULTS = {
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
 }
 
+# A first look: the same schedule and statistics with a short span and time cap. Tables built
+# with it are faster to make and less repeatable over time (README: "Measured figures").
+QUICK = {"min_span_s": 3.0, "time_cap_s": 1.0, "target_ci": 0.02}
+
 Z95 = 1.959963984540054
 
 

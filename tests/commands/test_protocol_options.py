@@ -1,0 +1,32 @@
+"""The measurement-protocol options every measuring verb shares."""
+
+import argparse
+
+from hwprof.commands._common import add_protocol_arguments, protocol_of
+from hwprof.latency.backends.agent.protocol import DEFAULTS, QUICK, settings
+
+
+def _parse(*argv, what="op"):
+    p = argparse.ArgumentParser()
+    add_protocol_arguments(p, what)
+    return protocol_of(p.parse_args(list(argv)))
+
+
+def test_no_options_leave_the_agents_defaults():
+    assert _parse() == {}
+    assert settings(_parse()) == DEFAULTS
+
+
+def test_quick_is_a_shorter_protocol_that_explicit_options_still_override():
+    quick = _parse("--quick")
+    assert quick == QUICK
+    assert settings(quick)["min_span_s"] < DEFAULTS["min_span_s"]
+    assert settings(quick)["time_cap_s"] < DEFAULTS["time_cap_s"]
+    assert _parse("--quick", "--min-span", "10")["min_span_s"] == 10.0
+    assert _parse("--quick", "--min-span", "10")["time_cap_s"] == QUICK["time_cap_s"]
+
+
+def test_networks_have_no_quick_preset():
+    p = argparse.ArgumentParser()
+    add_protocol_arguments(p, "network")
+    assert not any("--quick" in a.option_strings for a in p._actions)
