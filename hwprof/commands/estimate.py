@@ -1,22 +1,45 @@
-"""Estimate the latency of a whole architecture from a table (and a predictor).
+"""Estimate the latency of a whole network from a table (and a predictor).
 
-The estimate is the sum of the architecture's ops (from the table, else the
-predictor), mapped through the calibration stored with the table or the
-predictor by `hwprof calibrate` (end-to-end measurements of a few random
-architectures); without a calibration it is the plain sum.
+The network is an architecture of a space (--arch arch.json) or a model file
+(--model net.nnp, or net.onnx through nnabla's converter, the 'onnx' extra),
+lowered to hwprof op specs: conv, depthwise conv, BN, ReLU/ReLU6/h-swish,
+pooling, affine, add, concat, squeeze-and-excite and MBConv blocks.
+
+The estimate is the sum of the ops (from the table, else the predictor),
+mapped through the calibration stored with the table or the predictor by
+`hwprof calibrate` (end-to-end measurements of a few random architectures of
+the space whose stem the network shares); without a calibration it is the
+plain sum. A table alone is enough: ops it does not hold are listed as
+missing and the sum is partial; functions of a model file that no op kind
+describes are listed as unsupported, with the reason.
 
   hwprof estimate --arch arch.json --table tables/cpu.parquet
-  hwprof estimate --arch arch.json --table tables/cpu.parquet --predictor cpu.predictor --json
+  hwprof estimate --model net.nnp --table tables/cpu.parquet --json
+  hwprof estimate --model mobilenet.onnx --table tables/cpu.parquet --predictor cpu.predictor
+
+--json prints one object with estimate_ms, sum_ms (the sum of the answered ops),
+calibrated, from_table and from_predictor (counts), missing (ops neither the table
+nor a predictor answers) and unsupported (model files: {name, op, reason}); with
+--model also "ops", each op with its latency, source and the file's functions it
+stands for. Exit code 0 when every op is answered, 1 when the sum is partial.
 """
 
 VERB = "estimate"
-HELP = "estimated latency of a whole architecture (calibrated sum of ops)"
+HELP = "estimated latency of a whole network: an arch.json or a .nnp/.onnx model file"
 
 
 def add_arguments(p):
-    p.add_argument("--arch", required=True, metavar="FILE", help="architecture JSON file")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--arch", metavar="FILE", help="architecture JSON file (space + choices)")
+    src.add_argument("--model", metavar="FILE",
+                     help="model file: nnabla .nnp, or .onnx (needs the 'onnx' extra)")
     p.add_argument("--table", metavar="PATH", help="latency table")
     p.add_argument("--predictor", metavar="FILE", help="predictor for ops not in the table")
+    p.add_argument("--network", metavar="NAME",
+                   help="--model: the network of the file to estimate (default: the one its "
+                        "executor runs)")
+    p.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="--model: batch size where the file leaves it open (default: 1)")
     p.add_argument("--no-calibration", action="store_true",
                    help="ignore any stored calibration (estimate = plain sum)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -25,27 +48,77 @@ def add_arguments(p):
 def run(args):
     from hwprof.commands._common import print_json
     from hwprof.errors import UserError
-    from hwprof.latency.arch import load_arch
     from hwprof.latency.loading import load_latency_model
 
     if not args.table and not args.predictor:
         raise UserError("give --table and/or --predictor to estimate from")
-    space, choices, _ = load_arch(args.arch)
+    if args.batch < 1:
+        raise UserError(f"--batch must be at least 1, got {args.batch}")
     model = load_latency_model(args.table, args.predictor, calibrate=not args.no_calibration)
-    est = model.estimate_arch(space, choices)
-    specs = space.arch_specs(choices)
-    cal = model.calibration.for_specs(specs) if model.calibration is not None else None
-    est["calibrated"] = cal is not None
-    est["calibration"] = None if cal is None else {
+    out = _of_model(args, model) if args.model else _of_arch(args, model)
+    specs = out.pop("_specs")
+    cal = model.calibration.for_specs(specs) if model.calibration else None
+    out["calibrated"] = cal is not None
+    out["calibration"] = None if cal is None else {
         "space": cal.space, "slope": cal.slope, "intercept": cal.intercept, "n": cal.n,
         "fitted_at": cal.fitted_at}
-    out = {"arch": args.arch, "space": space.name, **est}
     if args.json:
         print_json(out)
     else:
-        how = (f"calibrated on {cal.n} end-to-end measurement(s)" if cal else
-               "no calibration for this space: plain sum (run `hwprof calibrate`)")
-        print(f"{space.name}: {est['estimate_ms']:.3f} ms estimated ({how}); sum of ops "
-              f"{est['sum_ms']:.3f} ms ({est['from_table']} from the table, "
-              f"{est['from_predictor']} predicted)")
-    return 0
+        _print(out, cal, _calibration_advice(model))
+    return 0 if not out["missing"] and not out["unsupported"] else 1
+
+
+def _of_arch(args, model) -> dict:
+    from hwprof.latency.arch import load_arch
+
+    space, choices, _ = load_arch(args.arch)
+    specs = space.arch_specs(choices)
+    est = model.estimate_specs(specs, strict=False)
+    answers = est.pop("answers")
+    est["missing"] = [{"index": i, "kind": answers[i].spec.kind,
+                       "signature": answers[i].spec.signature} for i in est["missing"]]
+    return {"arch": args.arch, "space": space.name, "name": space.name, **est,
+            "unsupported": [], "complete": not est["missing"], "_specs": specs}
+
+
+def _of_model(args, model) -> dict:
+    from hwprof.errors import UserError
+    from hwprof.latency.modelfile import lower_file
+    from hwprof.latency.modelfile.estimate import estimate_lowered, known_to
+
+    lowered = lower_file(args.model, network=args.network, batch=args.batch,
+                         known=known_to(model))
+    if not lowered.ops:
+        raise UserError(f"{args.model}: the network has no functions to estimate")
+    est = estimate_lowered(model, lowered)
+    return {"model": args.model, "network": lowered.network, "name": args.model, **est,
+            "_specs": lowered.specs}
+
+
+def _calibration_advice(model) -> str:
+    """What to say when no calibration applies: calibrate, unless hwprof cannot reach the
+    device (an imported table, e.g. a phone's published LUT)."""
+    from hwprof.latency.adapters.common import imported_device
+
+    if model.table is not None and imported_device(model.table.meta, model.device_fingerprint):
+        return ("an imported table: its device is not one hwprof can reach, so it cannot be "
+                "calibrated here; the estimate is the plain sum of the source's latencies")
+    return "no calibration for this network: plain sum (run `hwprof calibrate`)"
+
+
+def _print(out: dict, cal, advice: str) -> None:
+    how = f"calibrated on {cal.n} end-to-end measurement(s)" if cal else advice
+    partial = "" if out["complete"] else "partial "
+    print(f"{out['name']}: {out['estimate_ms']:.3f} ms estimated ({how}); {partial}sum of ops "
+          f"{out['sum_ms']:.3f} ms ({out['from_table']} from the table, "
+          f"{out['from_predictor']} predicted, {len(out['missing'])} missing"
+          + (f", {len(out['unsupported'])} unsupported" if out.get("model") else "") + ")")
+    for m in out["missing"]:
+        print(f"  missing      op {m['index']}: {m['kind']} {m['signature']}"
+              + (f" ({', '.join(m['functions'][:3])})" if m.get("functions") else ""))
+    for u in out["unsupported"]:
+        print(f"  unsupported  {u['name']} ({u['op']}): {u['reason']}")
+    if out["missing"]:
+        print("  (ops missing from the table: pass --predictor to predict them, or measure "
+              "them with `hwprof build-table --ops`)")

@@ -20,13 +20,32 @@ def run(args):
     from hwprof.commands._common import print_json
     from hwprof.latency.fleet import load_table
 
-    summary = load_table(args.path).summary()
+    table = load_table(args.path)
+    summary = table.summary()
     summary["path"] = args.path
+    summary["imported"] = imported_note(table)
     if args.json:
         print_json(summary)
     else:
         print(format_summary(summary))
     return 0
+
+
+def imported_note(table) -> dict | None:
+    """For a table whose rows were imported: where from, and what hwprof can and cannot do
+    with a device it cannot reach (None for measured tables)."""
+    from hwprof.latency.adapters.common import imported_device
+
+    fps = sorted(fp for fp in (table.meta.get("devices") or {})
+                 if imported_device(table.meta, fp))
+    if not fps:
+        return None
+    imp = table.meta.get("import") or {}
+    return {"devices": fps, "source": imp.get("source"), "file": imp.get("file"),
+            "advice": "the numbers are the source's own (no CI, convergence or machine "
+                      "movement recorded); hwprof cannot reach this device, so `hwprof "
+                      "calibrate` and `measure-arch` cannot run for it: estimates from this "
+                      "table are plain sums of the source's latencies"}
 
 
 def _reference_lines(s: dict) -> list[str]:
@@ -85,6 +104,9 @@ def format_summary(s: dict) -> str:
         lines.append(f"protocol  CI of the latency within +-{100 * p.get('target_ci', 0):.3g} %, "
                      f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms"
                      f"{span}, cap {p.get('time_cap_s')} s per op")
+    imp = s.get("imported")
+    if imp:
+        lines.append(f"imported  {imp['source']} from {imp['file'] or '?'}: {imp['advice']}")
     if s.get("sources") and s["sources"] != ["measured"]:
         lines.append(f"sources   {', '.join(s['sources'])}")
     if s.get("updated_at"):

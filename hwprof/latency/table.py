@@ -139,8 +139,10 @@ class LatencyTable:
             "devices": devices, "runtimes": runtimes,
             "kinds": {k: int(v) for k, v in df["kind"].value_counts().sort_index().items()},
             "ok": int(len(ok)), "errors": int((df["status"] == "error").sum()),
-            "unstable": int(ok["unstable"].fillna(False).astype(bool).sum()),
-            "not_converged": int((~ok["converged"].fillna(False).astype(bool)).sum()),
+            "unstable": int(ok["unstable"].astype("boolean").fillna(False).sum()),
+            # imported rows say nothing about convergence: only measured rows count
+            "not_converged": int((~ok.loc[ok["source"] == "measured", "converged"]
+                                  .astype("boolean").fillna(False)).sum()),
             "latency_ms": _describe(ok["latency_ms"]),
             "median_cv": float(ok["cv"].median()) if len(ok) and ok["cv"].notna().any() else None,
             "total_latency_ms": float(ok["latency_ms"].sum()) if len(ok) else 0.0,
