@@ -151,9 +151,7 @@ def lower_node(n: Node, c: Canon) -> OpSpec:
     t = n.type
     if t in ("Convolution", "DepthwiseConvolution"):
         return _conv(n, shp, g.shapes[n.inputs[1]], t == "DepthwiseConvolution")
-    if t == "BatchNormalization":
-        if n.args.get("batch_stat"):
-            raise Unsupported("batch normalisation with batch statistics (training mode)")
+    if t == "BatchNormalization":  # a graph saved in training mode is priced at inference
         if list(n.args.get("axes", [1])) != [1] or len(shp) != 4:
             raise Unsupported("batch normalisation over other axes than channels of NCHW")
         return parse_spec({"kind": "bn", "input": list(shp)})

@@ -13,9 +13,14 @@ from hwprof.errors import UserError
 from hwprof.latency.modelfile.graph import ModelGraph, Node
 
 
+@contextlib.contextmanager
 def _quiet():
-    """nnabla's loaders print to stdout; keep it off the CLI's output."""
-    return contextlib.redirect_stdout(io.StringIO())
+    """nnabla's loaders and converter print to stdout and warn about numpy APIs they use;
+    keep both off the CLI's output."""
+    import warnings
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def load_protograph(path: str | os.PathLike, *, parameters: bool = False):
