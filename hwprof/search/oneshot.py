@@ -56,6 +56,9 @@ class OneShotStrategy(Strategy):
                                   **self.learner_options(problem.options))
 
     def search(self, problem: SearchProblem) -> SearchResult:
+        if problem.evaluator is not None or problem.executor not in (None, "local"):
+            problem.log(f"note: {self.name} trains one supernet in this process; --evaluator and "
+                        f"--executor apply to multi-trial strategies and are ignored")
         learner = self.make_learner(problem)
         history = learner.fit(problem.epochs)
         probs = learner.probs(history["tau"][-1])
