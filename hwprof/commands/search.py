@@ -60,6 +60,9 @@ def add_arguments(p):
     p.add_argument("--executor", default="local", metavar="WHERE",
                    help="where multi-trial strategies evaluate candidates: local (worker "
                         "processes, default), ray (a local Ray) or ray://host:port (a cluster)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes of --executor local for multi-trial strategies "
+                        "(default: one per CPU; 1 evaluates in this process)")
     p.add_argument("--data", default="mnist", metavar="SRC",
                    help="mnist (MNIST 5k, offline), digits (scikit-learn, tiny) or a .npz file "
                         "with x_train, y_train[, x_val, y_val] (default: mnist)")
@@ -343,6 +346,11 @@ def _check_args(args) -> None:
     from hwprof.search.runner import resolve_strategy
     args.options = parse_options(args.strategy_option)
     strategy = resolve_strategy(args.algo, args.options)   # unknown name or option: exit 2
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError(f"--workers must be >= 1, got {args.workers}")
+        if "workers" in (getattr(strategy, "option_help", None) or {}):   # multi-trial ones
+            args.options.setdefault("workers", str(args.workers))
     if args.epochs is None:
         args.epochs = strategy.default_epochs
     if args.epochs < 1 or args.retrain_epochs < 0 or args.batch_size < 1:

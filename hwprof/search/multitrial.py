@@ -159,8 +159,8 @@ class Trials:
         """Series per trial for the report: accuracy, best so far, estimate."""
         acc = [r["accuracy"] for r in self.records]
         return {"trial": [r["trial"] for r in self.records], "accuracy": acc,
-                "best_accuracy": list(np.maximum.accumulate(acc)) if acc else [],
-                "trial_ms": [r["estimate_ms"] for r in self.records],
+                "best_accuracy": [float(a) for a in np.maximum.accumulate(acc)] if acc else [],
+                "latency_ms": [r["estimate_ms"] for r in self.records],
                 "choices": [r["choices"] for r in self.records]}
 
     def extras(self, **more) -> dict:
