@@ -10,8 +10,24 @@ from hwprof.latency.modelfile.lower import Lowered
 
 
 def known_to(model: LatencyModel):
-    """``known(spec)`` for :func:`lower_graph`: sequences the model's table holds."""
-    return lambda spec: model.lookup(spec) is not None
+    """``known(spec)`` for :func:`lower_graph`: sequences the model's table holds (None when
+    it holds none). Its ``starts`` are the signatures of those sequences' first ops, so
+    only runs that start with one are tried."""
+    import json
+
+    from hwprof.latency.specs import parse_spec
+    if model.table is None:
+        return None
+    df = model.table.df
+    seqs = df.loc[(df["kind"] == "sequence") & (df["status"] == "ok"), "spec"]
+    if seqs.empty:
+        return None
+    starts = {parse_spec(json.loads(s)["ops"][0]).signature for s in seqs}
+
+    def known(spec) -> bool:
+        return model.lookup(spec) is not None
+    known.starts = starts  # type: ignore[attr-defined]
+    return known
 
 
 def estimate_lowered(model: LatencyModel, lowered: Lowered) -> dict[str, Any]:

@@ -189,8 +189,12 @@ def fuse_known(ops: list[LOp], outputs: set[str], known: Callable[[OpSpec], bool
                ) -> list[LOp]:
     """Replace each chain of 2..6 primitives whose ``sequence`` spec ``known`` accepts
     (longest first) by that sequence."""
+    starts = getattr(known, "starts", None)
     i = 0
     while i < len(ops):
+        if starts is not None and (ops[i].spec is None or ops[i].spec.signature not in starts):
+            i += 1
+            continue
         idx = _Index(ops, outputs)
         for n in range(min(MAX_FUSED, len(ops) - i), 1, -1):
             run = ops[i:i + n]
