@@ -22,6 +22,7 @@ Use an executor as a context manager (or call ``close``) to stop its workers.
 from __future__ import annotations
 
 import os
+import time
 from typing import Callable, Iterable, Iterator
 
 from hwprof.errors import UserError
@@ -149,17 +150,27 @@ class RayExecutor(Executor):
     def _ray(self):
         ray = import_ray()
         if not ray.is_initialized():
-            kwargs = {"include_dashboard": False, "log_to_driver": False}
-            try:
-                ray.init(address=self.address, **kwargs)
-            except (ConnectionError, ValueError, RuntimeError) as e:
-                raise UserError(f"cannot connect to Ray at {self.address or 'the default address'}"
-                                f": {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
-                    from None
+            # a Ray started here: no dashboard, workers' output stays in Ray's logs
+            kwargs = {} if self.address else {"include_dashboard": False, "log_to_driver": False}
+            self._connect(ray, kwargs)
             self._started = True
         if self._remote is None:
             self._remote = ray.remote(num_cpus=self.num_cpus)(_ray_call)
         return ray
+
+    def _connect(self, ray, kwargs: dict, tries: int = 3, pause_s: float = 3.0) -> None:
+        """``ray.init``; a Ray Client server that is still starting refuses the first tries."""
+        for attempt in range(tries):
+            try:
+                ray.init(address=self.address, **kwargs)
+                return
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                if attempt + 1 < tries and self.address:
+                    time.sleep(pause_s)
+                    continue
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise UserError(f"cannot connect to Ray at {self.address or 'the default address'}"
+                                f": {first}") from None
 
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
         items = list(items)

@@ -74,3 +74,21 @@ def test_ray_executor_on_a_local_ray_gives_the_serial_results(evaluator, serial)
         ray.shutdown()
     assert _scores(got) == _scores(serial)
     assert len(nodes) == 1 and nodes[0]["Alive"]
+
+
+@pytest.mark.slow
+def test_ray_client_address_of_a_started_cluster_gives_the_serial_results(evaluator, serial):
+    """``--executor ray://host:port``: a one-node Ray cluster with a client server, started
+    by the test (as ``ray start --head`` would), reached through Ray Client."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "ray_client_server_port": 10231, "include_dashboard": False})
+    try:
+        with RayExecutor("ray://127.0.0.1:10231") as ex:
+            got = ex.map(evaluator, ARCHS)
+            assert ex._started
+        assert not ex._started   # it connected, so it disconnects
+    finally:
+        cluster.shutdown()
+    assert _scores(got) == _scores(serial)
