@@ -26,7 +26,7 @@ from hwprof.errors import UserError
 from hwprof.latency.modelfile.graph import ModelGraph
 from hwprof.latency.modelfile.lower import Lowered, lower_graph
 
-SUFFIXES = {".nnp": "nnp", ".onnx": "onnx"}
+SUFFIXES = {".nnp": "nnp", ".nntxt": "nnp", ".onnx": "onnx"}
 
 
 def read_graph(path: str | os.PathLike, *, network: str | None = None,
