@@ -32,9 +32,11 @@ class FBNet(Darts):
         self.inv_tau = nn.Variable((1,))
         self.alpha_vars = [nn.Variable((len(a),), need_grad=True) for a in self.alphas]
         self.noise_vars = [nn.Variable((len(a),)) for a in self.alphas]
-        probs = [F.softmax((a + g) * self.inv_tau, axis=0)
-                 for a, g in zip(self.alpha_vars, self.noise_vars)]
-        self.logits = self.net.mixed(self.x, probs, train=True)
+        self.mix = [F.softmax((a + g) * self.inv_tau, axis=0)
+                    for a, g in zip(self.alpha_vars, self.noise_vars)]
+        for m in self.mix:
+            m.persistent = True   # the step's relaxed one-hot stays readable
+        self.logits = self.net.mixed(self.x, self.mix, train=True)
         self.logits.persistent = True
         self.ce = cross_entropy(self.logits, self.t)
         self.noise = [np.zeros(len(a)) for a in self.alphas]

@@ -86,11 +86,14 @@ def test_fbnet_latency_term_is_expected_latency_under_the_gumbel_weights(synth_m
     logits = ln.latency_logits()
     g = logits[0] - ln.alphas[0]
     assert np.any(g != 0) and np.allclose(g, ln.noise[0])
-    m = softmax(logits[0], 0.7)
-    e, _ = LatencyLoss(lut, budget)(logits, 0.0, None, 0.7)[1:]
-    want = lut.fixed_ms + sum(float(softmax(a, 0.7) @ t) for a, t in zip(logits, lut.ms))
-    assert e == pytest.approx(want)
-    assert m.sum() == pytest.approx(1.0)
+    # the graph mixed the candidates with exactly these weights ...
+    mix = [np.array(m.d, dtype=np.float64) for m in ln.mix]
+    for m, lg in zip(mix, logits):
+        assert m == pytest.approx(softmax(lg, 0.7), rel=1e-5)
+    # ... and the latency term is the latency expected under them
+    e = LatencyLoss(lut, budget)(logits, 0.0, None, 0.7)[1]
+    assert e == pytest.approx(lut.fixed_ms + sum(float(m @ t) for m, t in zip(mix, lut.ms)),
+                              rel=1e-5)
     before = [x.copy() for x in ln.noise]
     ln.arch_step(digits_tiny.x_val[:8], digits_tiny.y_val[:8], 0.7)
     assert any(not np.allclose(x, y) for x, y in zip(before, ln.noise))   # fresh noise a step
