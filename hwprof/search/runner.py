@@ -120,7 +120,7 @@ def make_problem(space: Space, model, data, budget_ms: float, strategy, *, epoch
         budget_ms, est, limits, data, seed=seed, epochs=epochs, batch=batch, log=log,
         options=dict(options or {}),
         evaluator=evaluator or getattr(strategy, "default_evaluator", None), executor=executor,
-        min_fill=min_fill)
+        min_fill=min_fill, model=model)
 
 
 def _strategy_entries(strategy, problem: SearchProblem, result: SearchResult) -> dict:

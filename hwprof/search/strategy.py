@@ -70,6 +70,7 @@ class SearchProblem:
     evaluator: str | None = None
     executor: str | None = "local"
     min_fill: float = 0.0   # the derivation prefers networks estimated at >= min_fill x budget
+    model: Any = None       # the LatencyModel itself (latencies of op specs of your own)
 
     # --- helpers for strategies ------------------------------------------ #
     def indices(self, choices: Sequence[str]) -> list[int]:
