@@ -47,6 +47,7 @@ def test_within_budget_follows_the_estimate_and_the_limits(model):
     many = [int(np.argmax(x)) for x in p.limits.params]
     assert not tight.within_budget(tight.choices_of(many))
     assert p.indices(fastest) == [int(np.argmin(t)) for t in p.lut.ms]
+    assert p.model is model and p.lut.names == [list(lay.candidates) for lay in p.space.layers]
 
 
 def test_option_converts_to_the_default_type(model):
