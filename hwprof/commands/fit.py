@@ -45,6 +45,9 @@ def add_arguments(p):
     p.add_argument("--env-key", metavar="KEY",
                    help="fit on this environment's rows when the table holds several")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--max-ci", type=float, default=0.2, metavar="FRAC",
+                   help="leave out rows whose latency's 95 %% CI is wider than +-FRAC of it "
+                        "(default: 0.2; 0 or less keeps every row)")
     p.add_argument("--transfer-from", metavar="FILE",
                    help="adapt this predictor (fitted on another device) to the device of "
                         "--table, which needs only a few measured ops (about 50)")
@@ -81,6 +84,7 @@ def run(args):
         return _transfer(args, df, log)
     pred = fit_predictor(df, kinds=kinds, candidates=models, cv=args.cv, min_rows=args.min_rows,
                          target=args.target, scoring=args.scoring, random_state=args.seed,
+                         max_ci=args.max_ci if args.max_ci > 0 else None,
                          sources=args.table,
                          device_fingerprint=args.device_fingerprint, env_key=args.env_key,
                          log=log if log else lambda m: (m.startswith("note:") and print(

@@ -286,3 +286,17 @@ def test_estimate_interval_maps_through_the_calibration_and_adds_its_error():
     cal.calibrated_rmspe = 0.05
     low, high = estimate_interval(10.0, 9.0, 11.0, cal)
     assert low < 19.0 and high > 23.0
+
+
+def test_rows_with_wide_latency_ci_are_not_training_data():
+    specs = sample_specs(30, ["conv2d"], seed=12)
+    df = table_of(specs)
+    df["latency_ci_low_ms"] = df["latency_ms"] * 0.98
+    df["latency_ci_high_ms"] = df["latency_ms"] * 1.02
+    wide = df.index[:4]
+    df.loc[wide, "latency_ci_high_ms"] = df.loc[wide, "latency_ms"] * 1.6
+    notes = []
+    pred = fit_predictor(df, **FAST, log=notes.append)
+    assert pred.meta["rows"]["conv2d"] == 26
+    assert any("left out 4 row(s) whose latency CI is wider than ±20 %" in n for n in notes)
+    assert fit_predictor(df, **FAST, max_ci=None).meta["rows"]["conv2d"] == 30
