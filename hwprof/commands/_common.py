@@ -33,16 +33,19 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
 def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None:
     """The measurement-protocol overrides; defaults shown are the agent's own."""
     from hwprof.latency.backends.agent.protocol import DEFAULTS, QUICK
-    from hwprof.latency.endtoend import NETWORK_MIN_SPAN_S
+    from hwprof.latency.endtoend import NETWORK_MIN_SPAN_S, NETWORK_SAMPLING_S
     g = p.add_argument_group(
         "measurement protocol",
         f"every {what} is sampled in rounds, each sample beside a sample of the reference op; "
         f"its latency is carried to the table's reference level (see README, 'Measurement "
         f"protocol')")
+    cap = (f"{DEFAULTS['time_cap_s']:g}" if what == "op" else
+           f"{NETWORK_SAMPLING_S:g} shared by the networks of one call, at least 5 each")
     g.add_argument("--time-cap", type=float, metavar="S",
-                   help=f"max seconds of sampling per {what} (default: {DEFAULTS['time_cap_s']:g})")
+                   help=f"max seconds of sampling per {what} (default: {cap})")
     g.add_argument("--target-ci", type=float, metavar="FRAC",
-                   help=f"an {what} is done when the 95%% CI of its latency is within +-FRAC "
+                   help=f"{'an' if what[0] in 'aeiou' else 'a'} {what} is done when the 95%% CI "
+                        f"of its latency is within +-FRAC "
                         f"(default: {DEFAULTS['target_ci']:g})")
     span = DEFAULTS["min_span_s"] if what == "op" else NETWORK_MIN_SPAN_S
     g.add_argument("--min-span", type=float, metavar="S",
