@@ -20,6 +20,8 @@ describes are listed as unsupported, with the reason.
 --json prints one object with estimate_ms, sum_ms (the sum of the answered ops),
 calibrated, from_table and from_predictor (counts), missing (ops neither the table
 nor a predictor answers) and unsupported (model files: {name, op, reason}); with
+--predictor also sum_low_ms/sum_high_ms and estimate_low_ms/estimate_high_ms (90 %
+interval; null for a predictor file without intervals); with
 --model also "ops", each op with its latency, source and the file's functions it
 stands for. Exit code 0 when every op is answered, 1 when the sum is partial.
 """
@@ -62,10 +64,19 @@ def run(args):
     out["calibration"] = None if cal is None else {
         "space": cal.space, "slope": cal.slope, "intercept": cal.intercept, "n": cal.n,
         "fitted_at": cal.fitted_at}
+    if args.predictor:  # 90 % interval (issue 17; see hwprof/latency/predictors/intervals.py)
+        from hwprof.latency.predictors.intervals import answers_interval, estimate_interval
+        low, high = answers_interval(model.predictor, model.answers(specs))
+        out["sum_low_ms"], out["sum_high_ms"] = low, high
+        out["estimate_low_ms"], out["estimate_high_ms"] = estimate_interval(
+            out["sum_ms"], low, high, cal)
     if args.json:
         print_json(out)
     else:
         _print(out, cal, _calibration_advice(model))
+        if out.get("estimate_low_ms") is not None:
+            print(f"  90 % interval {out['estimate_low_ms']:.3f}-{out['estimate_high_ms']:.3f} ms "
+                  f"(predicted ops' errors, correlated 0.1 between ops, and the calibration's)")
     return 0 if not out["missing"] and not out["unsupported"] else 1
 
 

@@ -300,3 +300,17 @@ def test_rows_with_wide_latency_ci_are_not_training_data():
     assert pred.meta["rows"]["conv2d"] == 26
     assert any("left out 4 row(s) whose latency CI is wider than ±20 %" in n for n in notes)
     assert fit_predictor(df, **FAST, max_ci=None).meta["rows"]["conv2d"] == 30
+
+
+def test_answers_interval_of_a_latency_model(base_predictor):
+    from hwprof.latency.model import LatencyModel
+    from hwprof.latency.predictors.intervals import answer_bounds, answers_interval
+
+    specs = sample_specs(6, ["conv2d"], seed=30)
+    model = LatencyModel(predictor=base_predictor)
+    answers = model.answers(specs)
+    bounds = answer_bounds(base_predictor, answers)
+    assert all(lo < a.latency_ms < hi for a, (lo, hi) in zip(answers, bounds))
+    low, high = answers_interval(base_predictor, answers)
+    total = sum(a.latency_ms for a in answers)
+    assert sum(b[0] for b in bounds) < low < total < high < sum(b[1] for b in bounds)
