@@ -16,6 +16,7 @@ keeps its original key in `source_key`; the device gets a fingerprint hashed fro
 VERB = "import"
 HELP = "import a ProxylessNAS/OFA LUT yaml or a CSV/JSON table"
 FORMATS = ("proxylessnas", "ofa", "csv", "json")
+SHOWN_UNMAPPED = 50  # keys listed in the text report; --json lists all
 
 
 def add_arguments(p):
@@ -84,8 +85,11 @@ def run(args):
           f"({fp}, {report['source']})")
     if res.unmapped:
         print(f"{len(res.unmapped)} key(s) not mapped:")
-        for u in res.unmapped:
+        for u in res.unmapped[:SHOWN_UNMAPPED]:
             print(f"  {u['key']}: {u['reason']}")
+        if len(res.unmapped) > SHOWN_UNMAPPED:
+            print(f"  ... and {len(res.unmapped) - SHOWN_UNMAPPED} more (--json lists every key "
+                  f"with its reason)")
     return 0
 
 
