@@ -123,7 +123,7 @@ def _network_sums(pred, real_df):
     rows = []
     for name, build in NETWORKS.items():
         specs = [parse_spec(r) for r in build()]
-        if not all(s.signature in lut for s in specs):
+        if not all(s.signature in lut and pred.can_predict(s) for s in specs):
             continue
         true = sum(lut[s.signature] for s in specs)
         p, lo, hi = pred.predict_intervals(specs)
