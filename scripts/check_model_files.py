@@ -14,7 +14,12 @@
    with how far the machine moved while it ran (a fixed pure-Python reference
    loop timed beside every repeat, p95/p5 of its times) and the load average.
 
-    .venv/bin/python scripts/check_model_files.py [--table T] [--space mbv2-mini] [--json]
+4. With --big-lut MB: a synthetic ProxylessNAS LUT of about MB megabytes (keys on a grid of
+   resolutions x widths x blocks, written to a temporary directory) imported with
+   ``hwprof import proxylessnas`` (the wall time, with the load average).
+
+    .venv/bin/python scripts/check_model_files.py [--table T] [--space mbv2-mini] [--json F]
+        [--big-lut 50]
 
 Without --table the estimates use a table of made-up latencies for the space's
 ops (the checks compare two ways of pricing the same network, so any table
@@ -167,11 +172,55 @@ def time_lowering(tmp: Path, repeats: int = 7) -> dict:
     return out
 
 
+def write_grid_lut(path: Path, megabytes: float) -> int:
+    """A ProxylessNAS-style LUT of about ``megabytes`` MB; returns the number of keys."""
+    import itertools
+    import random
+    rng = random.Random(0)
+    widths = (8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 136, 160, 192, 208, 240, 256, 320)
+    combos = list(itertools.product(range(96, 512, 4), widths, widths, (3, 4, 6), (3, 5, 7),
+                                    (1, 2)))
+    rng.shuffle(combos)
+    size, n = 0, 0
+    with open(path, "w") as out:
+        for h, c, co, e, k, s in combos:
+            if size >= megabytes * 1024 * 1024:
+                break
+            ho = -(-h // s)
+            text = (f"expanded_conv-input:{h}x{h}x{c}-output:{ho}x{ho}x{co}-expand:{e}-kernel:{k}"
+                    f"-stride:{s}-idskip:{int(s == 1 and c == co)}:\n  count: 1000\n"
+                    f"  mean: {rng.uniform(0.01, 50):.6f}\n  var: {rng.uniform(0, 0.5):.6f}\n")
+            out.write(text)
+            size, n = size + len(text), n + 1
+    return n
+
+
+def time_big_import(tmp: Path, megabytes: float) -> dict:
+    lut = tmp / "big.yaml"
+    keys = write_grid_lut(lut, megabytes)
+    load0 = os.getloadavg()[0]
+    t = time.perf_counter()
+    p = subprocess.run([*HWPROF, "import", "proxylessnas", str(lut), "--device-name", "big",
+                        "--out", str(tmp / "big.parquet"), "--quiet", "--json"],
+                       capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t
+    rep = json.loads(p.stdout) if p.returncode == 0 else {}
+    out = {"megabytes": lut.stat().st_size / 1024 ** 2, "keys": keys, "wall_s": wall,
+           "rows": rep.get("imported"), "unmapped": len(rep.get("unmapped", [])),
+           "loadavg": [load0, os.getloadavg()[0]]}
+    print(f"  import of {out['megabytes']:.1f} MB ({keys} keys): {wall:.1f} s, "
+          f"{out['rows']} rows, {out['unmapped']} unmapped; load average {load0:.2f} -> "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", type=Path, help="a measured table of the space's ops")
     ap.add_argument("--space", default="mbv2-mini")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--big-lut", type=float, metavar="MB",
+                    help="also time importing a synthetic LUT of this many megabytes")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hwprof-check-model-") as d:
         tmp = Path(d)
@@ -182,7 +231,11 @@ def main(argv=None) -> int:
         onnx = check_onnx_mobilenet(tmp)
         print("3. time to lower and estimate", flush=True)
         timing = time_lowering(tmp)
-    report = {"exports": exports, "onnx_mobilenet_v2": onnx, "timing": timing}
+        big = None
+        if args.big_lut:
+            print(f"4. importing a {args.big_lut:g} MB LUT", flush=True)
+            big = time_big_import(tmp, args.big_lut)
+    report = {"exports": exports, "onnx_mobilenet_v2": onnx, "timing": timing, "big_lut": big}
     ok = exports["all_ok"] and onnx["all_ok"] and all(
         v["under_1s"] for k, v in timing.items() if k != "loadavg")
     print(f"{'PASS' if ok else 'FAIL'}: exports max diff {100 * exports['max_rel_diff']:.4f} % "
