@@ -172,6 +172,40 @@ def time_lowering(tmp: Path, repeats: int = 7) -> dict:
     return out
 
 
+def check_published_ofa(tmp: Path) -> dict | None:
+    """The OFA Note10 network (scripts/check_space_families.py writes its arch.json) exported as
+    .nnp and estimated from OFA's own published LUT: --model must equal --arch."""
+    import nnabla as nn
+    import numpy as np
+
+    from hwprof.latency.arch import load_arch
+    from hwprof.search.export import save_nnp
+    from hwprof.search.supernet import SuperNet
+    lut = ROOT / "tables" / "published" / "ofa_note10_192_lookup_table.yaml"
+    if not lut.exists():
+        return None
+    archs = tmp / "archs"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "check_space_families.py"),
+                    "--write-archs", str(archs)], capture_output=True, check=True, cwd=ROOT)
+    table = tmp / "note10.parquet"
+    subprocess.run([*HWPROF, "import", "proxylessnas", str(lut), "--device-name", "note10",
+                    "--out", str(table), "--quiet"], capture_output=True, check=True, cwd=ROOT)
+    space, choices, _ = load_arch(archs / "ofa-mbv3.arch.json")
+    nn.clear_parameters()
+    save_nnp(tmp / "ofa.nnp", SuperNet(space, np.random.RandomState(0)), choices)
+    nn.clear_parameters()
+    _, a = cli_json("estimate", "--arch", archs / "ofa-mbv3.arch.json", "--table", table)
+    rc, m = cli_json("estimate", "--model", tmp / "ofa.nnp", "--table", table)
+    out = {"arch_ms": a["estimate_ms"], "model_ms": m["estimate_ms"], "ops": m["n_ops"],
+           "from_table": m["from_table"], "unsupported": len(m["unsupported"]),
+           "ok": rc == 0 and abs(m["estimate_ms"] - a["estimate_ms"]) <= TOLERANCE * a[
+               "estimate_ms"]}
+    print(f"  OFA Note10 network (ofa-mbv3 @192) from OFA's published LUT: .nnp "
+          f"{m['estimate_ms']:.3f} ms, arch.json {a['estimate_ms']:.3f} ms, {m['n_ops']} ops "
+          f"all from the table: {m['from_table'] == m['n_ops']}", flush=True)
+    return out
+
+
 def write_grid_lut(path: Path, megabytes: float) -> int:
     """A ProxylessNAS-style LUT of about ``megabytes`` MB; returns the number of keys."""
     import itertools
@@ -229,14 +263,18 @@ def main(argv=None) -> int:
         exports = check_search_exports(args.space, args.table, tmp)
         print("2. ONNX MobileNetV2 through nnabla's converter", flush=True)
         onnx = check_onnx_mobilenet(tmp)
+        print("2b. a published network as a model file, from its family's published LUT",
+              flush=True)
+        ofa = check_published_ofa(tmp)
         print("3. time to lower and estimate", flush=True)
         timing = time_lowering(tmp)
         big = None
         if args.big_lut:
             print(f"4. importing a {args.big_lut:g} MB LUT", flush=True)
             big = time_big_import(tmp, args.big_lut)
-    report = {"exports": exports, "onnx_mobilenet_v2": onnx, "timing": timing, "big_lut": big}
-    ok = exports["all_ok"] and onnx["all_ok"] and all(
+    report = {"exports": exports, "onnx_mobilenet_v2": onnx, "published_ofa": ofa,
+              "timing": timing, "big_lut": big}
+    ok = exports["all_ok"] and onnx["all_ok"] and (ofa is None or ofa["ok"]) and all(
         v["under_1s"] for k, v in timing.items() if k != "loadavg")
     print(f"{'PASS' if ok else 'FAIL'}: exports max diff {100 * exports['max_rel_diff']:.4f} % "
           f"(<= {100 * TOLERANCE:g} %), ONNX MobileNetV2 {onnx['ops']} ops all supported: "
