@@ -148,3 +148,22 @@ def test_onnx_without_the_converter_says_which_extra(tmp_path, monkeypatch):
     path.write_bytes(b"\x08\x07")
     with pytest.raises(UserError, match=r"pip install 'hwprof\[onnx\]'"):
         lower_file(path)
+
+
+@pytest.mark.parametrize("write", [
+    lambda x: x * (F.relu6(x + 3.0) / 6.0),          # x * hsigmoid(x)
+    lambda x: (x * F.relu6(x + 3.0)) / 6.0,          # (x * relu6(x + 3)) / 6
+    lambda x: (F.relu6(x + 3.0) * (1 / 6.0)) * x,    # hsigmoid(x) * x
+])
+def test_h_swish_in_every_spelling(tmp_path, write):
+    x = nn.Variable((1, 8, 4, 4))
+    low = lower_file(save_graph(tmp_path / "h.nnp", x, write(x)))
+    assert [s.kind for s in low.specs] == ["hswish"] and low.unsupported == []
+
+
+def test_a_lone_sigmoid_is_unsupported_not_dropped(tmp_path):
+    x = nn.Variable((1, 8, 4, 4))
+    low = lower_file(save_graph(tmp_path / "s.nnp", x, F.relu(F.sigmoid(x))))
+    assert [s.kind for s in low.specs] == ["relu"]
+    assert low.unsupported[0]["op"] == "Sigmoid" and "squeeze-and-excite" in low.unsupported[0][
+        "reason"]
