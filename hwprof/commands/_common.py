@@ -32,8 +32,12 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None:
     """The measurement-protocol overrides; defaults shown are the agent's own."""
-    from hwprof.latency.backends.agent.protocol import DEFAULTS, QUICK
-    from hwprof.latency.endtoend import NETWORK_MIN_SPAN_S, NETWORK_SAMPLING_S
+    from hwprof.latency.backends.agent.protocol import (
+        DEFAULTS,
+        NETWORK_MIN_SPAN_S,
+        NETWORK_SAMPLING_S,
+        QUICK,
+    )
     g = p.add_argument_group(
         "measurement protocol",
         f"every {what} is sampled in rounds, each sample beside a sample of the reference op; "

@@ -22,6 +22,12 @@ DEFAULTS = {
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
 }
 
+# Whole networks (measure-arch, calibrate, the search's loop): the networks of one call share
+# NETWORK_SAMPLING_S of sampling (each at least 5 s), and their samples span at least
+# NETWORK_MIN_SPAN_S (hwprof.latency.endtoend.network_protocol explains both).
+NETWORK_SAMPLING_S = 60.0
+NETWORK_MIN_SPAN_S = 15.0
+
 # A first look: the same schedule and statistics with a short span and time cap. Tables built
 # with it are faster to make and less repeatable over time (README: "Measured figures").
 QUICK = {"min_span_s": 3.0, "time_cap_s": 1.0, "target_ci": 0.02}
