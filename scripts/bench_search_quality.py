@@ -36,6 +36,8 @@ import numpy as np
 
 def main(argv=None) -> int:
     a = _args(argv)
+    if a.summarise:
+        return summarise_file(a.summarise)
     from hwprof.commands.search import mid_budget
     from hwprof.latency.loading import load_latency_model
     from hwprof.latency.spaces import get_space
@@ -51,6 +53,10 @@ def main(argv=None) -> int:
           f"{a.epochs} search epochs, {a.retrain_epochs} retrain epochs, seeds "
           f"{a.seed0}..{a.seed0 + a.seeds - 1}, {a.jobs} runs at a time", flush=True)
     tasks = [(name, s) for s in range(a.seed0, a.seed0 + a.seeds) for name in names]
+    if a.rows:
+        with open(a.rows, "a") as f:
+            f.write(json.dumps({"budget_ms": budget, "table": a.table, "limit": a.limit,
+                                "epochs": a.epochs, "retrain_epochs": a.retrain_epochs}) + "\n")
     probe = Probe()
     probe.start()
     t0 = time.perf_counter()
@@ -68,7 +74,7 @@ def main(argv=None) -> int:
 
 def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--table", required=True, help="latency table of the space (Parquet)")
+    ap.add_argument("--table", help="latency table of the space (Parquet)")
     ap.add_argument("--space", default="mbv2-mini")
     ap.add_argument("--data", default="mnist")
     ap.add_argument("--limit", type=int, default=2000,
@@ -85,7 +91,24 @@ def _args(argv):
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time (processes)")
     ap.add_argument("--out", default="/tmp/bench-search-quality")
     ap.add_argument("--json", metavar="FILE")
-    return ap.parse_args(argv)
+    ap.add_argument("--rows", metavar="FILE",
+                    help="append each finished run to FILE as a JSON line (survives an interruption)")
+    ap.add_argument("--summarise", metavar="FILE",
+                    help="only print the summary of a --rows FILE (e.g. of an interrupted run)")
+    a = ap.parse_args(argv)
+    if not a.table and not a.summarise:
+        ap.error("--table is required")
+    return a
+
+
+def summarise_file(path) -> int:
+    lines = [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+    head = lines[0]
+    rows = [ln for ln in lines[1:] if "strategy" in ln]
+    names = sorted({r["strategy"] for r in rows})
+    print(f"{len(rows)} runs from {path}: {head}")
+    _print(summarise(rows, names, head["budget_ms"]), rows, None, None)
+    return 0
 
 
 def strategy_options(a, name: str) -> dict:
@@ -115,6 +138,9 @@ def _run_all(a, tasks, budget) -> list[dict]:
         for f in tqdm(as_completed(futs), total=len(futs), desc="runs", unit="run"):
             r = f.result()
             rows.append(r)
+            if a.rows:
+                with open(a.rows, "a") as fh:
+                    fh.write(json.dumps(r) + "\n")
             print(f"  {r['strategy']:10s} seed {r['seed']}: test acc {r['test_accuracy']:.4f}  "
                   f"{r['estimate_ms']:.3f} ms ({r['estimate_over_budget']:.3f} of budget)  "
                   f"search {r['search_seconds']:.0f} s  wall {r['wall_seconds']:.0f} s", flush=True)
@@ -194,7 +220,8 @@ def _print(summary, rows, total, machine) -> None:
     winners = [n for n, s in summary.items() if s["beats_random"]]
     print(f"\nbeats random search with non-overlapping 95 % CIs: "
           f"{', '.join(winners) if winners else 'none'}")
-    print(f"total wall {total / 60:.1f} min; estimate/budget is the latency model's (calibrated) "
+    wall = "?" if total is None else f"{total / 60:.1f}"
+    print(f"total wall {wall} min; estimate/budget is the latency model's (calibrated) "
           f"whole-network estimate, not an end-to-end measurement")
     if machine:
         print(f"machine: probe conv {machine['p50_ms']:.3f} ms median, p5 {machine['p5_ms']:.3f} "
