@@ -52,7 +52,9 @@ def main(argv=None) -> int:
           f"('mid' of {a.table}, {'calibrated' if calibrated else 'table sum'} estimate); "
           f"{a.epochs} search epochs, {a.retrain_epochs} retrain epochs, seeds "
           f"{a.seed0}..{a.seed0 + a.seeds - 1}, {a.jobs} runs at a time", flush=True)
-    tasks = [(name, s) for s in range(a.seed0, a.seed0 + a.seeds) for name in names]
+    last = [n for n in a.last.split(",") if n in names] if a.last else []
+    tasks = [(name, s) for group in ([n for n in names if n not in last], last)
+             for s in range(a.seed0, a.seed0 + a.seeds) for name in group]
     if a.rows:
         with open(a.rows, "a") as f:
             f.write(json.dumps({"budget_ms": budget, "table": a.table, "limit": a.limit,
@@ -82,6 +84,9 @@ def _args(argv):
     ap.add_argument("--budget-ms", type=float, help="default: the CLI's 'mid'")
     ap.add_argument("--strategies", default="all", help="comma-separated names (default: all)")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--last", metavar="NAMES",
+                    help="strategies whose runs go after every seed of the others (the costly "
+                         "ones, so that a stopped run has the others complete)")
     ap.add_argument("--seed0", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=4, help="compute budget of every strategy")
     ap.add_argument("--trial-epochs", type=int, default=1, help="random/evolution epochs per trial")
