@@ -158,10 +158,15 @@ def one_run(table, space_name, data_name, limit, budget, name, seed, epochs, ret
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["TQDM_DISABLE"] = "1"   # the runs' own progress bars would interleave
     logging.getLogger("nnabla").setLevel(logging.WARNING)
+    import nnabla as nn
+
     from hwprof.latency.loading import load_latency_model
     from hwprof.latency.spaces import get_space
     from hwprof.search.data import load_data
     from hwprof.search.runner import run_search
+    # a worker process runs several searches: the runner retrains in scope "child" without
+    # clearing it, so a run would start its retraining from the previous run's weights
+    nn.clear_parameters()
     space = get_space(space_name)
     data = load_data(data_name, space.input, space.classes, seed=0, limit=limit or None)
     Path(out).mkdir(parents=True, exist_ok=True)
