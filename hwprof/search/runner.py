@@ -217,12 +217,16 @@ def _log_choices(space, choices, probs, report, log) -> None:
 
 def _retrain_and_export(space, data, answer: Round, result: SearchResult, budget_ms, out: Path, *, algo,
                         seed, retrain_epochs, batch, names, report, log) -> dict:
+    import nnabla as nn
+
     from hwprof.search.export import save_nnp
     from hwprof.search.plots import plot_latency, plot_probs
     from hwprof.search.supernet import SuperNet
     from hwprof.search.train import train_child
 
     # retraining from scratch with a generator of its own: the same procedure for any architecture
+    with nn.parameter_scope("child"):
+        nn.clear_parameters()  # an earlier search in this process must not lend its weights
     rng_child = np.random.RandomState(seed)
     child = SuperNet(space, rng_child, scope="child")
     trained = train_child(child, answer.choices, data, retrain_epochs, rng_child, batch=batch,
