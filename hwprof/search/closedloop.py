@@ -26,6 +26,7 @@ fullest one measured within the budget; if none is within the budget, no answer
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
@@ -78,10 +79,11 @@ def _describe(r: Round, rounds: int) -> str:
 def next_target(rounds: Sequence[Round], aim: float = AIM) -> float:
     """Target for the next derivation from what ``rounds`` measured (tightened or loosened):
     the budget scaled by the median ratio estimate / measured of those networks."""
-    ratios = sorted(r.estimate_ms / r.measured_ms for r in rounds)
-    mid = len(ratios) // 2
-    ratio = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
-    return aim * rounds[0].budget_ms * ratio
+    return aim * rounds[0].budget_ms * _estimate_over_measured(rounds)
+
+
+def _estimate_over_measured(rounds: Sequence[Round]) -> float:
+    return statistics.median(r.estimate_ms / r.measured_ms for r in rounds)
 
 
 def pick(rounds: Sequence[Round], fill: float = FILL) -> Round | None:
@@ -127,7 +129,7 @@ def close_loop(derive_at: Callable[[float, float, list], dict],
             over = sum(not r.within for r in batch)
             log(f"  re-deriving against {target:.3f} ms "
                 f"({'tightened' if over else 'loosened'} by the median measured/estimate "
-                f"{target and AIM * budget_ms / target:.3f})")
+                f"{1.0 / _estimate_over_measured(batch):.3f})")
     return {"rounds": rounds, "answer": _answer(rounds, fill), "status": _status(rounds, fill)}
 
 
