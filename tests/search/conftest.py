@@ -26,3 +26,14 @@ def digits_tiny():
     from hwprof.search.data import load_data
     sp = get_space("tiny")
     return load_data("digits", sp.input, sp.classes, seed=0)
+
+
+@pytest.fixture
+def clean_registry():
+    """Whatever a test registers (or scans from entry points) is undone after it."""
+    from hwprof.search import registry
+    saved, scanned = dict(registry._REGISTRY), registry._plugins_scanned
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
+    registry._plugins_scanned = scanned

@@ -43,17 +43,13 @@ def table(tmp_path_factory):
 
 
 @pytest.fixture
-def clean_registry():
-    from hwprof.search import registry
-    saved, scanned = dict(registry._REGISTRY), registry._plugins_scanned
+def clean_plugin(clean_registry):
+    """The registry as it was, and the example's module forgotten."""
     yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(saved)
-    registry._plugins_scanned = scanned
     sys.modules.pop("hwprof_greedy_params", None)
 
 
-def test_readme_python_example_runs(table, tmp_path, monkeypatch, capsys, clean_registry):
+def test_readme_python_example_runs(table, tmp_path, monkeypatch, capsys, clean_plugin):
     code = _readme_block()
     assert "register_strategy(\"greedy-params\", GreedyParams)" in code
     code = code.replace('"tables/cpu-tiny.parquet"', repr(str(table)))

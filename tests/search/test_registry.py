@@ -14,13 +14,7 @@ from hwprof.search.strategy import SearchResult, Strategy
 BUILTINS = {"darts", "proxyless", "fbnet", "random", "evolution", "spos"}
 
 
-@pytest.fixture(autouse=True)
-def clean_registry():
-    saved, scanned = dict(registry._REGISTRY), registry._plugins_scanned
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(saved)
-    registry._plugins_scanned = scanned
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 class Fastest(Strategy):
