@@ -40,15 +40,15 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
     return out
 
 
-# A network's samples must span the protocol's min_span_s too (the machine's slow drifts): the
-# per-op caps of a table build (5 s of sampling, 400 samples) would end a 50 ms network's rounds
-# after 5 s. The networks of one call share NETWORK_SAMPLING_S of sampling (each at least 5 s),
-# so one network gets a minute and a calibration's eight get 7.5 s each.
-# ... and at least NETWORK_MIN_SPAN_S long. Shorter than a table op's span (30 s): a whole
-# network is sampled thousands of times in 15 s, and it still stops only once its samples
-# bracket the table's reference level (samples on both sides of it and near it), so a window
-# spent in one machine state keeps it sampling. The search's loop measures a ladder of networks
-# per round and pays this span once per round.
+# A network's samples must span a minimum time too (the machine's slow drifts), but the per-op
+# caps of a table build (5 s of sampling, 400 samples) would end a 50 ms network's rounds after
+# 5 s. So the networks of one call share NETWORK_SAMPLING_S of sampling (each at least 5 s: one
+# network gets a minute, a calibration's eight get 7.5 s each), and their samples span at least
+# NETWORK_MIN_SPAN_S. That is shorter than a table op's span (30 s): a whole network is sampled
+# thousands of times in 15 s, and it still stops only once its samples bracket the table's
+# reference level (samples on both sides of it and near it), so a window spent in one machine
+# state keeps it sampling. The search's loop measures a ladder of networks per round and pays
+# this span once per round.
 
 
 def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
