@@ -71,7 +71,8 @@ def add_arguments(p):
     p.add_argument("--reference-from", metavar="TABLE",
                    help="a new table adopts this table's reference level, so the two tables' "
                         "latencies are comparable row by row (default: the centre of the "
-                        "reference op's most visited state over the first group of ops)")
+                        "reference op's fastest state holding >= 25 %% of its samples over the "
+                        "first group of ops)")
     add_protocol_arguments(p)
     add_backend_arguments(p)
 

@@ -100,7 +100,7 @@ class Recorder:
             level = self.level(hello)
             if level is None:
                 level = self.adopt_level(hello, reference.level_from_timeline(answer["timeline"]),
-                                         "the reference's most visited state, first group")
+                                         "the reference's fastest common state, first group")
             started = min((r.get("started_at") or time.time()) for r in answer["results"])
             record_timeline(self.table.meta, device_key(hello), started,
                                       answer["timeline"], label)

@@ -4,7 +4,7 @@ Every op sample is timed beside the reference op (see
 :mod:`hwprof.latency.backends.agent.refstats`), and a row's ``latency_ms`` is
 the op's latency when the reference runs at the table's *reference level*.
 That level is a constant of the table, per device and environment: the first
-build sets it (the centre of the reference's most visited state over its
+build sets it (the centre of the reference's fastest common state over its
 first group of ops) and every later build, ``calibrate``, ``measure-arch --table`` and the search's
 end-to-end check reuse it, so all their numbers are comparable. Builds may
 also adopt another table's level (``build-table --reference-from``), which

@@ -6,4 +6,5 @@ package imports the rest of hwprof; :mod:`hwprof.latency.backends.bundle`
 packs it into a zip application that every backend runs.
 """
 
-AGENT_VERSION = "3"  # 2: groups of ops sampled in rounds beside a reference op; 3: paced to the span
+AGENT_VERSION = "4"  # 2: groups of ops sampled in rounds beside a reference op; 3: paced to the span;
+# 4: a new table's level is the fastest common state

@@ -106,7 +106,7 @@ def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
     """Sample ``records`` (warmed up) in rounds paired with ``ref`` (a warmed :class:`Timer`).
 
     ``level_ms`` is the table's reference level, or None (a new table): the
-    reference's most visited state so far (refstats.level_of) stands in for the stopping rule.
+    reference's fastest common state so far (refstats.level_of) stands in for the stopping rule.
     Returns the reference timeline: (seconds since the start, ms) per sample.
     """
     rng = random.Random("hwprof-rounds:%s" % seed)

@@ -106,24 +106,32 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
             "ref_median_ms": quantile(refs, 0.5)}
 
 
-def level_of(ref_samples_ms, window=0.10):
-    """The reference level a new table adopts: the centre of the reference's densest state.
+def level_of(ref_samples_ms, window=0.10, min_share=0.25):
+    """The reference level a new table adopts: the centre of the reference's fastest common state.
 
-    The median of the reference samples inside the +-``window`` band that holds
-    the most of them: the machine's most visited state, so the ops' samples near
-    the level are plenty (a plain median can fall between two states, where
-    the machine seldom is). Being a table-wide constant, any value keeps the
-    table's rows comparable with each other and with networks measured against it.
+    The machine switches between a fast and a slow state; the level is the
+    median of the reference samples inside the +-``window`` band that holds the
+    most of them among the bands near the fastest one holding at least
+    ``min_share`` of all samples (the undisturbed state, when the machine
+    visits it that often; otherwise its most visited state). Two tables built
+    independently then pick the same state wherever the machine went during
+    each (the most visited state alone picked the fast state in one build and
+    the slow one in another); a plain median could fall between two states,
+    where the machine seldom is. Being a table-wide constant, any value keeps
+    the table's rows comparable with each other and with networks measured
+    against it.
     """
     if not ref_samples_ms:
         raise ValueError("no reference samples")
     xs = sorted(ref_samples_ms)
     span = (1.0 + window) ** 2
-    best, j = (0, 0, 0), 0
+    bands, j = [], 0                       # (count, lo, hi) of the band ending at each sample
     for i, x in enumerate(xs):
         while xs[j] * span < x:
             j += 1
-        if i - j + 1 > best[0]:
-            best = (i - j + 1, j, i)
-    _, lo, hi = best
+        bands.append((i - j + 1, j, i))
+    need = max(1, min_share * len(xs))
+    first = next((b for b in bands if b[0] >= need), max(bands))
+    near = [b for b in bands if xs[b[1]] <= xs[first[1]] * (1.0 + window)]
+    _, lo, hi = max(near)
     return quantile(xs[lo:hi + 1], 0.5)
