@@ -6,7 +6,9 @@ in rounds, and each round is one measuring session on the device:
 
 1. derive a ladder of networks against the budget (``derive_at(target, min_fill,
    exclude)`` at ``target x f`` for each ``f`` in ``ladder``, every network a new
-   one): the plain derivation and a few slightly faster ones;
+   one): the plain derivation, two slightly faster ones (for an estimate that
+   runs low) and two slightly slower ones (for one that runs high: without
+   them such a search under-fills and needs a second session);
 2. measure the ladder end to end in one group (``measure([choices, ...]) ->
    [ms, ...]``, a callable the caller hands in: this package never talks to
    hardware). Measuring a few networks side by side costs about what one does
@@ -34,7 +36,7 @@ from hwprof.errors import UserError
 
 FILL = 0.95   # measured / budget at or above this fills the budget
 AIM = 0.99    # re-derivations aim this far under the budget (measurement noise)
-LADDER = (1.0, 0.97, 0.94)  # each round derives at target x f for these f
+LADDER = (1.0, 0.97, 0.94, 1.03, 1.06)  # each round derives at target x f for these f, in order
 
 
 @dataclass

@@ -78,6 +78,21 @@ def test_loop_ends_measured_within_and_filling_the_budget(factor):
     assert "tightened" in again if factor > 1 else "loosened" in again
 
 
+@pytest.mark.parametrize("factor", [0.93, 0.955])
+def test_an_estimate_that_runs_high_lands_in_the_band_in_one_session(factor):
+    # a device a few per cent faster than the table: the plain derivation under-fills, a
+    # rung above the target lands in the band in the same (single) measuring session
+    lut = _lut()
+    lo, hi = lut.range_ms()
+    budget = lo + 0.5 * (hi - lo)
+    dev = FakeDevice(lut, factor)
+    res, _ = _loop(lut, dev, budget, max_rounds=4)
+    assert dev.sessions == 1 and res["status"] == "in_band"
+    plain = res["rounds"][0]
+    assert plain.rung == 0 and not plain.in_band()
+    assert LADDER[res["answer"].rung] > 1.0
+
+
 def test_every_round_measures_a_new_network_and_the_rounds_are_bounded():
     lut = _lut()
     lo, hi = lut.range_ms()
