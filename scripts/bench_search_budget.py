@@ -54,29 +54,16 @@ def param_budget(space, quantile, n=2000, seed=0):
     return float(np.percentile(ps, quantile))
 
 
-def calibrate(a, space, model, device, meta):
-    """Seconds spent calibrating (0 when the table already holds a calibration)."""
-    from hwprof.latency.backends.registry import get_backend
-    from hwprof.latency.calibrate import (
-        attach,
-        describe,
-        has_calibration,
-        measure_calibration,
-        store_calibration,
-    )
-    if has_calibration(model, space):
-        print("calibration: stored in the table already")
-        return 0.0
-    t0 = time.perf_counter()
-    cal, results, _ = measure_calibration(space, model, get_backend(device), archs=a.calibrate_archs,
-                                          seed=0, protocol=protocol(a), table_meta=meta,
-                                          expect_fingerprint=model.device_fingerprint)
-    attach(model, cal)
-    store_calibration(cal, a.table)
-    secs = time.perf_counter() - t0
-    spread = max((r.get("machine") or {}).get("spread") or 1.0 for r in results)
-    print(f"calibration: {describe(cal)}; {secs:.1f} s; machine spread (p95/p5) {spread:.2f}")
-    return secs
+def calibrate(a, space, model, device, table):
+    """Seconds spent calibrating (0 when the table already holds a calibration), as `hwprof
+    search` does it; each measured architecture's line says how far the machine moved."""
+    import argparse
+
+    from hwprof.commands.search import calibrate_if_needed
+    args = argparse.Namespace(calibrate_archs=a.calibrate_archs, seed=0, table=a.table,
+                              time_cap=a.time_cap, min_span=a.min_span, target_ci=None,
+                              min_samples=None, quick=False)
+    return calibrate_if_needed(args, space, model, device, table)
 
 
 def protocol(a):
@@ -210,8 +197,9 @@ def main(argv=None):
     device = table_device(a.table)
     if device is None:
         sys.exit("the table has no single device label: nothing can be measured")
-    meta = read_table(a.table).meta
-    cal_s = calibrate(a, space, model, device, meta)
+    table = read_table(a.table)
+    meta = table.meta
+    cal_s = calibrate(a, space, model, device, table)
     qs = [float(q) for q in a.quantiles.split(",")]
     bs, (lo, hi) = budgets(space, model, qs)
     pb = param_budget(space, a.param_quantile) if a.param_quantile is not None else None

@@ -51,8 +51,10 @@ def measure_calibration(space, model, backend, *, archs: int = 8, seed: int = 0,
                                    progress=progress)
     if log is not None:
         for i, res in enumerate(results):
+            spread = (res.get("machine") or {}).get("spread")
             log(f"  arch {i + 1}/{len(choices)}: sum {sums[i]:.3f} ms, end to end "
-                f"{res['latency_ms']:.3f} ms")
+                f"{res['latency_ms']:.3f} ms"
+                + (f" (machine moved {spread:.2f}x)" if spread else ""))
     cal = fit_calibration(sums, [r["latency_ms"] for r in results], space=space.name,
                           stem_signature=space.arch_specs(choices[0])[0].signature,
                           choices=choices, device_fingerprint=hello.get("fingerprint_id"))
