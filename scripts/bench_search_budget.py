@@ -167,7 +167,9 @@ def parse(argv):
     ap.add_argument("--algos", default="proxyless,darts")
     ap.add_argument("--quantiles", default="25,50,75")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=lambda v: None if v == "default" else int(v), default=3,
+                    help="search epochs, or 'default': each strategy's own default (what "
+                         "`hwprof search` runs without --epochs)")
     ap.add_argument("--retrain-epochs", type=int, default=1)
     ap.add_argument("--max-rounds", type=int, default=4)
     ap.add_argument("--no-recheck", action="store_true",
