@@ -47,8 +47,9 @@ def _build(space, out, level=None):
     if out.exists():
         out.unlink()
     t0 = time.perf_counter()
+    from hwprof.latency.backends.agent.protocol import BUILD_PASSES
     rep = build_table(get_space(space).table_specs(), [get_backend("cpu")], out, quiet=True,
-                      log=lambda m: None, reference_level_ms=level)
+                      log=lambda m: None, reference_level_ms=level, passes=BUILD_PASSES)
     wall = time.perf_counter() - t0
     print(f"  {space}: built {out.name} in {wall:.1f} s, level {rep.reference_level_ms:.4f} ms; "
           f"{_machine(rep.machine)}", flush=True)

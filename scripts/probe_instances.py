@@ -43,8 +43,8 @@ def child(ops, level, instances, seconds):
     from hwprof.latency.backends.agent.runtime_nnabla import Runtime
     from hwprof.latency.specs import parse_spec
     rt = Runtime("cpu")
-    cfg = protocol.settings({"min_span_s": seconds, "time_cap_s": seconds, "target_ci": 0.0,
-                             "max_samples": 100000})
+    cfg = protocol.settings({"min_span_s": 0.0, "target_ci": 0.0, "max_samples": 100000,
+                             "time_cap_s": seconds / (len(ops) * instances)})  # sampling, per op
     clock = time.perf_counter
     ref = interleave.Timer(rt.build(REFERENCE_PLAN), clock, rt.sync)
     end = time.monotonic() + 0.5

@@ -20,6 +20,7 @@ HELP = "measure ops on a device into a latency table"
 
 def add_arguments(p):
     from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
+    from hwprof.latency.backends.agent.protocol import BUILD_PASSES as DEFAULT_PASSES
     p.add_argument("--device", action="append", metavar="DEVICE",
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
                         "the work across boards of one kind")
@@ -53,11 +54,14 @@ def add_arguments(p):
                    help="table file (default: tables/<device>-<space>.parquet)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed for random inputs and sampling (default: 0)")
-    p.add_argument("--passes", type=int, default=1, metavar="K",
-                   help="measure every op K times, in K sweeps over the ops (later sweeps in a "
-                        "shuffled order), and keep the median pass: a slow spell of a shared "
-                        "machine then spoils one pass, not the row. A table built with fewer "
-                        "passes gets only the passes it lacks (default: 1)")
+    p.add_argument("--passes", type=int, metavar="K",
+                   help="measure every op K times, in K sweeps over the ops, each in a fresh "
+                        "agent process (later sweeps in a shuffled order), and keep the median "
+                        "pass: an op's latency moves a few per cent from one process to the "
+                        "next, and a slow spell of a shared machine spoils one pass, not the "
+                        "row. A table built with fewer passes gets only the passes it lacks "
+                        f"(default: {DEFAULT_PASSES} for a space's table; 1 with --quick, "
+                        "--sample or --real-layers, where more ops beat more passes)")
     p.add_argument("--remeasure", action="store_true",
                    help="measure again ops already in the table (rows are replaced)")
     p.add_argument("--allow-mixed", action="store_true",
@@ -139,6 +143,10 @@ def run(args):
     if args.minutes is not None and args.minutes <= 0:
         from hwprof.errors import UserError
         raise UserError(f"--minutes must be positive, got {args.minutes:g}")
+    if args.passes is None:
+        from hwprof.latency.backends.agent.protocol import BUILD_PASSES
+        one = getattr(args, "quick", False) or args.sample or args.real_layers
+        args.passes = 1 if one else BUILD_PASSES
     devices = args.device or ["cpu"]
     if len(set(devices)) != len(devices):
         from hwprof.errors import UserError

@@ -8,6 +8,16 @@ was preparing (an op that loses the agent ``OP_LOSS_LIMIT`` times becomes an
 error row); while it sampled the group in rounds, on the group, which is split
 in halves once it has lost the agent that often, until the op that kills the
 agent stands alone.
+
+Each pass runs in a fresh agent process: when a backend's next group belongs
+to another pass than its last one, the session is closed and the backend
+opened again. On the development VM an op's latency relative to the
+reference moves by a few per cent from one process to the next (the larger
+MBConvs of mbv2-cifar, all in the same direction within a process: 2.6-5 %
+between two processes, while three instances of each op with buffers of their
+own in one process agreed within 1-3 %; ``scripts/probe_instances.py``), so
+the median over passes in separate processes is the cure for that, not more
+samples in one.
 """
 
 from __future__ import annotations
@@ -65,6 +75,7 @@ class GroupRunner:
         self.failures: list[str] = []
         self.crashes: list[BaseException] = []
         self.reconnects = 0
+        self.pass_of: dict[int, int] = {}   # backend -> pass of its last group
 
     def run(self, groups: Sequence[Group]) -> int:
         """Measure every group; returns how many ops were left unmeasured (0 when all done)."""
@@ -115,6 +126,7 @@ class GroupRunner:
                 return True
         group.warmed = set()
         done = [0]
+        sess = self._fresh_for_pass(i, group.pass_index)
 
         def progress(msg: dict) -> None:
             if msg.get("phase") == "warmup":
@@ -144,6 +156,23 @@ class GroupRunner:
         self.on_answer(group, answer, sess, backend)
         self.on_progress(len(group.specs) - done[0])
         return True
+
+    def _fresh_for_pass(self, i: int, pass_index: int) -> AgentSession | None:
+        """Backend ``i``'s session for a group of ``pass_index``: a new agent process when the
+        pass changed (a failed open leaves None: the group then takes the reconnect path)."""
+        sess, last = self.sessions[i], self.pass_of.get(i)
+        self.pass_of[i] = pass_index
+        if sess is None or last is None or last == pass_index:
+            return sess
+        backend = self.backends[i]
+        sess.close()
+        try:
+            sess = backend.open(self.config)
+        except DeviceError as e:
+            self.log(f"{backend.label}: a fresh agent for pass {pass_index + 1} failed: {e}")
+            sess = None
+        self.sessions[i] = sess
+        return sess
 
     def _blame(self, group: Group, err: Exception, sess: AgentSession | None,
                backend: Backend) -> None:

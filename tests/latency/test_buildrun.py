@@ -55,6 +55,20 @@ def test_groups_respect_the_op_limit_and_every_op_is_measured_once(tmp_path):
     assert rep.measured == 7 and len(read_table(out).df) == 7
 
 
+def test_every_pass_runs_in_a_fresh_agent_process_and_rows_keep_the_median_pass(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(5)
+    rep = _build(specs, out, fb, passes=3, group_ops=2)
+    # 3 groups per pass; a new session (agent process) at each of the two pass boundaries only
+    assert len(fb.groups) == 9 and fb.opened == 3 and fb.closed == 3
+    df = read_table(out).df.set_index("signature")
+    assert rep.measured == 15 and len(df) == 5 and (df["passes"] == 3).all()
+    # the fake's sessions answer alike: the median pass is each op's latency at the level
+    for s in specs:
+        assert df.loc[s.signature, "latency_ms"] == pytest.approx(
+            latency_at(s.signature, rep.reference_level_ms))
+
+
 def test_an_op_that_kills_the_agent_while_warming_up_becomes_an_error_row(tmp_path):
     out, fb = tmp_path / "t.parquet", FakeBackend()
     specs = _specs(4)

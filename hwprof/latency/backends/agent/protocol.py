@@ -17,10 +17,15 @@ DEFAULTS = {
     "max_samples": 400,      # ... and at most
     "target_ci": 0.015,      # an op is done when the 95 % CI of its latency is within +-1.5 %,
     "min_side": 3,           # this many of its samples lie on each side of the level,
-    "min_span_s": 30.0,      # and its samples span this long (the machine's slow drifts average out)
+    "min_span_s": 10.0,      # and its samples span this long (slow drifts: see BUILD_PASSES)
     "time_cap_s": 5.0,       # ... or when this much time was spent sampling the op
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
 }
+
+# A space's table is measured in this many passes, each in a fresh agent process, and a row
+# keeps the median pass (build-table --passes; hwprof.latency.buildrun says why): three 10-s
+# spans in three processes hold better than one 30-s span in one process.
+BUILD_PASSES = 3
 
 # Whole networks (measure-arch, calibrate, the search's loop): the networks of one call share
 # NETWORK_SAMPLING_S of sampling (each at least 5 s), and their samples span at least
