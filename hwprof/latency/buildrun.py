@@ -15,9 +15,10 @@ opened again. On the development VM an op's latency relative to the
 reference moves by a few per cent from one process to the next (the larger
 MBConvs of mbv2-cifar, all in the same direction within a process: 2.6-5 %
 between two processes, while three instances of each op with buffers of their
-own in one process agreed within 1-3 %; ``scripts/probe_instances.py``), so
-the median over passes in separate processes is the cure for that, not more
-samples in one.
+own in one process agreed within 1-3 %; for mbv2-mini's 0.1-0.4 ms blocks one
+instance of three often sat 4-6 % off the others: ``scripts/probe_instances.py``),
+so the median over passes in separate processes, each op built anew, is the cure
+for both, not more samples in one.
 """
 
 from __future__ import annotations
