@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hwprof.latency.backends.agent.protocol import BUILD_PASSES
 from hwprof.latency.backends.registry import get_backend
 from hwprof.latency.build import build_table
 from hwprof.latency.spaces import get_space
@@ -179,12 +180,15 @@ def test_kill_9_mid_build_then_resume_gives_the_exact_row_set(tmp_path, hwprof_c
     assert set(t.df["signature"]) == want
     assert len(t.df) == len(want)
     assert not t.df.duplicated(list(KEY)).any()
-    # rows measured before the kill were kept, not measured again
-    kept = partial.df.set_index("signature")["measured_at"]
-    now = t.df.set_index("signature")["measured_at"]
-    assert (now[kept.index] == kept).all()
+    # every op got all its passes (each pass in a fresh agent process), and the passes measured
+    # before the kill were kept, not measured again: they open each row's list of passes
+    kept = partial.df.set_index("signature")
+    now = t.df.set_index("signature")
+    assert (now["passes"] == BUILD_PASSES).all()
+    for sig, row in kept.iterrows():
+        assert list(now.loc[sig, "pass_medians_ms"])[:row["passes"]] == list(row["pass_medians_ms"])
     rep = json.loads(done.stdout)
-    assert rep["skipped"] == len(kept) and rep["measured"] == len(want) - len(kept)
+    assert rep["measured"] == len(want) * BUILD_PASSES - int(kept["passes"].sum())
 
 
 @pytest.mark.parametrize("devices", [["cpu", "cpu"]])
