@@ -173,8 +173,10 @@ def run(args):
     elif not args.quiet:
         from hwprof.commands.table_show import format_summary
         share = report.sampled_s / report.wall_s if report.wall_s else 0.0
-        sweeps = f" in {report.passes} passes" if report.passes > 1 else ""
-        print(f"measured {report.measured} op(s){sweeps} ({report.errors} errors), skipped "
+        what = (f"made {report.measured} measurement(s) of ops in {report.passes} passes, each "
+                f"pass in a fresh agent process" if report.passes > 1
+                else f"measured {report.measured} op(s)")
+        print(f"{what} ({report.errors} errors), skipped "
               f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
               f"({100 * share:.0f} % of it timing ops, the rest mostly the reference beside them)")
         if report.not_started:

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from hwprof.latency.spaces import get_space
+from hwprof.latency.table import read_table
 
 
 def run(argv, **kw):
@@ -18,7 +19,8 @@ def tiny_table(tmp_path_factory):
     import sys
     out = tmp_path_factory.mktemp("cli") / "tiny.parquet"
     p = run([sys.executable, "-m", "hwprof", "build-table", "--device", "cpu", "--space", "tiny",
-             "--out", str(out), "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0"])
+             "--out", str(out), "--time-cap", "0.2", "--min-samples", "5", "--min-span", "0",
+             "--passes", "1"])
     assert p.returncode == 0, p.stderr
     assert "measured 12 op(s)" in p.stdout
     return out
@@ -85,10 +87,12 @@ def test_build_from_ops_file(tmp_path, hwprof_cli):
                           "--time-cap", "0.1", "--min-samples", "3", "--min-span", "0"])
     assert p.returncode == 0, p.stderr
     rep = json.loads(p.stdout)
-    assert rep["measured"] == 2 and rep["requested"] == 2  # the duplicate collapses
-    # a measured table's default: several passes, each in a fresh agent process
+    # a measured table's default: several passes, each in a fresh agent process; the report
+    # counts measurements (op x pass); the duplicate collapses
     from hwprof.latency.backends.agent.protocol import BUILD_PASSES
-    assert rep["passes"] == BUILD_PASSES > 1
+    assert rep["passes"] == BUILD_PASSES > 1 and rep["requested"] == 2
+    assert rep["measured"] == 2 * BUILD_PASSES
+    assert len(read_table(out).df) == 2
 
 
 @pytest.mark.parametrize("argv, msg", [
