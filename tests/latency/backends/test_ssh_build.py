@@ -152,6 +152,18 @@ def test_board_that_never_comes_back_ends_the_build_keeping_rows(sshd, tmp_path)
 def test_interrupted_build_leaves_no_runner_on_the_board(sshd, tmp_path):
     specs = get_space("tiny").table_specs()
     out = tmp_path / "t.parquet"
+    # Ctrl-C as Python sees it by default, whatever an earlier test in this process left as the
+    # SIGINT handler (interrupt_main does nothing under an ignored one)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_build(specs, out, sshd, tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert sshd.wait_no_agents(3.0) == []
+    assert 2 <= rows(out) < len(specs)
+
+
+def _interrupted_build(specs, out, sshd, tmp_path):
     fired = when_rows(out, 2, _thread.interrupt_main)
     with pytest.raises(KeyboardInterrupt):
         build(specs, [ssh_backend(sshd, tmp_path)], out, checkpoint_every=0.0)
@@ -162,8 +174,6 @@ def test_interrupted_build_leaves_no_runner_on_the_board(sshd, tmp_path):
                 break
             time.sleep(0.1)
     assert fired.is_set()
-    assert sshd.wait_no_agents(3.0) == []
-    assert 2 <= rows(out) < len(specs)
 
 
 def test_agent_orphaned_by_a_dropped_link_is_killed_after_reconnecting(sshd, tmp_path):
