@@ -20,7 +20,7 @@ HELP = "measure ops on a device into a latency table"
 
 def add_arguments(p):
     from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
-    from hwprof.latency.backends.agent.protocol import BUILD_PASSES as DEFAULT_PASSES
+    from hwprof.latency.backends.agent.protocol import BUILD_PASSES
     p.add_argument("--device", action="append", metavar="DEVICE",
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
                         "the work across boards of one kind")
@@ -60,7 +60,7 @@ def add_arguments(p):
                         "pass: an op's latency moves a few per cent from one process to the "
                         "next, and a slow spell of a shared machine spoils one pass, not the "
                         "row. A table built with fewer passes gets only the passes it lacks "
-                        f"(default: {DEFAULT_PASSES} for a space's table; 1 with --quick, "
+                        f"(default: {BUILD_PASSES} for a space's table; 1 with --quick, "
                         "--sample or --real-layers, where more ops beat more passes)")
     p.add_argument("--remeasure", action="store_true",
                    help="measure again ops already in the table (rows are replaced)")

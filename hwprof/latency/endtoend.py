@@ -44,7 +44,7 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
 # caps of a table build (5 s of sampling, 400 samples) would end a 50 ms network's rounds after
 # 5 s. So the networks of one call share NETWORK_SAMPLING_S of sampling (each at least 5 s: one
 # network gets a minute, a calibration's eight get 7.5 s each), and their samples span at least
-# NETWORK_MIN_SPAN_S. That is shorter than a table op's span (30 s): a whole network is sampled
+# NETWORK_MIN_SPAN_S. A table op gets 10 s per pass over 3 passes in 3 processes; a whole network is sampled
 # thousands of times in 15 s, and it still stops only once its samples bracket the table's
 # reference level (samples on both sides of it and near it), so a window spent in one machine
 # state keeps it sampling. The search's loop measures a ladder of networks per round and pays

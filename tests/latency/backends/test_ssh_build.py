@@ -168,11 +168,8 @@ def _interrupted_build(specs, out, sshd, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         build(specs, [ssh_backend(sshd, tmp_path)], out, checkpoint_every=0.0)
         # only reached if the build ended first: the watcher fires within 50 ms of the rows
-        for _ in range(6000):  # pragma: no cover
-            if fired.is_set():
-                time.sleep(5)
-                break
-            time.sleep(0.1)
+        if fired.wait(600):  # pragma: no cover
+            time.sleep(5)
     assert fired.is_set()
 
 
