@@ -194,14 +194,48 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default="/tmp/pred", help="where the measured tables are")
     ap.add_argument("--out", default=None, help="predictor file to write (default: DIR/bench.predictor)")
     ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
+    ap.add_argument("--parts", default="nnabla,threads",
+                    help="nnabla: fit on train-*.parquet, judge on the held-out, real and torch "
+                         "tables; threads: the torch-runtime transfer from 1 to 2 threads")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
+    d = Path(args.dir)
+    if "nnabla" in parts:
+        _nnabla(d, args)
+    if "threads" in parts:
+        _threads(d, args)
+    return 0
+
+
+def _threads(d: Path, args):
+    """A second device of the same runtime: torch with 2 threads, from a torch 1-thread
+    predictor (train-torch.parquet) and 50 rows (torch2-few.parquet), judged on
+    torch2-full.parquet."""
+    from hwprof.latency.predictors.predictor import fit_predictor
+    paths = [d / f for f in ("train-torch.parquet", "torch2-few.parquet", "torch2-full.parquet")]
+    if not all(p.exists() for p in paths):
+        print(f"\n(no threads transfer: needs {', '.join(p.name for p in paths)} in {d})")
+        return
+    train = _table(paths[0])
+    report = d / "train-torch.json"
+    if report.exists() and report.read_text().strip():
+        r = json.loads(report.read_text())
+        print(f"  torch 1-thread training: {r['measured']} ops measured in "
+              f"{r['wall_s'] / 60:.1f} min")
+    print(f"\n== the torch runtime, 1 thread -> 2 threads: 1-thread predictor from {paths[0]} "
+          f"({len(train.df)} rows, {_movement(train)})")
+    pred = fit_predictor(train.df, candidates=args.models.split(","), sources=[str(paths[0])],
+                         log=lambda m: print(f"  fit {m}"))
+    _transfer(pred, paths[1], paths[2])
+
+
+def _nnabla(d: Path, args):
     import pandas as pd
 
     from hwprof.latency.predictors.evaluate import prediction_frame
     from hwprof.latency.predictors.persist import save_predictor
     from hwprof.latency.predictors.predictor import fit_predictor
 
-    d = Path(args.dir)
     trains = [d / f"train-{k}.parquet" for k in KINDS if (d / f"train-{k}.parquet").exists()]
     print("training tables (measuring time per kind, from the builds' reports):")
     _minutes(d)
@@ -229,7 +263,6 @@ def main(argv=None) -> int:
         _network_sums(pred, real.df)
     if (d / "torch-few.parquet").exists() and (d / "torch-full.parquet").exists():
         _transfer(pred, d / "torch-few.parquet", d / "torch-full.parquet")
-    return 0
 
 
 if __name__ == "__main__":
