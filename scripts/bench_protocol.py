@@ -39,7 +39,7 @@ def _machine(m: dict | None) -> str:
             f"p95 {m['p95_ms']:.4f} ms)")
 
 
-def _build(space, out, level=None):
+def _build(space, out, level=None, protocol=None):
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.build import build_table
     from hwprof.latency.spaces import get_space
@@ -49,7 +49,8 @@ def _build(space, out, level=None):
     t0 = time.perf_counter()
     from hwprof.latency.backends.agent.protocol import BUILD_PASSES
     rep = build_table(get_space(space).table_specs(), [get_backend("cpu")], out, quiet=True,
-                      log=lambda m: None, reference_level_ms=level, passes=BUILD_PASSES)
+                      log=lambda m: None, reference_level_ms=level, passes=BUILD_PASSES,
+                      protocol=protocol)
     wall = time.perf_counter() - t0
     print(f"  {space}: built {out.name} in {wall:.1f} s, level {rep.reference_level_ms:.4f} ms; "
           f"{_machine(rep.machine)}", flush=True)
@@ -127,6 +128,41 @@ def sum_vs_e2e(space_name, table, n, n_calib):
     return out
 
 
+def _variants(text):
+    """``name=JSON;name=JSON`` -> {name: protocol overrides}; none given: one unnamed variant."""
+    if not text:
+        return {"": None}
+    out = {}
+    for part in text.split(";"):
+        key, _, js = part.partition("=")
+        out[key.strip()] = json.loads(js) if js.strip() else None
+    return out
+
+
+def _repeat(s, v, a, name, protocol, own_level=True):
+    """Build B (and B') of space ``s`` under variant ``v`` and compare with A."""
+    b = _build(s, name(s, v, "B"), level=a["level_ms"], protocol=protocol)
+    rep = {"variant": v, "protocol": protocol, "A": a, "B": b,
+           "minutes_apart": (b["at"] - a["at"]) / 60,
+           "latency": _agreement(a["path"], b["path"], "latency_ms"),
+           "raw_median": _agreement(a["path"], b["path"], "median_ms")}
+    own = ""
+    if own_level:
+        b2 = _build(s, name(s, v, "B2"), protocol=protocol)
+        rep["B_own_level"] = b2
+        rep["latency_own_level"] = _agreement(a["path"], b2["path"], "latency_ms")
+        own = (f"; with B's own level {100 * rep['latency_own_level']['within_5']:.1f} % (levels "
+               f"{a['level_ms']:.4f} vs {b2['level_ms']:.4f})")
+    lat = rep["latency"]
+    print(f"  {s}{' [' + v + ']' if v else ''}: {rep['minutes_apart']:.1f} min apart; latency_ms "
+          f"within +-5 %: {100 * lat['within_5']:.1f} % of {lat['ops']} (median |diff| "
+          f"{100 * lat['median_abs_diff']:.2f} %, p90 {100 * lat['p90_abs_diff']:.2f} %, max "
+          f"{100 * lat['max_abs_diff']:.1f} %){own}; raw median_ms "
+          f"{100 * rep['raw_median']['within_5']:.1f} %; builds {a['wall_s']:.0f} s / "
+          f"{b['wall_s']:.0f} s", flush=True)
+    return rep
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,6 +172,12 @@ def main():
     ap.add_argument("--archs", type=int, default=20)
     ap.add_argument("--calib-archs", type=int, default=8)
     ap.add_argument("--out-dir", default="/tmp/bench-protocol")
+    ap.add_argument("--variants", default="",
+                    help="compare protocols side by side: 'name=JSON;name=JSON' (agent protocol "
+                         "overrides, e.g. 'one={\"instances\": 1};two={}'); their A builds "
+                         "alternate, then their B builds")
+    ap.add_argument("--no-own-level", action="store_true",
+                    help="skip B' (the independent build at a level of its own)")
     ap.add_argument("--sum-only", action="store_true",
                     help="only part 4, on the A tables already in --out-dir")
     args = ap.parse_args()
@@ -149,37 +191,33 @@ def main():
         return
     figs: dict = {"spaces": spaces, "gap_s": args.gap}
 
-    print("1. builds A", flush=True)
-    a = {s: _build(s, out / f"{s}-A.parquet") for s in spaces}
-    t_a = time.time()
-    print(f"2. the same architecture of {spaces[0]} end to end, {args.e2e_times} times over "
-          f"{args.gap:.0f} s", flush=True)
-    figs["e2e"] = e2e_over_time(spaces[0], a[spaces[0]]["path"], args.e2e_times, args.gap)
-    print(f"  spread max/min {figs['e2e']['spread']:.3f} (raw medians "
-          f"{figs['e2e']['raw_spread']:.3f})", flush=True)
-    time.sleep(max(0.0, t_a + args.gap - time.time()))
-    print("3. builds B (A's reference level) and B' (a level of its own)", flush=True)
+    variants = _variants(args.variants)
+    runs = [(s, v) for s in spaces for v in variants]
+
+    def name(s, v, which):
+        return out / f"{s}{'-' + v if v else ''}-{which}.parquet"
+    print("1. builds A" + (f" (protocol variants {', '.join(variants)}, alternating)"
+                           if len(variants) > 1 else ""), flush=True)
+    a = {(s, v): _build(s, name(s, v, "A"), protocol=variants[v]) for s, v in runs}
+    first = a[runs[0]]
+    if args.e2e_times > 0:
+        print(f"2. the same architecture of {spaces[0]} end to end, {args.e2e_times} times over "
+              f"{args.gap:.0f} s", flush=True)
+        figs["e2e"] = e2e_over_time(spaces[0], first["path"], args.e2e_times, args.gap)
+        print(f"  spread max/min {figs['e2e']['spread']:.3f} (raw medians "
+              f"{figs['e2e']['raw_spread']:.3f})", flush=True)
+    time.sleep(max(0.0, first["at"] + args.gap - time.time()))  # each B >= gap after its A
+    print("3. builds B (A's reference level)" + ("" if args.no_own_level else
+                                                " and B' (a level of its own)"), flush=True)
     figs["repeat"] = {}
-    for s in spaces:
-        b = _build(s, out / f"{s}-B.parquet", level=a[s]["level_ms"])
-        b2 = _build(s, out / f"{s}-B2.parquet")
-        rep = {"A": a[s], "B": b, "B_own_level": b2, "minutes_apart": (b["at"] - a[s]["at"]) / 60,
-               "latency": _agreement(a[s]["path"], b["path"], "latency_ms"),
-               "latency_own_level": _agreement(a[s]["path"], b2["path"], "latency_ms"),
-               "raw_median": _agreement(a[s]["path"], b["path"], "median_ms")}
-        figs["repeat"][s] = rep
-        print(f"  {s}: {rep['minutes_apart']:.1f} min apart; latency_ms within +-5 %: "
-              f"{100 * rep['latency']['within_5']:.1f} % (median |diff| "
-              f"{100 * rep['latency']['median_abs_diff']:.2f} %, p90 "
-              f"{100 * rep['latency']['p90_abs_diff']:.2f} %, max "
-              f"{100 * rep['latency']['max_abs_diff']:.1f} %); with B's own level "
-              f"{100 * rep['latency_own_level']['within_5']:.1f} % (levels "
-              f"{a[s]['level_ms']:.4f} vs {b2['level_ms']:.4f}); raw median_ms "
-              f"{100 * rep['raw_median']['within_5']:.1f} %", flush=True)
+    for s, v in runs:
+        figs["repeat"][f"{s}{' ' + v if v else ''}"] = _repeat(
+            s, v, a[(s, v)], name, variants[v], own_level=not args.no_own_level)
     (out / "bench.json").write_text(json.dumps(figs, indent=1, default=str))
     print("4. table sum vs end to end", flush=True)
-    figs["sum_vs_e2e"] = {s: sum_vs_e2e(s, a[s]["path"], args.archs, args.calib_archs)
-                          for s in spaces}
+    figs["sum_vs_e2e"] = {s: sum_vs_e2e(s, a[(s, next(iter(variants)))]["path"], args.archs,
+                                        args.calib_archs)
+                          for s in spaces} if args.archs > 0 else {}
     (out / "bench.json").write_text(json.dumps(figs, indent=1, default=str))
     print(f"figures in {out / 'bench.json'}")
 

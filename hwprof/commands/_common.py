@@ -57,6 +57,10 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None
                         f"machine average out (default: {span:g})")
     g.add_argument("--min-samples", type=int, metavar="N",
                    help=f"minimum samples per {what} (default: {DEFAULTS['min_samples']})")
+    g.add_argument("--instances", type=int, metavar="N",
+                   help=f"build every {what} N times, with buffers of its own, and sample the "
+                        f"instances in turn, so the latency averages where buffers landed "
+                        f"(default: {DEFAULTS['instances']})")
     if what == "op":
         g.add_argument("--quick", action="store_true",
                        help="a first look with a shorter protocol (" + ", ".join(
@@ -69,10 +73,16 @@ def protocol_of(args: argparse.Namespace) -> dict:
     """Protocol overrides given on the command line (see add_protocol_arguments)."""
     from hwprof.latency.backends.agent.protocol import QUICK
     base = dict(QUICK) if getattr(args, "quick", False) else {}
+    n = getattr(args, "instances", None)
+    if n is not None and n < 1:
+        from hwprof.errors import UserError
+        raise UserError(f"--instances must be at least 1, got {n}")
     return {**base, **{k: v for k, v in (("time_cap_s", args.time_cap),
                                          ("target_ci", args.target_ci),
                                          ("min_span_s", args.min_span),
-                                         ("min_samples", args.min_samples)) if v is not None}}
+                                         ("min_samples", args.min_samples),
+                                         ("instances", getattr(args, "instances", None)))
+                  if v is not None}}
 
 
 def backend_options(args: argparse.Namespace):

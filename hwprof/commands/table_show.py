@@ -103,7 +103,8 @@ def format_summary(s: dict) -> str:
         span = f", spanning >= {p['min_span_s']:g} s" if p.get("min_span_s") else ""
         lines.append(f"protocol  CI of the latency within +-{100 * p.get('target_ci', 0):.3g} %, "
                      f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms"
-                     f"{span}, cap {p.get('time_cap_s')} s per op")
+                     f"{span}, cap {p.get('time_cap_s')} s per op"
+                     + (f", {p['instances']} instances of each" if p.get("instances") else ""))
     imp = s.get("imported")
     if imp:
         lines.append(f"imported  {imp['source']} from {imp['file'] or '?'}: {imp['advice']}")

@@ -202,3 +202,37 @@ def test_a_sample_cap_does_not_cut_an_ops_span_short():
     # rounds where every op sat out time the reference alone: the timeline has no gap
     times = [t for t, _ in timeline]
     assert max(b - a for a, b in zip(times, times[1:])) < 0.01
+
+
+def test_an_ops_instances_take_the_samples_in_turn_and_its_latency_is_between_them():
+    """Two instances of one op (buffers of their own), one 6 % slower: the samples alternate,
+    every instance is warmed up, and the latency lands between the two, not on either."""
+    m = Machine(period=0.4, noise=0.0)
+    fast, slow = m.op(1.00e-3), m.op(1.06e-3)
+    calls = {"fast": 0, "slow": 0}
+
+    def counted(name, fn):
+        def run():
+            calls[name] += 1
+            fn()
+        return run
+    cfg = protocol.settings({"min_samples": 40, "min_span_s": 2.0, "time_cap_s": 30.0,
+                             "max_samples": 40, "min_warmup_calls": 3, "warmup_s": 0.0})
+    ref = interleave.Timer(m.op(0.3e-3), m, lambda: None)
+    ref.warm_up(cfg)
+    timer = interleave.Timer(counted("fast", fast), m, lambda: None, [counted("slow", slow)])
+    timer.warm_up(cfg)
+    assert calls["fast"] >= 3 and calls["slow"] >= 3  # each instance warmed up
+    rec = interleave.OpRecord("op", timer)
+    interleave.run_group([rec], ref, cfg, m, level_ms=0.3)
+    ratios = [y / r for y, r in zip(rec.samples_ms, rec.refs_ms)]
+    assert all(abs(a - b) > 0.03 * a for a, b in zip(ratios, ratios[1:]))  # alternating
+    latency = _at_level(rec, 0.3)
+    assert 1.01 < latency < 1.05
+
+
+def test_the_instances_setting_is_a_protocol_setting():
+    assert protocol.settings()["instances"] == 2
+    assert protocol.settings({"instances": 1})["instances"] == 1
+    with pytest.raises(ValueError, match="instances"):
+        protocol.settings({"instances": 0})

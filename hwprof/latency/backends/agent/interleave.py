@@ -40,31 +40,48 @@ def block_size(per_call_s, min_sample_ms):
 
 
 class Timer:
-    """Times blocks of calls of one callable, synchronised around each block."""
+    """Times blocks of calls of one op, synchronised around each block.
 
-    def __init__(self, fn, clock, sync):
+    ``more`` are other instances of the same op (each built anew, with buffers
+    of its own): successive blocks take the instances in turn, so an op's
+    samples average where its buffers happened to land (on the development VM
+    one instance of a small op can sit 4-6 % off another, in every process).
+    """
+
+    def __init__(self, fn, clock, sync, more=()):
         self.fn, self.clock, self.sync = fn, clock, sync
+        self.fns = [fn, *more]
         self.block = 1
+        self._turn = 0
+
+    def _next_fn(self):
+        fn = self.fns[self._turn % len(self.fns)]
+        self._turn += 1
+        return fn
 
     def time_block(self, n=None):
         n = n or self.block
+        fn = self._next_fn()
         self.sync()
         t = self.clock()
         for _ in range(n):
-            self.fn()
+            fn()
         self.sync()
         return (self.clock() - t) / n
 
     def warm_up(self, cfg):
-        """First call, then warm-up calls; sets the block size. Returns (first_s, calls)."""
+        """First call, then warm-up calls of every instance in turn; sets the block size.
+        Returns (first_s, calls): the first call of the first instance, and the calls."""
         first = self.time_block(1)
         calls, t = 0, self.clock()
-        while calls < cfg["min_warmup_calls"] or self.clock() - t < cfg["warmup_s"]:
-            self.fn()
+        least = cfg["min_warmup_calls"] * len(self.fns)
+        while calls < least or self.clock() - t < cfg["warmup_s"]:
+            self._next_fn()()
             calls += 1
         self.sync()
         per_call = (self.clock() - t) / calls
         self.block = block_size(per_call, cfg["min_sample_ms"])
+        self._turn = 0
         return first, calls
 
 

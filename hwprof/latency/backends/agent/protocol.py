@@ -20,6 +20,7 @@ DEFAULTS = {
     "min_span_s": 10.0,      # and its samples span this long (slow drifts: see BUILD_PASSES)
     "time_cap_s": 5.0,       # ... or when this much time was spent sampling the op
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
+    "instances": 2,          # each op is built this many times; its samples take them in turn
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
@@ -47,6 +48,9 @@ def settings(overrides=None):
         if k not in DEFAULTS:
             raise ValueError("unknown protocol setting %r; known: %s" % (k, ", ".join(DEFAULTS)))
         s[k] = v
+    if not (isinstance(s["instances"], int) and s["instances"] >= 1):
+        raise ValueError("protocol setting instances must be a whole number >= 1, got %r"
+                         % (s["instances"],))
     return s
 
 
