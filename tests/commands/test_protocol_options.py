@@ -30,3 +30,13 @@ def test_networks_have_no_quick_preset():
     p = argparse.ArgumentParser()
     add_protocol_arguments(p, "network")
     assert not any("--quick" in a.option_strings for a in p._actions)
+
+
+def test_instances_is_passed_on_and_a_nonpositive_count_is_refused():
+    import pytest
+
+    from hwprof.errors import UserError
+    assert _parse("--instances", "1") == {"instances": 1}
+    assert _parse("--instances", "3", what="network") == {"instances": 3}
+    with pytest.raises(UserError, match="--instances"):
+        _parse("--instances", "0")
