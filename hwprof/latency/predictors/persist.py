@@ -68,6 +68,8 @@ def save_predictor(path: str | os.PathLike, predictor) -> None:
               "kinds": predictor.kinds}
     body = {"models": predictor.models, "feature_names": predictor.feature_names,
             "stacked": predictor.stacked, "meta_json": json.dumps(predictor.meta, default=str)}
+    if predictor.transfer_models:
+        body["transfer_models"] = predictor.transfer_models
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +147,8 @@ def load_predictor(path: str | os.PathLike):
     if not isinstance(body, dict) or not {"models", "feature_names", "meta_json"} <= set(body):
         raise PredictorFileError(f"{path}: the predictor archive lacks its models")
     return LatencyPredictor(body["models"], body["feature_names"], json.loads(body["meta_json"]),
-                            stacked=body.get("stacked"))
+                            stacked=body.get("stacked"),
+                            transfer_models=body.get("transfer_models"))
 
 
 def update_meta(path: str | os.PathLike, **changes: Any) -> None:

@@ -45,8 +45,10 @@ class LatencyPredictor:
     """
 
     def __init__(self, models: dict[str, KindRegressor], feature_names: dict[str, list[str]],
-                 meta: dict[str, Any], stacked: dict[str, list[str]] | None = None):
+                 meta: dict[str, Any], stacked: dict[str, list[str]] | None = None,
+                 transfer_models: dict[str, Any] | None = None):
         self.models = dict(models)
+        self.transfer_models = dict(transfer_models or {})  # per kind: a transfer's forest
         self.feature_names = {k: list(v) for k, v in feature_names.items()}
         self.meta = dict(meta)
         self.stacked = {k: list(v) for k, v in (stacked or {}).items()}
@@ -109,7 +111,10 @@ class LatencyPredictor:
                 p = self.models[kind].predict(self._features(kind, sub))
                 if corrected and self.meta.get("transfer"):
                     from hwprof.latency.predictors.transfer import correction
-                    p = p * correction(self.meta["transfer"], sub, p)
+                    forest = self.transfer_models.get(kind)
+                    p = p * correction(self.meta["transfer"], sub, p, forest=forest,
+                                       kind_features=None if forest is None else
+                                       self._features(kind, sub))
                 out[idx] = p
                 continue
             for i in idx:

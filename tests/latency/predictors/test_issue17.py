@@ -173,6 +173,40 @@ def test_transfer_learns_the_new_devices_ratio_from_fifty_rows(base_predictor, t
     assert np.allclose(again.predict_specs(test), after)
 
 
+def test_transfer_keeps_a_forest_where_the_new_devices_ratio_is_not_smooth(base_predictor,
+                                                                          tmp_path):
+    """Device B runs 3x3 convs with another algorithm (0.4x): a step in the shape that no
+    smooth ratio follows. The conv2d rows get a forest (its leave-one-out error is lower than
+    the ridge's) and its predictions beat the ridge's."""
+    from hwprof.latency.predictors import transfer as tr
+
+    def device_b(s):
+        ms = cost_ms(s, speed=0.5)
+        if s.kind == "conv2d":
+            ms *= 0.4 if s.get("kernel") in (3, [3, 3]) else 1.0
+        return ms
+
+    def table(specs):
+        df = table_of(specs, fp="fp-b", env="env-b")
+        df["latency_ms"] = [device_b(s) for s in specs]
+        df["median_ms"] = df["latency_ms"]
+        return df
+    few = sample_specs(60, ["conv2d"], seed=31) + sample_specs(20, ["dwconv2d"], seed=31)
+    pred = transferred(base_predictor, table(few))
+    assert "conv2d" in pred.meta["transfer"]["forest_kinds"]
+    assert set(pred.transfer_models) == set(pred.meta["transfer"]["forest_kinds"])
+    test = sample_specs(150, ["conv2d"], seed=32)
+    truth = np.array([device_b(s) for s in test])
+    err_forest = np.abs(pred.predict_specs(test) / truth - 1)
+    ridge_only = tr.correction(pred.meta["transfer"], test, base_predictor.predict_specs(test))
+    err_ridge = np.abs(base_predictor.predict_specs(test) * ridge_only / truth - 1)
+    assert np.median(err_forest) < 0.7 * np.median(err_ridge)
+    from hwprof.latency.predictors.persist import load_predictor, save_predictor
+    save_predictor(tmp_path / "b.predictor", pred)
+    again = load_predictor(tmp_path / "b.predictor")
+    assert np.allclose(again.predict_specs(test), pred.predict_specs(test))
+
+
 def test_transfer_needs_rows_of_kinds_the_predictor_knows(base_predictor):
     mb = sample_specs(8, ["mbconv"], seed=2)  # its BN/activation parts have no model here
     conv = sample_specs(6, ["conv2d"], seed=2)
