@@ -78,6 +78,19 @@ def _consistent(df) -> set:
     return keep
 
 
+def _median_label(frame, df):
+    """Per kind and overall: the share within +-10 % against the median of the op's passes
+    (the mean of the two for 2 passes; the table's latency_ms keeps the lower of the two)."""
+    import numpy as np
+    by_sig = df.set_index("signature")["pass_medians_ms"]
+    mid = np.array([float(np.median(p)) if p is not None and len(p) else np.nan
+                    for p in by_sig.loc[frame["signature"]]])
+    ok = np.abs(frame["pred_ms"].to_numpy() / mid - 1) <= 0.10
+    kinds = frame["kind"].to_numpy()
+    per = ", ".join(f"{k} {100 * np.mean(ok[kinds == k]):.1f} %" for k in sorted(set(kinds)))
+    return f"against the median of each op's passes: ±10 % {100 * np.mean(ok):.1f} % ({per})"
+
+
 def _report(name, frame, floor, movement, consistent=None):
     from hwprof.latency.predictors.evaluate import evaluate_frame
     rep = evaluate_frame(frame)
@@ -252,6 +265,7 @@ def _nnabla(d: Path, args):
     frame, _ = prediction_frame(pred, hdf, "latency_ms")
     _report("held-out sampled configs (seed 2; label = median of its passes)", frame,
             _pairwise_floor(hdf), _movement(held), _consistent(hdf))
+    print(_median_label(frame, hdf))
     print(f"held-out ops inside their 90 % interval: {100 * _intervals(pred, frame):.1f} %")
     if (d / "real.parquet").exists():
         real = _table(d / "real.parquet")
@@ -259,6 +273,7 @@ def _nnabla(d: Path, args):
         rframe, _ = prediction_frame(pred, rdf, "latency_ms")
         _report("held-out real-CNN layers", rframe, _pairwise_floor(rdf), _movement(real),
                 _consistent(rdf))
+        print(_median_label(rframe, rdf))
         print(f"real layers inside their 90 % interval: {100 * _intervals(pred, rframe):.1f} %")
         _network_sums(pred, real.df)
     if (d / "torch-few.parquet").exists() and (d / "torch-full.parquet").exists():
