@@ -84,6 +84,8 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
             raise UserError(f"{backend.label} (fingerprint {fp}) is not the device the latencies "
                             f"were measured on ({expect_fingerprint}); use that device")
         level = reference.table_level(table_meta or {}, reference.device_key(hello))
+        if level is None and table_meta:
+            _warn_environment(table_meta, hello)
         answer = sess.measure_group("networks", [(f"n{i}", s.plan()) for i, s in enumerate(specs)],
                                     level_ms=level, seed=seed, on_progress=progress)
     finally:
@@ -102,6 +104,18 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
                     "machine": movement([v for _, v in answer["timeline"]])})
         results.append(res)
     return results, hello
+
+
+def _warn_environment(table_meta: dict, hello: dict) -> None:
+    """One line on stderr when the table was measured on this device in another environment:
+    its level does not apply, so the networks are measured at this session's own level."""
+    diff = reference.environment_mismatch(table_meta, hello)
+    if diff:
+        import logging
+        logging.getLogger("hwprof").warning(
+            "the table was measured on this device in another environment (%s): networks are "
+            "measured at this session's own reference level, not comparable with the table's "
+            "rows; measure in the table's environment (e.g. the same OMP_NUM_THREADS)", diff)
 
 
 def measure_archs(space, choices_list: Sequence[Sequence[str]], backend, *,

@@ -42,6 +42,25 @@ def table_level(meta: dict[str, Any], key: str) -> float | None:
     return float(entry["level_ms"]) if entry else None
 
 
+def environment_mismatch(meta: dict[str, Any], hello: dict[str, Any]) -> str | None:
+    """Where the table holds a level for this device (fingerprint) only under other
+    environments: what differs (e.g. ``omp_num_threads: table None, here '1'``); else None."""
+    from hwprof.latency.table import ENV_KEY_FIELDS
+    fp = hello.get("fingerprint_id")
+    levels = (meta.get("reference") or {}).get("levels") or {}
+    here_key = device_key(hello)
+    others = [k.split("/", 1)[1] for k in levels if k.startswith(f"{fp}/") and k != here_key]
+    if not others or here_key in levels:
+        return None
+    here = hello.get("environment") or {}
+    envs = meta.get("environments") or {}
+    diffs = sorted({f"{f}: table {envs[k].get(f)!r}, here {here.get(f)!r}"
+                    for k in others if k in envs for f in ENV_KEY_FIELDS
+                    if f != "device" and envs[k].get(f) != here.get(f)})
+    return "; ".join(diffs) or f"environment {environment_key(here, hello['device'])} vs " \
+                               f"{', '.join(others)}"
+
+
 def check_plan(meta: dict[str, Any], plan: dict[str, Any] | None, where: str) -> None:
     """Refuse to mix rows measured against another reference op."""
     held = (meta.get("reference") or {}).get("plan")

@@ -14,3 +14,35 @@ def test_a_calls_networks_share_the_sampling_time_with_a_floor_per_network():
 def test_the_users_protocol_overrides_win():
     p = network_protocol(3, {"min_span_s": 30.0, "time_cap_s": 2.0})
     assert p["min_span_s"] == 30.0 and p["time_cap_s"] == 2.0 and p["max_samples"] == 5000
+
+
+def _meta_with_level(env_key, omp):
+    return {"reference": {"levels": {f"fakefp000001/{env_key}": {"level_ms": 1.0}}},
+            "environments": {env_key: {"runtime": "nnabla", "runtime_version": "0",
+                                       "omp_num_threads": omp}}}
+
+
+def test_a_table_of_this_device_in_another_environment_is_named_in_one_warning(caplog):
+    """The table's level is per device and environment: measured with OMP_NUM_THREADS=4,
+    it does not apply to a session with another setting. The networks are then at the session's own
+    level, and one warning says which setting differs."""
+    import logging
+
+    from hwprof.latency import reference
+    from hwprof.latency.endtoend import measure_specs
+    from hwprof.latency.specs import parse_spec
+    from tests.latency.fakebackend import FakeBackend
+
+    backend = FakeBackend()
+    hello = backend.open({}).hello
+    here = reference.device_key(hello).split("/", 1)[1]
+    net = parse_spec({"kind": "relu", "input": [1, 8, 4, 4]})
+    with caplog.at_level(logging.WARNING, logger="hwprof"):
+        res, _ = measure_specs([net], backend, table_meta=_meta_with_level("0123456789ab", "4"))
+    assert res[0]["level_source"] == "session"
+    msgs = [r.getMessage() for r in caplog.records if r.name == "hwprof"]
+    assert len(msgs) == 1 and "omp_num_threads: table '4', here None" in msgs[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hwprof"):  # the same environment: no warning
+        res, _ = measure_specs([net], backend, table_meta=_meta_with_level(here, None))
+    assert res[0]["level_source"] == "table" and not caplog.records
