@@ -111,6 +111,31 @@ def fastest_ms(lut: LatencyTable2D, estimate: Callable[[list[str]], float] | Non
     return float(estimate([names[int(np.argmin(t))] for names, t in zip(lut.names, lut.ms)]))
 
 
+def _sum_of(seen: list[tuple[float, float]], est_ms: float) -> float:
+    """The additive sum whose estimate is ``est_ms``: a line through the (sum, estimate) pairs
+    checked so far (a calibration is affine in the sum), or their ratio with one sum."""
+    sums, ests = np.array(seen).T
+    if np.ptp(sums) > 1e-9 * max(1.0, float(sums.max())):
+        slope, icept = np.polyfit(sums, ests, 1)
+        if slope > 0:
+            return float((est_ms - icept) / slope)
+    return float(est_ms * sums.mean() / ests.mean())
+
+
+def _in_band(order, check, seen, low_ms, high_ms, step, fixed_ms, npb):
+    """The first in-band architecture among the cells whose latency bucket lies in the band
+    (band estimates mapped to sums by :func:`_sum_of`, with 2 % margin either side); every
+    such cell may be checked (a few hundred buckets' worth at most)."""
+    b_lo = int((_sum_of(seen, low_ms) * 0.98 - fixed_ms) / step)
+    b_hi = int((_sum_of(seen, high_ms) * 1.02 - fixed_ms) / step) + 1
+    for end in order:
+        if b_lo <= end // (npb + 1) <= b_hi:
+            res, _ = check(end)
+            if res is not None and res["in_band"]:
+                return res
+    return None
+
+
 def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
            estimate: Callable[[list[str]], float] | None = None, min_fill: float = 0.9,
            buckets: int = 2000, max_checks: int = 400, *, limits=None,
@@ -135,27 +160,42 @@ def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
     best, back = _dp(logp, lat, par, buckets, npb)
     flat = best.ravel()
     order = [int(i) for i in np.argsort(-flat, kind="stable") if np.isfinite(flat[i])]
-    fallback = None
-    checks = 0
-    for end in order:
+
+    seen: list[tuple[float, float]] = []   # (sum, estimate) of every architecture checked
+
+    def check(end):
+        """The architecture of DP cell ``end`` if it is new and within every budget."""
         idx = trailing_skips(lut, _trace(back, divmod(end, npb + 1)))
         choices = [lut.names[li][k] for li, k in enumerate(idx)]
         if tuple(choices) in skip or (limits is not None and not limits.satisfied(idx)):
-            continue
+            return None, False
         skip.add(tuple(choices))   # other orders of the same skips are the same architecture
         s = lut.arch_ms(idx)
         est = float(estimate(choices)) if estimate else s
-        checks += 1
-        if est <= budget_ms:
-            lp = sum(float(p[k]) for p, k in zip(logp, idx))
-            res = {"choices": choices, "indices": idx, "estimate_ms": est, "sum_ms": s,
-                   "log_prob": lp}
-            if est >= min_fill * budget_ms:
-                return {**res, "in_band": True}
-            if fallback is None:
-                fallback = {**res, "in_band": False}
+        seen.append((s, est))
+        if est > budget_ms:
+            return None, True
+        lp = sum(float(p[k]) for p, k in zip(logp, idx))
+        return {"choices": choices, "indices": idx, "estimate_ms": est, "sum_ms": s,
+                "log_prob": lp, "in_band": est >= min_fill * budget_ms}, True
+
+    fallback, checks = None, 0
+    for end in order:
+        res, checked = check(end)
+        checks += checked
+        if res is not None and res["in_band"]:
+            return res
+        fallback = fallback or res
         if checks >= max_checks and fallback is not None:
             break
+    if fallback is not None and min_fill > 0:
+        # the most probable cells may all lie far under the budget (a strong latency loss makes
+        # small ops likely): scan the cells whose additive sum maps into the band, in
+        # probability order
+        res = _in_band(order, check, seen, budget_ms * min_fill, budget_ms,
+                       (cap - lut.fixed_ms) / buckets, lut.fixed_ms, npb)
+        if res is not None:
+            return res
     if fallback is None:
         raise UserError(f"no architecture of the space is estimated within {budget_ms:.4g} ms"
                         + (" and the other budgets" if limits is not None and limits.active

@@ -130,3 +130,21 @@ def test_derive_never_returns_an_excluded_architecture():
         got = derive(probs, lut, budget, exclude=seen)
         assert got["choices"] not in seen
         seen.append(got["choices"])
+
+
+def test_derive_fills_the_band_when_the_most_probable_archs_are_all_small():
+    """A strong latency loss makes the small ops likely: the few hundred most probable DP cells
+    all lie far under the budget. The derivation still returns an architecture in the band
+    (the most probable there), not the small fallback."""
+    rng = np.random.RandomState(5)
+    ms = [np.sort(rng.uniform(0.1, 1.0, 6)) for _ in range(12)]
+    lut = LatencyTable2D([[f"c{k}" for k in range(6)] for _ in ms], ms, 0.2, {})
+    probs = [np.array([0.9, 0.06, 0.02, 0.01, 0.005, 0.005]) for _ in ms]
+    lo, hi = lut.range_ms()
+    budget = lo + 0.6 * (hi - lo)
+    got = derive(probs, lut, budget, min_fill=0.95, max_checks=5)
+    assert got["in_band"] and 0.95 * budget <= got["estimate_ms"] <= budget
+    # with a calibration (estimate = 0.8 x sum + 0.5) the band is found the same way
+    got = derive(probs, lut, budget, lambda ch: 0.8 * lut.arch_ms(
+        [int(c[1:]) for c in ch]) + 0.5, min_fill=0.95, max_checks=5)
+    assert got["in_band"] and 0.95 * budget <= got["estimate_ms"] <= budget
