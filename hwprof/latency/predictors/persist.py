@@ -68,8 +68,9 @@ def save_predictor(path: str | os.PathLike, predictor) -> None:
               "kinds": predictor.kinds}
     body = {"models": predictor.models, "feature_names": predictor.feature_names,
             "stacked": predictor.stacked, "meta_json": json.dumps(predictor.meta, default=str)}
-    if predictor.transfer_models:
-        body["transfer_models"] = predictor.transfer_models
+    forests = getattr(predictor, "transfer_models", None)  # a transfer's per-kind forests
+    if forests:
+        body["transfer_models"] = forests
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
