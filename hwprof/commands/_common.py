@@ -81,7 +81,7 @@ def protocol_of(args: argparse.Namespace) -> dict:
                                          ("target_ci", args.target_ci),
                                          ("min_span_s", args.min_span),
                                          ("min_samples", args.min_samples),
-                                         ("instances", getattr(args, "instances", None)))
+                                         ("instances", n))
                   if v is not None}}
 
 

@@ -57,8 +57,7 @@ def environment_mismatch(meta: dict[str, Any], hello: dict[str, Any]) -> str | N
     diffs = sorted({f"{f}: table {envs[k].get(f)!r}, here {here.get(f)!r}"
                     for k in others if k in envs for f in ENV_KEY_FIELDS
                     if f != "device" and envs[k].get(f) != here.get(f)})
-    return "; ".join(diffs) or f"environment {environment_key(here, hello['device'])} vs " \
-                               f"{', '.join(others)}"
+    return "; ".join(diffs) or f"environment {here_key.split('/', 1)[1]} vs {', '.join(others)}"
 
 
 def check_plan(meta: dict[str, Any], plan: dict[str, Any] | None, where: str) -> None:

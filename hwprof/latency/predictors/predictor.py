@@ -108,13 +108,12 @@ class LatencyPredictor:
         for kind, idx in by_kind.items():
             sub = [specs[i] for i in idx]
             if kind in self.models:
-                p = self.models[kind].predict(self._features(kind, sub))
+                x = self._features(kind, sub)
+                p = self.models[kind].predict(x)
                 if corrected and self.meta.get("transfer"):
                     from hwprof.latency.predictors.transfer import correction
-                    forest = self.transfer_models.get(kind)
-                    p = p * correction(self.meta["transfer"], sub, p, forest=forest,
-                                       kind_features=None if forest is None else
-                                       self._features(kind, sub))
+                    p = p * correction(self.meta["transfer"], sub, p,
+                                       forest=self.transfer_models.get(kind), kind_features=x)
                 out[idx] = p
                 continue
             for i in idx:

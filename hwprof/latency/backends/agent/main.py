@@ -108,7 +108,7 @@ class Session:
     def _prepare(self, op):
         rec = interleave.OpRecord(op.get("id"), None)
         try:
-            fns = [self.rt.build(op["plan"]) for _ in range(max(1, self.cfg["instances"]))]
+            fns = [self.rt.build(op["plan"]) for _ in range(self.cfg["instances"])]
             rec.timer = self._timer(fns[0], fns[1:])
             first, rec.warmup_calls = rec.timer.warm_up(self.cfg)
             rec.first_call_ms = first * 1e3
