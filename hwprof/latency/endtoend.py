@@ -93,6 +93,8 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
     source = "table" if level is not None else "session"
     if level is None:
         level = reference.level_from_timeline(answer["timeline"])
+    else:
+        _warn_level_outside(level, answer["timeline"])
     cfg = hello.get("protocol")
     results = []
     for res in answer["results"]:
@@ -116,6 +118,31 @@ def _warn_environment(table_meta: dict, hello: dict) -> None:
             "the table was measured on this device in another environment (%s): networks are "
             "measured at this session's own reference level, not comparable with the table's "
             "rows; measure in the table's environment (e.g. the same OMP_NUM_THREADS)", diff)
+
+
+# How far outside the reference's p5-p95 range of a session the table's level may lie before
+# the networks' latencies count as carried beyond the machine states their samples saw.
+LEVEL_OUTSIDE = 0.2
+
+
+def _warn_level_outside(level_ms: float, timeline) -> None:
+    """One warning when the table's level lies far outside what the reference op ran at in this
+    session (a table of another day's machine state): each latency is then carried by the
+    elasticity fitted on samples that never came near the level, which is not stable (a loop's
+    answer measured at 0.969 of its budget re-measured at 0.783 on such a table)."""
+    mv = movement([v for _, v in timeline])
+    if not mv:
+        return
+    lo, hi = mv["p5_ms"], mv["p95_ms"]
+    away = max(lo / level_ms, level_ms / hi) - 1.0
+    if away > LEVEL_OUTSIDE:
+        import logging
+        logging.getLogger("hwprof").warning(
+            "the table's reference level (%.3f ms) lies %.0f %% outside what the reference op "
+            "ran at in this session (p5-p95 %.3f-%.3f ms): the machine is not in the state the "
+            "table was measured in, and the networks' latencies are carried that far; a table "
+            "measured in the machine's present state (build-table --remeasure) is comparable",
+            level_ms, 100 * away, lo, hi)
 
 
 def measure_archs(space, choices_list: Sequence[Sequence[str]], backend, *,

@@ -46,3 +46,30 @@ def test_a_table_of_this_device_in_another_environment_is_named_in_one_warning(c
     with caplog.at_level(logging.WARNING, logger="hwprof"):  # the same environment: no warning
         res, _ = measure_specs([net], backend, table_meta=_meta_with_level(here, None))
     assert res[0]["level_source"] == "table" and not caplog.records
+
+
+def test_a_table_level_far_outside_the_sessions_states_is_named_in_one_warning(caplog):
+    """A table measured on another day's machine state: its level (2.0 ms) lies far above
+    anything the reference ran at in the session (0.8-1.2 ms). The networks are still at the
+    table's level, and one warning says how far they were carried; a level the session visits
+    (1.0 ms) warns of nothing."""
+    import logging
+
+    from hwprof.latency import reference
+    from hwprof.latency.endtoend import measure_specs
+    from hwprof.latency.specs import parse_spec
+    from tests.latency.fakebackend import FakeBackend
+
+    backend = FakeBackend()
+    here = reference.device_key(backend.open({}).hello)
+    net = parse_spec({"kind": "relu", "input": [1, 8, 4, 4]})
+    for level, warned in ((2.0, True), (1.0, False), (0.5, True)):
+        meta = {"reference": {"levels": {here: {"level_ms": level}}}}
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hwprof"):
+            res, _ = measure_specs([net], backend, table_meta=meta)
+        assert res[0]["level_source"] == "table"
+        msgs = [r.getMessage() for r in caplog.records if r.name == "hwprof"]
+        assert len(msgs) == int(warned), (level, msgs)
+        if warned:
+            assert f"({level:.3f} ms)" in msgs[0] and "0.800-1.200 ms" in msgs[0]
