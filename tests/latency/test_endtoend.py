@@ -63,7 +63,7 @@ def test_a_table_level_far_outside_the_sessions_states_is_named_in_one_warning(c
     backend = FakeBackend()
     here = reference.device_key(backend.open({}).hello)
     net = parse_spec({"kind": "relu", "input": [1, 8, 4, 4]})
-    for level, warned in ((2.0, True), (1.0, False), (0.5, True)):
+    for level, warned in ((2.0, True), (1.0, False), (1.25, False), (1.4, True), (0.5, True)):
         meta = {"reference": {"levels": {here: {"level_ms": level}}}}
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="hwprof"):
