@@ -142,8 +142,8 @@ def _warn_level_outside(level_ms: float, timeline) -> None:
         logging.getLogger("hwprof").warning(
             "the table's reference level (%.3f ms) lies %.0f %% outside what the reference op "
             "ran at in this session (p5-p95 %.3f-%.3f ms): the machine is not in the state the "
-            "table was measured in, and the networks' latencies are carried that far; a table "
-            "measured in the machine's present state (build-table --remeasure) is comparable",
+            "table was measured in, and the networks' latencies are carried that far (less "
+            "precise); a table built anew (a new --out: its level is the present state's) is not",
             level_ms, 100 * away, lo, hi)
 
 
