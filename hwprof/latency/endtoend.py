@@ -10,6 +10,7 @@ calibration.
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any, Sequence
 
@@ -18,6 +19,8 @@ from hwprof.latency import reference
 from hwprof.latency.backends.agent.protocol import NETWORK_MIN_SPAN_S, NETWORK_SAMPLING_S
 from hwprof.latency.machine import movement
 from hwprof.latency.specs import OpSpec
+
+log = logging.getLogger("hwprof")
 
 
 def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
@@ -91,10 +94,11 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
     finally:
         sess.close()
     source = "table" if level is not None else "session"
+    machine = movement([v for _, v in answer["timeline"]])
     if level is None:
         level = reference.level_from_timeline(answer["timeline"])
     else:
-        _warn_level_outside(level, answer["timeline"])
+        _warn_level_outside(level, machine)
     cfg = hello.get("protocol")
     results = []
     for res in answer["results"]:
@@ -102,8 +106,7 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
             raise DeviceError(f"{backend.label}: the network could not be measured: "
                               f"{res.get('error') or 'unknown error'}")
         res = dict(res, **reference.latency_columns(res, level, cfg))
-        res.update({"level_source": source,
-                    "machine": movement([v for _, v in answer["timeline"]])})
+        res.update({"level_source": source, "machine": machine and dict(machine)})
         results.append(res)
     return results, hello
 
@@ -113,8 +116,7 @@ def _warn_environment(table_meta: dict, hello: dict) -> None:
     its level does not apply, so the networks are measured at this session's own level."""
     diff = reference.environment_mismatch(table_meta, hello)
     if diff:
-        import logging
-        logging.getLogger("hwprof").warning(
+        log.warning(
             "the table was measured on this device in another environment (%s): networks are "
             "measured at this session's own reference level, not comparable with the table's "
             "rows; measure in the table's environment (e.g. the same OMP_NUM_THREADS)", diff)
@@ -125,25 +127,23 @@ def _warn_environment(table_meta: dict, hello: dict) -> None:
 LEVEL_OUTSIDE = 0.1
 
 
-def _warn_level_outside(level_ms: float, timeline) -> None:
+def _warn_level_outside(level_ms: float, machine: dict | None) -> None:
     """One warning when the table's level lies far outside what the reference op ran at in this
     session (a table of another day's machine state): each latency is then carried by the
     elasticity fitted on samples that never came near the level, which is not stable (a loop's
     answer measured at 0.969 of its budget re-measured at 0.783 on a table 57 % off; with the
     machine's fast state 11 % above the level, one network read 0.977-1.022 of its budget in
-    four sessions)."""
-    mv = movement([v for _, v in timeline])
-    if not mv:
+    four sessions). ``machine``: the session's :func:`~hwprof.latency.machine.movement`."""
+    if not machine:
         return
-    lo, hi = mv["p5_ms"], mv["p95_ms"]
+    lo, hi = machine["p5_ms"], machine["p95_ms"]
     away = max(lo / level_ms, level_ms / hi) - 1.0
     if away > LEVEL_OUTSIDE:
-        import logging
-        logging.getLogger("hwprof").warning(
+        log.warning(
             "the table's reference level (%.3f ms) lies %.0f %% outside what the reference op "
             "ran at in this session (p5-p95 %.3f-%.3f ms): the machine is not in the state the "
             "table was measured in, and the networks' latencies are carried that far (less "
-            "precise); a table built anew (a new --out: its level is the present state's) is not",
+            "precise); a table built anew (a new --out) takes the present state as its level",
             level_ms, 100 * away, lo, hi)
 
 
