@@ -57,6 +57,9 @@ def main():
     ap.add_argument("--json", help="also write all figures to this JSON file")
     ap.add_argument("--passes", type=int, default=1,
                     help="passes per hwprof build (build-table --passes); default 1")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep hwprof's build tables (build1.parquet, ...) in DIR; default: a "
+                         "temporary folder")
     ap.add_argument("--protocol", default="{}",
                     help='protocol overrides as JSON, e.g. \'{"target_ci": 0.015}\', or '
                          '"quick" (build-table --quick\'s settings)')
@@ -66,14 +69,17 @@ def main():
     specs = get_space(args.space).table_specs()
     sigs = [s.signature for s in specs]
     print(f"space {args.space}: {len(specs)} ops; {args.repeats} hwprof builds")
-    tmp = Path(tempfile.mkdtemp(prefix="hwprof-bench-"))
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hwprof-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     plans = tmp / "plans.json"
     plans.write_text(json.dumps({s.signature: s.plan() for s in specs}))
     builds, runs, nas_version = [], [], None
     # passes of the two tools alternate, so both see the same machine load
     level = None
     for r in range(max(2, args.repeats)):
-        out = tmp / f"build{r}.parquet"
+        out = tmp / f"build{r + 1}.parquet"
+        if out.exists():
+            sys.exit(f"{out} exists: --keep needs an empty folder")
         t0 = time.perf_counter()
         rep = build_table(specs, [get_backend("cpu")], out, quiet=True, log=lambda m: None,
                           protocol=protocol, passes=args.passes,

@@ -236,3 +236,48 @@ def test_the_instances_setting_is_a_protocol_setting():
     assert protocol.settings({"instances": 1})["instances"] == 1
     with pytest.raises(ValueError, match="instances"):
         protocol.settings({"instances": 0})
+
+
+def test_a_reference_gap_times_the_reference_less_often_and_pairs_every_op_sample():
+    level = 0.45
+    got = {}
+    for gap in (0.0, 3.0):
+        m = Machine(period=0.4)
+        cfg = protocol.settings({**CFG, "ref_gap_ms": gap})
+        ops = [("conv", m.op(1e-3, 1.0)), ("bn", m.op(0.2e-3, 0.0))] + [
+            (f"conv{i}", m.op(1e-3, 1.0)) for i in range(5)]
+        records, timeline = _group(m, ops, level, cfg)
+        n_op = sum(len(r.samples_ms) for r in records)
+        for rec in records:  # every op sample is paired, in the order it was taken
+            assert len(rec.refs_ms) == len(rec.samples_ms) == len(rec.at_s)
+            assert rec.at_s == sorted(rec.at_s)
+        got[gap] = (len(timeline) - 1) / n_op, {r.id: _at_level(r, level) for r in records}
+    assert got[0.0][0] == pytest.approx(1.0)      # a reference sample after every op sample
+    assert got[3.0][0] < 0.5                      # one after ~3 ms of op samples (2-3 of them)
+    for gap in got:  # the states last 0.4 s, so a few ms between reference samples lose nothing
+        assert got[gap][1]["conv"] == pytest.approx(1.5, rel=0.02)
+        assert got[gap][1]["bn"] == pytest.approx(0.2, rel=0.02)
+
+
+def test_a_fixed_elasticity_carries_every_op_as_the_reference_moves():
+    refs = [1.4, 1.45, 1.5] * 6
+    bn = [0.2] * len(refs)  # an op that does not follow the reference (fitted elasticity 0)
+    fitted = refstats.estimate(bn, refs, 1.5)
+    assert fitted["ref_elasticity"] == 0.0 and fitted["latency_ms"] == pytest.approx(0.2)
+    fixed = refstats.estimate(bn, refs, 1.5, fixed_elasticity=1.0)
+    assert fixed["ref_elasticity"] == 1.0
+    assert fixed["latency_ms"] == pytest.approx(0.2 * 1.5 / 1.45)  # carried 1:1 (the median)
+    conv = [x * 2 for x in refs]
+    assert refstats.estimate(conv, refs, 1.5, fixed_elasticity=1.0)["latency_ms"] == (
+        pytest.approx(3.0))
+
+
+@pytest.mark.parametrize("bad", [{"elasticity": 5.0}, {"elasticity": "one"}, {"ref_gap_ms": -1}])
+def test_bad_quick_settings_are_refused(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        protocol.settings(bad)
+
+
+def test_the_quick_protocol_is_valid_settings():
+    s = protocol.settings(protocol.QUICK)
+    assert s["elasticity"] == 1.0 and s["ref_gap_ms"] > 0 and s["max_samples"] <= 16

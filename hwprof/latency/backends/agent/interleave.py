@@ -20,7 +20,8 @@ while it is ahead of ``max_samples`` spread evenly over the span (otherwise
 the fast ops of a small group would reach the sample cap in the first seconds,
 and their samples would cover only the machine states of those seconds). A
 round in which every op sits out times the reference alone, so the timeline
-goes on.
+goes on. With ``ref_gap_ms`` > 0 (the quick protocol) the reference is timed
+after that much op sampling instead of after every op sample (:class:`Pairing`).
 
 Standard library only; the clock and the synchronisation hook are parameters
 so the schedule can be tested with a fake clock that switches speed states.
@@ -105,8 +106,8 @@ class OpRecord:
         elif self.sampled_s >= cfg["time_cap_s"]:
             self.stop_reason = "time_cap"
         elif self.at_s[-1] - self.at_s[0] >= cfg["min_span_s"] and refstats.estimate(
-                self.samples_ms, self.refs_ms, level_ms, cfg["target_ci"],
-                cfg["min_side"])["converged"]:
+                self.samples_ms, self.refs_ms, level_ms, cfg["target_ci"], cfg["min_side"],
+                fixed_elasticity=cfg.get("elasticity"))["converged"]:
             self.stop_reason = "converged"
         return self.stop_reason is not None
 
@@ -119,6 +120,45 @@ def due(rec, cfg, now):
     return n < cfg["max_samples"] * min(1.0, (now - rec.at_s[0]) / cfg["min_span_s"])
 
 
+class Pairing:
+    """The reference's side of the rounds: its timeline, and op samples paired with it.
+
+    An op sample waits until the next reference sample, and is paired with the
+    mean of that one and the one before it. With ``ref_gap_ms`` 0 the reference
+    is timed after every op sample; otherwise once that much op sampling has
+    passed since its last sample (the machine changes state every few seconds,
+    so op samples a few ms apart share one), and at the end of every round.
+    """
+
+    def __init__(self, ref, clock, gap_ms=0.0):
+        self.ref, self.clock, self.gap_s = ref, clock, gap_ms / 1e3
+        self.t0 = clock()
+        self.prev = ref.time_block() * 1e3
+        self.timeline = [(0.0, self.prev)]
+        self.pending, self.since_s = [], 0.0
+
+    def reference(self):
+        """Time the reference once; pair the waiting op samples with it."""
+        r = self.ref.time_block() * 1e3
+        self.timeline.append((self.clock() - self.t0, r))
+        for rec, y_ms, at in self.pending:
+            rec.samples_ms.append(y_ms)
+            rec.refs_ms.append((self.prev + r) / 2.0)
+            rec.at_s.append(at)
+        self.pending, self.since_s, self.prev = [], 0.0, r
+
+    def op_sample(self, rec, y_s):
+        self.pending.append((rec, y_s * 1e3, self.clock() - self.t0))
+        rec.sampled_s += y_s * rec.timer.block
+        self.since_s += y_s * rec.timer.block
+        if self.since_s >= self.gap_s:
+            self.reference()
+
+    def end_round(self):
+        if self.pending:
+            self.reference()
+
+
 def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
     """Sample ``records`` (warmed up) in rounds paired with ``ref`` (a warmed :class:`Timer`).
 
@@ -127,34 +167,25 @@ def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
     Returns the reference timeline: (seconds since the start, ms) per sample.
     """
     rng = random.Random("hwprof-rounds:%s" % seed)
-    t0 = clock()
-    prev = ref.time_block() * 1e3
-    timeline = [(0.0, prev)]
+    pairing = Pairing(ref, clock, cfg.get("ref_gap_ms", 0.0))
     active = [r for r in records if r.error is None]
     rounds = 0
     while active:
-        order = [rec for rec in active if due(rec, cfg, clock() - t0)]
+        order = [rec for rec in active if due(rec, cfg, clock() - pairing.t0)]
         rng.shuffle(order)
         if not order:  # every op is ahead of its pace: the reference alone marks the time
-            prev = ref.time_block() * 1e3
-            timeline.append((clock() - t0, prev))
+            pairing.reference()
         for rec in order:
             try:
                 y = rec.timer.time_block()
             except Exception as e:  # noqa: BLE001  (the op's own failure: an error row)
                 rec.error = "%s: %s" % (type(e).__name__, e)
                 continue
-            r = ref.time_block() * 1e3
-            now = clock() - t0
-            rec.samples_ms.append(y * 1e3)
-            rec.refs_ms.append((prev + r) / 2.0)
-            rec.at_s.append(now)
-            rec.sampled_s += y * rec.timer.block
-            timeline.append((now, r))
-            prev = r
+            pairing.op_sample(rec, y)
+        pairing.end_round()
         rounds += 1
-        level = level_ms or refstats.level_of([v for _, v in timeline])
+        level = level_ms or refstats.level_of([v for _, v in pairing.timeline])
         active = [rec for rec in active if rec.error is None and not rec.done(cfg, level)]
         if progress is not None:
             progress(rounds, len(active))
-    return timeline
+    return pairing.timeline

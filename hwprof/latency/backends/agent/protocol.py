@@ -21,6 +21,11 @@ DEFAULTS = {
     "time_cap_s": 5.0,       # ... or when this much time was spent sampling the op
     "unstable_cv": 0.10,     # rows whose robust spread (IQR / median) is larger are flagged
     "instances": 2,          # each op is built this many times; its samples take them in turn
+    "ref_gap_ms": 0.0,       # the reference is timed once this much op sampling has passed since
+                             # its last sample (0: after every op sample); the op samples between
+                             # two reference samples are paired with their mean
+    "elasticity": None,      # None: each op's elasticity is fitted on its samples; a number: every
+                             # op is carried to the level with it (see QUICK)
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
@@ -34,11 +39,19 @@ BUILD_PASSES = 3
 NETWORK_SAMPLING_S = 60.0
 NETWORK_MIN_SPAN_S = 15.0
 
-# A first look: the same schedule and statistics with a short span and time cap. Tables built
-# with it are faster to make and less repeatable over time (README: "Measured figures").
-QUICK = {"min_span_s": 0.0, "time_cap_s": 0.3, "target_ci": 0.03, "max_samples": 40}
+# A first look: the same schedule with a short span and time cap, 8-16 samples per op, one
+# instance, the reference timed after 10 ms of op sampling rather than after every sample, and
+# every op carried to the level as the reference moves (elasticity 1): with 16 samples, mostly
+# from one or two machine states, a fitted elasticity is noise (errors in the reference's own
+# samples flatten the slope) and extrapolates badly where a later build sits in another state
+# (README: "Measured figures"). Tables built with it are faster to make and less repeatable.
+QUICK = {"min_span_s": 0.0, "time_cap_s": 0.1, "target_ci": 0.04, "min_samples": 8,
+         "max_samples": 16, "settle_s": 0.1, "min_warmup_calls": 1, "instances": 1,
+         "ref_gap_ms": 10.0, "elasticity": 1.0}
 
 Z95 = 1.959963984540054
+
+ELASTICITY_BOUNDS = (-0.5, 3.0)  # physically plausible range; clamps a slope from a narrow x range
 
 
 def settings(overrides=None):
@@ -51,6 +64,14 @@ def settings(overrides=None):
     if not (isinstance(s["instances"], int) and s["instances"] >= 1):
         raise ValueError("protocol setting instances must be a whole number >= 1, got %r"
                          % (s["instances"],))
+    e = s["elasticity"]
+    lo, hi = ELASTICITY_BOUNDS
+    if e is not None and not (isinstance(e, (int, float)) and lo <= e <= hi):
+        raise ValueError("protocol setting elasticity must be null (fitted) or a number in "
+                         "[%g, %g], got %r" % (lo, hi, e))
+    if not (isinstance(s["ref_gap_ms"], (int, float)) and s["ref_gap_ms"] >= 0):
+        raise ValueError("protocol setting ref_gap_ms must be a number >= 0, got %r"
+                         % (s["ref_gap_ms"],))
     return s
 
 

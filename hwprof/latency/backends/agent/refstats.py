@@ -27,10 +27,7 @@ for the rows it writes.
 
 import math
 
-from .protocol import Z95, median_ci, quantile
-
-ELASTICITY_BOUNDS = (-0.5, 3.0)  # physically plausible range; clamps a slope from a narrow x range
-
+from .protocol import ELASTICITY_BOUNDS, Z95, median_ci, quantile
 
 MAX_SLOPE_POINTS = 64  # the slope of more samples uses an evenly spaced subset (cost is n^2)
 
@@ -69,7 +66,7 @@ def adjusted(samples_ms, refs_ms, level_ms, e):
 
 
 def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
-             window=0.10, min_near=8):
+             window=0.10, min_near=8, fixed_elasticity=None):
     """The latency of an op at reference level ``level_ms`` from paired samples.
 
     The samples taken while the reference was within ``window`` (relative) of
@@ -77,7 +74,8 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
     the latency: the machine's states are not a line, and samples far from
     the level (another state) carry their state's quirks with them. With
     fewer than ``min_near`` such samples every sample is carried (the
-    fallback; ``near_level`` is then False).
+    fallback; ``near_level`` is then False). ``fixed_elasticity`` (a number)
+    replaces the fitted elasticity (the quick protocol's few samples cannot fit one).
 
     Returns latency_ms, its CI (ci_low_ms, ci_high_ms), the elasticity, the
     counts of samples below and above the level and near it, ``bracketed``
@@ -87,7 +85,10 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
     """
     if not samples_ms or len(samples_ms) != len(refs_ms):
         raise ValueError("estimate needs as many reference levels as samples (and at least one)")
-    e = elasticity(samples_ms, refs_ms) if len(samples_ms) > 2 else 0.0
+    if fixed_elasticity is not None:
+        e = float(fixed_elasticity)
+    else:
+        e = elasticity(samples_ms, refs_ms) if len(samples_ms) > 2 else 0.0
     lo_x, hi_x = level_ms / (1.0 + window), level_ms * (1.0 + window)
     near = [i for i, x in enumerate(refs_ms) if lo_x <= x <= hi_x]
     use = near if len(near) >= min_near else range(len(samples_ms))
