@@ -91,6 +91,8 @@ def one_run(a, space, model, data, device, meta, budget, pbudget, algo, seed, ou
             "sessions": max((r["round"] for r in rep["rounds"]), default=0),
             "networks": len(rep["rounds"]), "result": rep["result"],
             "choices": rep.get("choices"), "params_ok": cons.get("params", {}).get("ok"),
+            "params_ratio": (cons["params"]["value"] / cons["params"]["budget"]
+                             if cons.get("params", {}).get("budget") else None),
             "wall_s": wall, "measure_s": rep["measure_seconds"], "notes": measure.notes,
             "machine_spread": max([s for s in spreads if s] or [None], key=lambda s: s or 0)}
 
@@ -101,7 +103,8 @@ def print_row(r, q):
     print(f"{r['algo']:9s} p{q:<3g} seed {r['seed']} budget {r['budget_ms']:.3f} ms; plain "
           f"derivation {f(r['plain_ratio'])} x budget; loop answer {f(r['measured_ms'])} ms = "
           f"{f(r['ratio'])} x budget ({r['sessions']} session(s), {r['networks']} networks, "
-          f"{r['result']}); wall {r['wall_s']:.0f} s, measuring {r['measure_s']:.0f} s",
+          f"{r['result']}); wall {r['wall_s']:.0f} s, measuring {r['measure_s']:.0f} s"
+          + (f"; parameters {f(r['params_ratio'])} x their budget" if r.get("params_ratio") else ""),
           flush=True)
 
 
@@ -143,6 +146,12 @@ def summarise(rows, cal_s):
     if any(r["params_ok"] is not None for r in rows):
         both = sum(bool(r["params_ok"]) and (r["ratio"] or 9) <= 1.0 for r in rows)
         print(f"  latency and parameter budgets both met: {both}/{len(rows)}")
+        pr = [r["params_ratio"] for r in rows if r.get("params_ratio") is not None]
+        binding = sum(p >= BAND[0] and (r["ratio"] or 0) >= BAND[0]
+                      for p, r in zip(pr, [r for r in rows if r.get("params_ratio") is not None]))
+        print(f"  parameters / their budget: min {min(pr):.3f} median {np.median(pr):.3f} max "
+              f"{max(pr):.3f}; both budgets binding (each answer at >= {BAND[0]} of both): "
+              f"{binding}/{len(pr)}")
     if rows:
         wall = sum(r["wall_s"] for r in rows) + cal_s
         share = (sum(r["measure_s"] for r in rows) + cal_s) / wall
