@@ -78,6 +78,36 @@ def _trace(back, end: tuple[int, int]) -> list[int]:
     return idx[::-1]
 
 
+def _cell_params(back, shape, params: Sequence[np.ndarray], fixed: float) -> np.ndarray:
+    """The exact parameter count of every DP cell's architecture (traced back all at once;
+    cells no architecture reaches get +inf): the programme's parameter buckets are rounded,
+    so a cell near the budget may hold an architecture over it."""
+    b, q = (a.ravel() for a in np.indices(shape))
+    total = np.full(b.size, float(fixed))
+    ok = np.ones(b.size, dtype=bool)
+    for (arg, cl, cp), p in zip(reversed(back), reversed(params)):
+        k = arg[b, q].astype(np.int64)
+        ok &= k >= 0
+        k = np.where(ok, k, 0)
+        total += np.where(ok, p[k], 0.0)
+        b = np.where(ok, b - cl[k], 0)
+        q = np.where(ok, q - cp[k], 0)
+    return np.where(ok, total, np.inf)
+
+
+def _order(best: np.ndarray, back, limits) -> list[int]:
+    """DP cells by decreasing probability, without the unreachable ones and (with a parameter
+    budget) without those whose architecture is over it: with a binding budget most of the
+    most probable cells are, and checking them one by one cost a loop round minutes."""
+    flat = best.ravel()
+    keep = np.isfinite(flat)
+    if limits is not None and limits.param_budget is not None:
+        keep &= _cell_params(back, best.shape, limits.params,
+                             limits.fixed_params) <= limits.param_budget
+    cells = np.flatnonzero(keep)
+    return [int(i) for i in cells[np.argsort(-flat[cells], kind="stable")]]
+
+
 def _log_probs(probs, limits) -> list[np.ndarray]:
     logp = [np.log(np.clip(np.asarray(p, dtype=float), 1e-12, None)) for p in probs]
     if limits is not None:   # candidates over the memory budget are never derived
@@ -158,8 +188,7 @@ def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
     lat, par, npb = _costs(lut, cap, buckets, limits, param_buckets)
     logp = _log_probs(probs, limits)
     best, back = _dp(logp, lat, par, buckets, npb)
-    flat = best.ravel()
-    order = [int(i) for i in np.argsort(-flat, kind="stable") if np.isfinite(flat[i])]
+    order = _order(best, back, limits)
 
     seen: list[tuple[float, float]] = []   # (sum, estimate) of every architecture checked
 

@@ -148,3 +148,23 @@ def test_derive_fills_the_band_when_the_most_probable_archs_are_all_small():
     got = derive(probs, lut, budget, lambda ch: 0.8 * lut.arch_ms(
         [int(c[1:]) for c in ch]) + 0.5, min_fill=0.95, max_checks=5)
     assert got["in_band"] and 0.95 * budget <= got["estimate_ms"] <= budget
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_dp_cells_exact_parameters_are_traced_at_once(seed):
+    from hwprof.search.derive import _cell_params, _costs, _dp, _log_probs, _order, _trace
+    lut, probs = _lut(), _probs(seed)
+    limits = _limits(lut, param_budget=14_000.0)
+    lat, par, npb = _costs(lut, lut.range_ms()[1], 50, limits, 8)
+    best, back = _dp(_log_probs(probs, limits), lat, par, 50, npb)
+    got = _cell_params(back, best.shape, limits.params, limits.fixed_params)
+    for cell in range(best.size):
+        end = divmod(cell, npb + 1)
+        if np.isfinite(best[end]):
+            assert got[cell] == pytest.approx(limits.arch_params(_trace(back, end)))
+        else:
+            assert got[cell] == np.inf
+    order = _order(best, back, limits)   # by probability, only cells within the budget
+    assert order and all(got[c] <= 14_000.0 for c in order)
+    assert [best.ravel()[c] for c in order] == sorted((best.ravel()[c] for c in order), reverse=True)
+    assert len(order) == int(np.sum(np.isfinite(best.ravel()) & (got <= 14_000.0)))
