@@ -16,7 +16,11 @@ from typing import Any, Sequence
 
 from hwprof.errors import DeviceError, UserError
 from hwprof.latency import reference
-from hwprof.latency.backends.agent.protocol import NETWORK_MIN_SPAN_S, NETWORK_SAMPLING_S
+from hwprof.latency.backends.agent.protocol import (
+    NETWORK_MAX_SPAN_X,
+    NETWORK_MIN_SPAN_S,
+    NETWORK_SAMPLING_S,
+)
 from hwprof.latency.machine import movement
 from hwprof.latency.specs import OpSpec
 
@@ -55,10 +59,16 @@ def random_choices(space, n: int, seed: int = 0) -> list[list[str]]:
 
 
 def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
-    """The protocol for measuring ``n_networks`` networks in one group (overrides win)."""
-    cap = max(5.0, NETWORK_SAMPLING_S / max(1, n_networks))
-    return {"time_cap_s": cap, "max_samples": 5000, "min_span_s": NETWORK_MIN_SPAN_S,
-            **(protocol or {})}
+    """The protocol for measuring ``n_networks`` networks in one group (overrides win).
+
+    A network whose samples span twice the minimum span without bracketing the level stops
+    (``max_span_s``): the machine has left the table's state (its fast state drifts by 10 %
+    within an hour on the development VM), and waiting for it measured 4 mini networks for
+    165 s instead of 30."""
+    p = {"time_cap_s": max(5.0, NETWORK_SAMPLING_S / max(1, n_networks)), "max_samples": 5000,
+         "min_span_s": NETWORK_MIN_SPAN_S, **(protocol or {})}
+    p.setdefault("max_span_s", NETWORK_MAX_SPAN_X * p["min_span_s"])
+    return p
 
 
 def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = None,

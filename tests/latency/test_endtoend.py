@@ -16,6 +16,12 @@ def test_the_users_protocol_overrides_win():
     assert p["min_span_s"] == 30.0 and p["time_cap_s"] == 2.0 and p["max_samples"] == 5000
 
 
+def test_networks_stop_at_twice_their_span_bracketed_or_not():
+    assert network_protocol(4)["max_span_s"] == 2 * NETWORK_MIN_SPAN_S
+    assert network_protocol(4, {"min_span_s": 30.0})["max_span_s"] == 60.0
+    assert network_protocol(4, {"max_span_s": 45.0})["max_span_s"] == 45.0
+
+
 def _meta_with_level(env_key, omp):
     return {"reference": {"levels": {f"fakefp000001/{env_key}": {"level_ms": 1.0}}},
             "environments": {env_key: {"runtime": "nnabla", "runtime_version": "0",

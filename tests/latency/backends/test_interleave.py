@@ -152,6 +152,29 @@ def test_samples_in_one_state_do_not_bracket_a_level_outside_it():
     assert records[0].stop_reason == "time_cap"
 
 
+def test_an_op_that_cannot_bracket_the_level_stops_at_max_span_not_at_its_caps():
+    # the machine's fast state drifted above the table's level: the samples never reach it
+    got = {}
+    for max_span in (None, 1.0):
+        m = Machine(period=0.2)
+        cfg = protocol.settings({"min_samples": 12, "min_span_s": 0.5, "time_cap_s": 3.0,
+                                 "max_samples": 100000, "max_span_s": max_span})
+        records, timeline = _group(m, [("net", m.op(1e-3))], 0.2, cfg)
+        rec = records[0]
+        got[max_span] = (rec.stop_reason, rec.at_s[-1] - rec.at_s[0])
+        assert not refstats.estimate(rec.samples_ms, rec.refs_ms, 0.2)["bracketed"]
+    assert got[None][0] == "time_cap" and got[None][1] > 3.0
+    assert got[1.0][0] == "max_span" and 1.0 <= got[1.0][1] < 1.1
+
+
+def test_a_bracketed_op_still_converges_before_max_span():
+    m = Machine(period=0.05)
+    cfg = protocol.settings({"min_samples": 12, "min_span_s": 0.5, "time_cap_s": 30.0,
+                             "max_samples": 100000, "max_span_s": 5.0})
+    records, _ = _group(m, [("net", m.op(1e-3))], 0.45, cfg)
+    assert records[0].stop_reason == "converged"
+
+
 def test_block_size_makes_a_sample_last_at_least_min_sample_ms():
     assert interleave.block_size(50e-6, 1.0) == 20
     assert interleave.block_size(2e-3, 0.5) == 1
@@ -272,7 +295,8 @@ def test_a_fixed_elasticity_carries_every_op_as_the_reference_moves():
         pytest.approx(3.0))
 
 
-@pytest.mark.parametrize("bad", [{"elasticity": 5.0}, {"elasticity": "one"}, {"ref_gap_ms": -1}])
+@pytest.mark.parametrize("bad", [{"elasticity": 5.0}, {"elasticity": "one"}, {"ref_gap_ms": -1},
+                                 {"max_span_s": 0}])
 def test_bad_quick_settings_are_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         protocol.settings(bad)

@@ -10,4 +10,4 @@ AGENT_VERSION = "7"  # 2: groups of ops sampled in rounds beside a reference op;
 # 4: a new table's level is the fastest common state; 5: 10-s span (a build's passes, each in
 # its own process, make up the rest); 6: each op built twice, its samples take the instances in
 # turn; 7: protocol settings ref_gap_ms (the reference timed after that much op sampling) and
-# elasticity (a fixed one; the quick protocol's)
+# elasticity (a fixed one; the quick protocol's), max_span_s (networks: 2x their min span)

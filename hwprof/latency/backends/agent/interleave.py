@@ -96,20 +96,30 @@ class OpRecord:
         self.first_call_ms, self.warmup_calls = None, 0
         self.error = None
         self.stop_reason = None
+        self._next_check = 0
 
     def done(self, cfg, level_ms):
         n = len(self.samples_ms)
         if n < cfg["min_samples"]:
             return False
+        span = self.at_s[-1] - self.at_s[0]
         if n >= cfg["max_samples"]:
             self.stop_reason = "max_samples"
         elif self.sampled_s >= cfg["time_cap_s"]:
             self.stop_reason = "time_cap"
-        elif self.at_s[-1] - self.at_s[0] >= cfg["min_span_s"] and refstats.estimate(
-                self.samples_ms, self.refs_ms, level_ms, cfg["target_ci"], cfg["min_side"],
-                fixed_elasticity=cfg.get("elasticity"))["converged"]:
+        elif cfg.get("max_span_s") and span >= cfg["max_span_s"]:
+            self.stop_reason = "max_span"
+        elif span >= cfg["min_span_s"] and n >= self._next_check and self._converged(cfg, level_ms):
             self.stop_reason = "converged"
         return self.stop_reason is not None
+
+    def _converged(self, cfg, level_ms):
+        # the estimate sorts every sample: with thousands (a network), it is redone once the
+        # samples grew by 2 %, not every round
+        self._next_check = len(self.samples_ms) * 1.02
+        return refstats.estimate(self.samples_ms, self.refs_ms, level_ms, cfg["target_ci"],
+                                 cfg["min_side"], fixed_elasticity=cfg.get("elasticity"))[
+                                     "converged"]
 
 
 def due(rec, cfg, now):

@@ -26,6 +26,8 @@ DEFAULTS = {
                              # two reference samples are paired with their mean
     "elasticity": None,      # None: each op's elasticity is fitted on its samples; a number: every
                              # op is carried to the level with it (see QUICK)
+    "max_span_s": None,      # an op whose samples span this long stops, bracketed or not (the
+                             # machine has not come near the level in that time); None: no limit
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
@@ -38,6 +40,7 @@ BUILD_PASSES = 3
 # NETWORK_MIN_SPAN_S (hwprof.latency.endtoend.network_protocol explains both).
 NETWORK_SAMPLING_S = 60.0
 NETWORK_MIN_SPAN_S = 15.0
+NETWORK_MAX_SPAN_X = 2.0   # ... and stop, bracketed or not, once they span this many times it
 
 # A first look: the same schedule with a short span and time cap, 8-16 samples per op, one
 # instance, the reference timed after 10 ms of op sampling rather than after every sample, and
@@ -69,6 +72,9 @@ def settings(overrides=None):
     if e is not None and not (isinstance(e, (int, float)) and lo <= e <= hi):
         raise ValueError("protocol setting elasticity must be null (fitted) or a number in "
                          "[%g, %g], got %r" % (lo, hi, e))
+    m = s["max_span_s"]
+    if m is not None and not (isinstance(m, (int, float)) and m > 0):
+        raise ValueError("protocol setting max_span_s must be null or a number > 0, got %r" % (m,))
     if not (isinstance(s["ref_gap_ms"], (int, float)) and s["ref_gap_ms"] >= 0):
         raise ValueError("protocol setting ref_gap_ms must be a number >= 0, got %r"
                          % (s["ref_gap_ms"],))
