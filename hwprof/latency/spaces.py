@@ -86,6 +86,7 @@ class Space:
         self.stem_layers, shape = self._fixed(d["stem"], shape, "stem")
         self.layers: list[Layer] = []
         self._cands: list[dict[str, dict]] = []
+        self._spec_cache: dict[tuple[int, str], OpSpec] = {}
         for si, st in enumerate(d["stages"]):
             shape = self._stage(si, st, shape)
         self.head_layers, shape = self._fixed(d["head"], shape, "head")
@@ -161,7 +162,13 @@ class Space:
                             f"expected one of: {', '.join(lay.candidates)}")
         if name == SKIP:
             return None
-        return _candidate_op(self._cands[li][name], list(lay.input), lay.out_channels, lay.stride)
+        # specs are immutable, and building one validates it (a derivation asks for 400
+        # architectures' specs per rung: built anew, they were 99 % of its time)
+        key = (li, name)
+        if key not in self._spec_cache:
+            self._spec_cache[key] = _candidate_op(self._cands[li][name], list(lay.input),
+                                                  lay.out_channels, lay.stride)
+        return self._spec_cache[key]
 
     def table_specs(self) -> list[OpSpec]:
         """Exactly the unique specs a lookup table of this space needs."""
