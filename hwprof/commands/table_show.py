@@ -69,6 +69,21 @@ def _reference_lines(s: dict) -> list[str]:
     return lines
 
 
+def protocol_line(p: dict) -> str:
+    """The measurement protocol a table was built with, in one line."""
+    span = f", spanning >= {p['min_span_s']:g} s" if p.get("min_span_s") else ""
+    n = p.get("instances")
+    return (f"protocol  CI of the latency within +-{100 * p.get('target_ci', 0):.3g} %, "
+            f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms"
+            f"{span}, cap {p.get('time_cap_s')} s per op"
+            + (f", {n} instance{'s' if n != 1 else ''} of each" if n else "")
+            + (f", {p['max_samples']} samples at most" if p.get("max_samples") else "")
+            + (f"; the reference after every {p['ref_gap_ms']:g} ms of op sampling"
+               if p.get("ref_gap_ms") else "")
+            + (f"; elasticity fixed at {p['elasticity']:g}"
+               if p.get("elasticity") is not None else ""))
+
+
 def format_summary(s: dict) -> str:
     from hwprof.latency.devices import hardware_name
     from hwprof.latency.table import SCHEMA_VERSION
@@ -98,13 +113,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"passes    {n} per op; passes of an op differ by {100 * ps['spread_p50']:.1f} % "
                      f"(median), {100 * ps['spread_p90']:.1f} % (p90); "
                      f"{ps['rows_spread_over_10pct']} rows by more than 10 %")
-    p = s.get("protocol") or {}
-    if p:
-        span = f", spanning >= {p['min_span_s']:g} s" if p.get("min_span_s") else ""
-        lines.append(f"protocol  CI of the latency within +-{100 * p.get('target_ci', 0):.3g} %, "
-                     f">= {p.get('min_samples')} samples of >= {p.get('min_sample_ms')} ms"
-                     f"{span}, cap {p.get('time_cap_s')} s per op"
-                     + (f", {p['instances']} instances of each" if p.get("instances") else ""))
+    if s.get("protocol"):
+        lines.append(protocol_line(s["protocol"]))
     imp = s.get("imported")
     if imp:
         lines.append(f"imported  {imp['source']} from {imp['file'] or '?'}: {imp['advice']}")

@@ -40,3 +40,14 @@ def test_instances_is_passed_on_and_a_nonpositive_count_is_refused():
     assert _parse("--instances", "3", what="network") == {"instances": 3}
     with pytest.raises(UserError, match="--instances"):
         _parse("--instances", "0")
+
+
+def test_table_show_names_a_quick_tables_protocol():
+    from hwprof.commands.table_show import protocol_line
+    quick = protocol_line(settings(QUICK))
+    assert "1 instance of each" in quick and "16 samples at most" in quick
+    assert "reference after every 10 ms of op sampling" in quick
+    assert "elasticity fixed at 1" in quick
+    default = protocol_line(DEFAULTS)
+    assert "2 instances of each" in default and "elasticity" not in default
+    assert "reference after every" not in default
