@@ -67,7 +67,8 @@ def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
     165 s instead of 30."""
     p = {"time_cap_s": max(5.0, NETWORK_SAMPLING_S / max(1, n_networks)), "max_samples": 5000,
          "min_span_s": NETWORK_MIN_SPAN_S, **(protocol or {})}
-    p.setdefault("max_span_s", NETWORK_MAX_SPAN_X * p["min_span_s"])
+    if p["min_span_s"] > 0:   # with no span to wait for, the caps end it
+        p.setdefault("max_span_s", NETWORK_MAX_SPAN_X * p["min_span_s"])
     return p
 
 

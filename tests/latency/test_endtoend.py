@@ -20,6 +20,7 @@ def test_networks_stop_at_twice_their_span_bracketed_or_not():
     assert network_protocol(4)["max_span_s"] == 2 * NETWORK_MIN_SPAN_S
     assert network_protocol(4, {"min_span_s": 30.0})["max_span_s"] == 60.0
     assert network_protocol(4, {"max_span_s": 45.0})["max_span_s"] == 45.0
+    assert "max_span_s" not in network_protocol(4, {"min_span_s": 0.0})   # a valid protocol
 
 
 def _meta_with_level(env_key, omp):
