@@ -146,9 +146,10 @@ def summarise(rows, cal_s):
     if any(r["params_ok"] is not None for r in rows):
         both = sum(bool(r["params_ok"]) and (r["ratio"] or 9) <= 1.0 for r in rows)
         print(f"  latency and parameter budgets both met: {both}/{len(rows)}")
-        pr = [r["params_ratio"] for r in rows if r.get("params_ratio") is not None]
-        binding = sum(p >= BAND[0] and (r["ratio"] or 0) >= BAND[0]
-                      for p, r in zip(pr, [r for r in rows if r.get("params_ratio") is not None]))
+        with_params = [r for r in rows if r.get("params_ratio") is not None]
+        pr = [r["params_ratio"] for r in with_params]
+        binding = sum(r["params_ratio"] >= BAND[0] and (r["ratio"] or 0) >= BAND[0]
+                      for r in with_params)
         print(f"  parameters / their budget: min {min(pr):.3f} median {np.median(pr):.3f} max "
               f"{max(pr):.3f}; both budgets binding (each answer at >= {BAND[0]} of both): "
               f"{binding}/{len(pr)}")

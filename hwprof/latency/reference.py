@@ -89,8 +89,7 @@ def latency_columns(res: dict[str, Any], level_ms: float, cfg: dict[str, Any] | 
                     ) -> dict[str, Any]:
     """The reference-paired columns of one ok result, at ``level_ms``."""
     cfg = {**DEFAULTS, **(cfg or {})}
-    est = refstats.estimate(res["samples_ms"], res["refs_ms"], level_ms, cfg["target_ci"],
-                            cfg["min_side"], fixed_elasticity=cfg.get("elasticity"))
+    est = refstats.estimate_with(res["samples_ms"], res["refs_ms"], level_ms, cfg)
     lat = est["latency_ms"]
     return {"latency_ms": lat, "latency_ci_low_ms": est["latency_ci_low_ms"],
             "latency_ci_high_ms": est["latency_ci_high_ms"], "ref_level_ms": level_ms,

@@ -117,9 +117,7 @@ class OpRecord:
         # the estimate sorts every sample: with thousands (a network), it is redone once the
         # samples grew by 2 %, not every round
         self._next_check = len(self.samples_ms) * 1.02
-        return refstats.estimate(self.samples_ms, self.refs_ms, level_ms, cfg["target_ci"],
-                                 cfg["min_side"], fixed_elasticity=cfg.get("elasticity"))[
-                                     "converged"]
+        return refstats.estimate_with(self.samples_ms, self.refs_ms, level_ms, cfg)["converged"]
 
 
 def due(rec, cfg, now):
@@ -159,8 +157,9 @@ class Pairing:
 
     def op_sample(self, rec, y_s):
         self.pending.append((rec, y_s * 1e3, self.clock() - self.t0))
-        rec.sampled_s += y_s * rec.timer.block
-        self.since_s += y_s * rec.timer.block
+        block_s = y_s * rec.timer.block
+        rec.sampled_s += block_s
+        self.since_s += block_s
         if self.since_s >= self.gap_s:
             self.reference()
 

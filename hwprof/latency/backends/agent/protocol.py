@@ -44,9 +44,9 @@ NETWORK_MAX_SPAN_X = 2.0   # ... and stop, bracketed or not, once they span this
 
 # A first look: the same schedule with a short span and time cap, 8-16 samples per op, one
 # instance, the reference timed after 10 ms of op sampling rather than after every sample, and
-# every op carried to the level as the reference moves (elasticity 1): with 16 samples, mostly
-# from one or two machine states, a fitted elasticity is noise (errors in the reference's own
-# samples flatten the slope) and extrapolates badly where a later build sits in another state
+# every op carried to the level as the reference moves (elasticity 1): an op's fitted
+# elasticity moves from build to build (by 0.17 in the median between two 16-sample builds),
+# and a 7-s build sitting 20-40 % away from the level carries every sample that far with it
 # (README: "Measured figures"). Tables built with it are faster to make and less repeatable.
 QUICK = {"min_span_s": 0.0, "time_cap_s": 0.1, "target_ci": 0.04, "min_samples": 8,
          "max_samples": 16, "settle_s": 0.1, "min_warmup_calls": 1, "instances": 1,

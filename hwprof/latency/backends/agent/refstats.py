@@ -107,6 +107,12 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
             "ref_median_ms": quantile(refs, 0.5)}
 
 
+def estimate_with(samples_ms, refs_ms, level_ms, cfg):
+    """:func:`estimate` with the protocol settings ``cfg`` (its CI target, sides, elasticity)."""
+    return estimate(samples_ms, refs_ms, level_ms, cfg["target_ci"], cfg["min_side"],
+                    fixed_elasticity=cfg.get("elasticity"))
+
+
 def level_of(ref_samples_ms, window=0.10, min_share=0.25):
     """The reference level a new table adopts: the centre of the reference's fastest common state.
 
