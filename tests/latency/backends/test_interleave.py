@@ -305,3 +305,30 @@ def test_bad_quick_settings_are_refused(bad):
 def test_the_quick_protocol_is_valid_settings():
     s = protocol.settings(protocol.QUICK)
     assert s["elasticity"] == 1.0 and s["ref_gap_ms"] > 0 and s["max_samples"] <= 16
+
+
+def test_far_from_the_level_samples_are_carried_as_a_ratio_not_along_a_fitted_slope():
+    # a network whose time is twice the reference's whatever the regime, but within a session
+    # its samples scatter independently of the reference's small moves (fitted slope ~0);
+    # two sessions in two regimes, both 30-60 % above the table's level (1.0)
+    rng = random.Random(5)
+    sessions = []
+    for centre in (1.3, 1.6):
+        refs = [centre * (1 + rng.uniform(-0.03, 0.03)) for _ in range(60)]
+        ys = [2.0 * centre * (1 + rng.uniform(-0.03, 0.03)) for _ in range(60)]
+        sessions.append((ys, refs))
+    est = [refstats.estimate(ys, refs, 1.0) for ys, refs in sessions]
+    for e in est:
+        assert e["ref_near"] == 0 and not e["bracketed"]
+        assert e["ref_elasticity"] == refstats.FAR_ELASTICITY == 1.0
+        assert e["latency_ms"] == pytest.approx(2.0, rel=0.03)
+    fitted = [refstats.elasticity(ys, refs) for ys, refs in sessions]
+    assert all(abs(f) < 0.6 for f in fitted)   # what the old fallback carried them with
+    old = [refstats.estimate(ys, refs, 1.0, fixed_elasticity=f)["latency_ms"]
+           for (ys, refs), f in zip(sessions, fitted)]
+    assert max(old) / min(old) > 1.1 > max(e["latency_ms"] for e in est) / min(
+        e["latency_ms"] for e in est)
+    # near the level the fitted elasticity is kept: an op that does not follow the reference
+    refs = [1.0, 1.05, 0.97, 1.3] * 10
+    bn = [0.2] * len(refs)
+    assert refstats.estimate(bn, refs, 1.0)["ref_elasticity"] == 0.0

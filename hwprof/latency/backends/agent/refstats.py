@@ -19,7 +19,10 @@ with the samples near the level).
 A sample set is only trusted when it was seen on both sides of ``level``
 (``min_side`` samples at least with ``x <= level`` and with ``x >= level``)
 and near it (``min_near``): then the latency is interpolated from the states
-around the level, not extrapolated from a far one.
+around the level, not extrapolated from a far one. A set with too few samples
+near the level (a network measured while the machine stayed away from the
+table's state) is carried there as its ratio to the reference
+(:data:`FAR_ELASTICITY`), not along a slope fitted over a narrow range.
 
 Standard library only: the agent uses it for its stopping rule, and the host
 for the rows it writes.
@@ -29,6 +32,15 @@ import math
 
 from .protocol import ELASTICITY_BOUNDS, Z95, median_ci, quantile
 
+# Where no samples are near the level, every sample is carried there as the op's ratio to the
+# reference (elasticity 1), not with its fitted elasticity: a slope fitted over one session's
+# narrow range of states is poorly determined (the same op's fits differ by 0.17-0.22 between
+# two builds) and the error grows with the distance carried. Measured (README, issue 12): the
+# same mbv2-cifar network measured 10 times over 5 minutes, re-estimated at a level 10-25 %
+# below every state the machine visited, spread 1.09-1.13x with fitted elasticities and 1.036x
+# with 1; across an afternoon's change of regime, ops moved as much as the reference or more
+# (median implied elasticity 1.24 on mbv2-cifar), never like a fitted 0.6.
+FAR_ELASTICITY = 1.0
 MAX_SLOPE_POINTS = 64  # the slope of more samples uses an evenly spaced subset (cost is n^2)
 
 
@@ -73,9 +85,10 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
     the level are carried to it with the op's elasticity and their median is
     the latency: the machine's states are not a line, and samples far from
     the level (another state) carry their state's quirks with them. With
-    fewer than ``min_near`` such samples every sample is carried (the
-    fallback; ``near_level`` is then False). ``fixed_elasticity`` (a number)
-    replaces the fitted elasticity (the quick protocol's few samples cannot fit one).
+    fewer than ``min_near`` such samples every sample is carried, with
+    elasticity :data:`FAR_ELASTICITY` (the fallback; ``bracketed`` is then
+    False). ``fixed_elasticity`` (a number) replaces the elasticity in both
+    cases (the quick protocol's few samples cannot fit one).
 
     Returns latency_ms, its CI (ci_low_ms, ci_high_ms), the elasticity, the
     counts of samples below and above the level and near it, ``bracketed``
@@ -85,13 +98,15 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
     """
     if not samples_ms or len(samples_ms) != len(refs_ms):
         raise ValueError("estimate needs as many reference levels as samples (and at least one)")
-    if fixed_elasticity is not None:
-        e = float(fixed_elasticity)
-    else:
-        e = elasticity(samples_ms, refs_ms) if len(samples_ms) > 2 else 0.0
     lo_x, hi_x = level_ms / (1.0 + window), level_ms * (1.0 + window)
     near = [i for i, x in enumerate(refs_ms) if lo_x <= x <= hi_x]
     use = near if len(near) >= min_near else range(len(samples_ms))
+    if fixed_elasticity is not None:
+        e = float(fixed_elasticity)
+    elif len(near) < min_near:
+        e = FAR_ELASTICITY
+    else:
+        e = elasticity(samples_ms, refs_ms) if len(samples_ms) > 2 else 0.0
     adj = sorted(adjusted([samples_ms[i] for i in use], [refs_ms[i] for i in use], level_ms, e))
     lat = quantile(adj, 0.5)
     lo, hi = median_ci(adj, z)
