@@ -171,6 +171,7 @@ def _transfer(pred, few_path, full_path):
     moved = f"{_movement(few)} / {_movement(full)}"
     print(f"\n== transfer: {pred_t.meta['transfer']['rows']} ops of the new device "
           f"({few_path}) -> its full table {full_path}, {len(df)} ops ({moved})")
+    _print_floor("the new device's labels", _pairwise_floor(df))
     from hwprof.latency.predictors.predictor import fit_predictor
     try:  # the alternative to a transfer: a new predictor fitted on the few rows alone
         scratch = fit_predictor(few.df, cv=3, min_rows=10, kinds=sorted(set(few.df["kind"])))
@@ -194,6 +195,17 @@ def _transfer(pred, few_path, full_path):
     return pred_t
 
 
+def _print_floor(what: str, floor: dict) -> None:
+    """The labels' own noise beside a figure: no predictor can agree with a table better
+    than the table agrees with itself."""
+    if not floor:
+        print(f"  {what}: floor not known (one pass per op; build with --passes 2 to know it)")
+    for kind, f in sorted(floor.items()):
+        print(f"  {what}, floor: the same {kind} op's passes within ±10 % for "
+              f"{100 * f['within_10']:.1f} % (±5 %: {100 * f['within_5']:.1f} %; "
+              f"{f['pairs']} pairs)")
+
+
 def _minutes(d: Path):
     for kind in KINDS:
         f = d / f"train-{kind}.json"
@@ -209,7 +221,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
     ap.add_argument("--parts", default="nnabla,threads",
                     help="nnabla: fit on train-*.parquet, judge on the held-out, real and torch "
-                         "tables; threads: the torch-runtime transfer from 1 to 2 threads")
+                         "tables; threads: the torch-runtime transfer from 1 to 2 threads; "
+                         "transfer: the nnabla -> torch transfer alone, from DIR/bench.predictor "
+                         "(or --out) saved by an earlier nnabla part")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
     d = Path(args.dir)
@@ -217,6 +231,10 @@ def main(argv=None) -> int:
         _nnabla(d, args)
     if "threads" in parts:
         _threads(d, args)
+    if "transfer" in parts:   # only the nnabla -> torch transfer, from a saved predictor
+        from hwprof.latency.predictors.persist import load_predictor
+        pred = load_predictor(args.out or d / "bench.predictor")
+        _transfer(pred, d / "torch-few.parquet", d / "torch-full.parquet")
     return 0
 
 
