@@ -1,59 +1,74 @@
 """Which pass a multi-pass row keeps, and in what order sweeps run."""
 
+import math
+
 import pytest
 
 from hwprof.latency.passes import combine, done_passes, lower_median, pass_order
 
 
 def _pass(median, n=10, status="ok"):
-    return {"signature": "s", "status": status, "latency_ms": median if status == "ok" else None,
-            "n_samples": n, "error": None if status == "ok" else "boom",
+    ok = status == "ok"
+    return {"signature": "s", "status": status, "latency_ms": median if ok else None,
+            "latency_ci_low_ms": 0.95 * median if ok else None,
+            "latency_ci_high_ms": 1.05 * median if ok else None, "n_samples": n, "error": None if status == "ok" else "boom",
             "passes": None, "pass_medians_ms": None}
+
+
+def _gmean(*xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
 
 def test_one_pass_keeps_its_statistics_and_lists_its_median():
     row = combine(None, [_pass(2.0, n=17)])
     assert row["latency_ms"] == 2.0 and row["n_samples"] == 17
     assert row["passes"] == 1 and row["pass_medians_ms"] == [2.0]
+    assert (row["latency_ci_low_ms"], row["latency_ci_high_ms"]) == (1.9, 2.1)
 
 
-def test_odd_count_keeps_the_median_pass_whole():
+def test_the_latency_is_the_geometric_mean_with_the_nearest_pass_statistics():
     row = combine(None, [_pass(3.0, n=1), _pass(1.0, n=2), _pass(2.0, n=3)])
-    assert row["latency_ms"] == 2.0 and row["n_samples"] == 3  # stats of that pass, not a mix
+    assert row["latency_ms"] == pytest.approx(_gmean(3.0, 1.0, 2.0))  # 1.817
+    assert row["n_samples"] == 3  # stats of the pass nearest it (2.0), not a mix
     assert row["passes"] == 3 and row["pass_medians_ms"] == [3.0, 1.0, 2.0]
-
-
-def test_even_count_keeps_the_lower_middle_pass():
+    # that pass's CI (+-5 %) as the same relative width around the row's latency
+    assert row["latency_ci_low_ms"] == pytest.approx(0.95 * row["latency_ms"])
+    assert row["latency_ci_high_ms"] == pytest.approx(1.05 * row["latency_ms"])
     row = combine(None, [_pass(4.0), _pass(1.0), _pass(2.0), _pass(3.0)])
-    assert row["latency_ms"] == 2.0 and row["passes"] == 4
+    assert row["latency_ms"] == pytest.approx(_gmean(4.0, 1.0, 2.0, 3.0)) and row["passes"] == 4
 
 
-def test_a_slow_spell_in_one_pass_does_not_reach_the_row():
-    row = combine(None, [_pass(1.00), _pass(1.35), _pass(1.01)])
-    assert row["latency_ms"] == 1.01
+def test_every_pass_counts_so_passes_that_scatter_average_out():
+    # two builds of one op whose passes scatter by a few per cent each: their medians of three
+    # are 5 % apart (1.05 vs 1.00), the means of all three passes 1.7 %
+    a = combine(None, [_pass(1.00), _pass(1.06), _pass(1.05)])
+    b = combine(None, [_pass(1.00), _pass(0.99), _pass(1.07)])
+    assert abs(a["latency_ms"] / b["latency_ms"] - 1) < 0.02
+    assert lower_median([1.00, 1.06, 1.05]) / lower_median([1.00, 0.99, 1.07]) == pytest.approx(1.05)
 
 
 def test_new_passes_merge_with_the_row_on_disk():
-    disk = combine(None, [_pass(1.0, n=5), _pass(1.2, n=6)])  # keeps 1.0
-    assert done_passes(disk) == 2
+    disk = combine(None, [_pass(1.0, n=5), _pass(1.2, n=6)])
+    assert done_passes(disk) == 2 and disk["n_samples"] == 5   # 1.0 is nearer 1.095
     row = combine(disk, [_pass(1.1, n=7)])
     assert row["pass_medians_ms"] == [1.0, 1.2, 1.1]
-    assert row["latency_ms"] == 1.1 and row["n_samples"] == 7 and row["passes"] == 3
-    # the prior row's kept pass stays when it is the median
-    row = combine(disk, [_pass(0.5, n=8)])
-    assert row["latency_ms"] == 1.0 and row["n_samples"] == 5
-    # the median is a pass of the earlier build whose statistics are gone: latency_ms is still
-    # exact, the statistics come from the nearest pass at hand
+    assert row["latency_ms"] == pytest.approx(_gmean(1.0, 1.2, 1.1)) and row["passes"] == 3
+    # the statistics: of the row on disk or of a new pass, whichever latency is nearer the new
+    # mean (1.097: the disk row's 1.095 here)
+    assert row["n_samples"] == 5
     row = combine(disk, [_pass(1.5, n=9)])
-    assert row["pass_medians_ms"] == [1.0, 1.2, 1.5]
-    assert row["latency_ms"] == 1.2 and row["n_samples"] == 5
+    assert row["latency_ms"] == pytest.approx(_gmean(1.0, 1.2, 1.5)) and row["n_samples"] == 5
+    row = combine(disk, [_pass(1.6, n=8), _pass(1.7, n=9), _pass(1.65, n=10)])
+    assert row["latency_ms"] == pytest.approx(_gmean(1.0, 1.2, 1.6, 1.7, 1.65))  # 1.41
+    assert row["n_samples"] == 8 and row["passes"] == 5
 
 
 def test_a_row_without_pass_columns_counts_as_one_pass():
     old = _pass(2.0)  # a version-1 or imported row: passes and pass_medians_ms null
     assert done_passes(old) == 1
     row = combine(old, [_pass(3.0), _pass(2.5)])
-    assert row["pass_medians_ms"] == [2.0, 3.0, 2.5] and row["latency_ms"] == 2.5
+    assert row["pass_medians_ms"] == [2.0, 3.0, 2.5]
+    assert row["latency_ms"] == pytest.approx(_gmean(2.0, 3.0, 2.5))
     assert done_passes(None) == 0 and done_passes(_pass(None, status="error")) == 0
 
 
