@@ -11,7 +11,8 @@ def _pass(median, n=10, status="ok"):
     ok = status == "ok"
     return {"signature": "s", "status": status, "latency_ms": median if ok else None,
             "latency_ci_low_ms": 0.95 * median if ok else None,
-            "latency_ci_high_ms": 1.05 * median if ok else None, "n_samples": n, "error": None if status == "ok" else "boom",
+            "latency_ci_high_ms": 1.05 * median if ok else None, "n_samples": n,
+            "error": None if ok else "boom",
             "passes": None, "pass_medians_ms": None}
 
 
