@@ -4,7 +4,8 @@ Each op's samples are made up from its signature: the op costs ``base`` ms
 when the reference is at 1.0 ms and follows the reference with elasticity
 ``e``; the fake machine alternates between a fast (reference 0.8 ms) and a
 slow (1.2 ms) state, so an op's latency at reference level L is exactly
-``base * L ** e``.
+``base * L ** e`` where L is one of the states (between them, too few samples are near L
+and they are carried there as ratios: agent v8).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class FakeSession:
 class FakeBackend(Backend):
     scheme = "fake"
 
-    def __init__(self, samples=12):
+    def __init__(self, samples=20):  # 10 per state: enough near a level at either state
         super().__init__("cpu")
         self.samples = samples
         self.groups: list[list[str]] = []

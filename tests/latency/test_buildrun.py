@@ -38,12 +38,12 @@ def test_a_new_table_adopts_its_first_groups_densest_state_and_rows_are_at_that_
 def test_a_given_level_is_used_and_a_later_build_keeps_the_tables(tmp_path):
     out = tmp_path / "t.parquet"
     specs = _specs(6)
-    _build(specs[:3], out, FakeBackend(), reference_level_ms=0.9)
+    _build(specs[:3], out, FakeBackend(), reference_level_ms=STATES[1])
     _build(specs, out, FakeBackend(), reference_level_ms=5.0)  # the table's own level wins
     df = read_table(out).df.set_index("signature")
     assert len(df) == 6
     for s in specs:
-        assert df.loc[s.signature, "latency_ms"] == pytest.approx(latency_at(s.signature, 0.9))
+        assert df.loc[s.signature, "latency_ms"] == pytest.approx(latency_at(s.signature, STATES[1]))
 
 
 def test_groups_respect_the_op_limit_and_every_op_is_measured_once(tmp_path):
@@ -55,7 +55,7 @@ def test_groups_respect_the_op_limit_and_every_op_is_measured_once(tmp_path):
     assert rep.measured == 7 and len(read_table(out).df) == 7
 
 
-def test_every_pass_runs_in_a_fresh_agent_process_and_rows_keep_the_median_pass(tmp_path):
+def test_every_pass_runs_in_a_fresh_agent_process_and_rows_are_the_mean_of_the_passes(tmp_path):
     out, fb = tmp_path / "t.parquet", FakeBackend()
     specs = _specs(5)
     rep = _build(specs, out, fb, passes=3, group_ops=2)
@@ -63,7 +63,7 @@ def test_every_pass_runs_in_a_fresh_agent_process_and_rows_keep_the_median_pass(
     assert len(fb.groups) == 9 and fb.opened == 3 and fb.closed == 3
     df = read_table(out).df.set_index("signature")
     assert rep.measured == 15 and len(df) == 5 and (df["passes"] == 3).all()
-    # the fake's sessions answer alike: the median pass is each op's latency at the level
+    # the fake's sessions answer alike: the passes' mean is each op's latency at the level
     for s in specs:
         assert df.loc[s.signature, "latency_ms"] == pytest.approx(
             latency_at(s.signature, rep.reference_level_ms))
