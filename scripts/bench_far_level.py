@@ -46,19 +46,28 @@ def measure(space_name: str, table: str, times: int, gap_s: float) -> list[dict]
     return runs
 
 
+MIN_NEAR = 8  # refstats.estimate's min_near: fewer samples near the level are carried from far
+
+
+def _far(r: dict, level: float) -> bool:
+    from hwprof.latency.backends.agent import refstats
+    return refstats.estimate(r["samples"], r["refs"], level)["ref_near"] < MIN_NEAR
+
+
 def spread_at(runs: list[dict], level: float, rule: str) -> float:
+    """Spread of the sessions' latencies at ``level``: carried as ratios (agent v8's rule far
+    from the level), or with each session's fitted elasticity where too few samples are near
+    the level (agent v7's rule; near it both use the fitted one)."""
     from hwprof.latency.backends.agent import refstats
     lat = []
     for r in runs:
+        fixed = None
         if rule == "ratio":
-            lat.append(refstats.estimate(r["samples"], r["refs"], level, fixed_elasticity=1.0)
-                       ["latency_ms"])
-        else:
-            e = refstats.elasticity(r["samples"], r["refs"])
-            near = refstats.estimate(r["samples"], r["refs"], level)
-            fixed = None if near["ref_near"] >= 8 else e
-            lat.append(refstats.estimate(r["samples"], r["refs"], level,
-                                         fixed_elasticity=fixed)["latency_ms"])
+            fixed = 1.0
+        elif _far(r, level):
+            fixed = refstats.elasticity(r["samples"], r["refs"])
+        lat.append(refstats.estimate(r["samples"], r["refs"], level,
+                                     fixed_elasticity=fixed)["latency_ms"])
     return max(lat) / min(lat)
 
 
@@ -76,7 +85,7 @@ def main(argv=None) -> int:
           f"({p95 / p5:.2f}x) over all sessions")
     levels = [p50, statistics.mean([p5, p50]), p5, p5 / 1.1, p5 / 1.15, p5 / 1.2, p5 / 1.25]
     for level in levels:
-        near = sum(sum(level / 1.1 <= x <= level * 1.1 for x in r["refs"]) >= 8 for r in runs)
+        near = sum(not _far(r, level) for r in runs)
         figs = "; ".join(f"{rule} {spread_at(runs, level, rule):.3f}" for rule in RULES)
         print(f"level {level:.3f} ms ({level / p5:.2f} x p5; {near}/{len(runs)} sessions with "
               f"8+ samples near it): spread {figs}")

@@ -14,21 +14,18 @@ is measured; the machine's movement is that of the builds (printed by ``bench_pr
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-RULES = {
-    "median pass": lambda p: sorted(p)[(len(p) - 1) // 2],
-    "geometric mean": lambda p: math.exp(sum(math.log(x) for x in p) / len(p)),
-}
+from hwprof.latency.passes import geometric_mean, lower_median
+
+RULES = {"median pass": lower_median, "geometric mean": geometric_mean}
 
 
 def _trimmed(tol):
     def rule(p):
-        m = sorted(p)[(len(p) - 1) // 2]
-        keep = [x for x in p if abs(x / m - 1) <= tol]
-        return RULES["geometric mean"](keep)
+        m = lower_median(p)
+        return geometric_mean([x for x in p if abs(x / m - 1) <= tol])
     return rule
 
 

@@ -1,11 +1,12 @@
-"""Several passes over a build's ops: which pass a table row keeps.
+"""Several passes over a build's ops: how a table row combines them.
 
 ``build-table --passes K`` measures every op K times, in K sweeps over the op
 list (each later sweep in its own shuffled order). One sweep can be unlucky
 for an op: on a shared machine a neighbour may hog memory bandwidth for a few
 seconds, and the op's tight within-pass CI says nothing about that. Across
-passes minutes apart such slow spells hit an op in one pass, not in all, so
-the median over passes is what the op costs on that machine.
+passes minutes apart such spells hit an op in one pass, not in all, and
+each pass's process places its buffers anew, so several passes together say
+what the op costs on that machine.
 
 A row keeps every pass's latency (``pass_medians_ms``, in measurement order);
 ``latency_ms`` is their **geometric mean**. The other statistics (sample count,
@@ -23,8 +24,8 @@ then): each pass runs in a fresh process, and what differs between passes is
 mostly where that process's buffers landed and the machine's slow drift, a
 spread of a few per cent on every op rather than one pass spoiled now and
 then; the median of three throws two of them away. Re-combining the passes of
-six kept pairs of builds 10-23 minutes apart (README, issue 12), the geometric
-mean agreed at least as well in all six and better in four (mbv2-mini one
+eight kept pairs of builds 10-23 minutes apart (README, issue 12), the geometric
+mean agreed at least as well in all eight and better in four (mbv2-mini one
 evening 73.3 -> 86.7 % of ops within +-5 %, another day 91.1 -> 100 %), while
 dropping passes more than 5-15 % from the median did worse than keeping them.
 """
