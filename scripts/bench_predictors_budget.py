@@ -221,10 +221,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="predictor file to write (default: DIR/bench.predictor)")
     ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
     ap.add_argument("--parts", default="nnabla,threads",
-                    help="nnabla: fit on train-*.parquet, judge on the held-out, real and torch "
+                    help="nnabla: fit on train-*.parquet, judge on the held-out, real and second-device "
                          "tables; threads: the torch-runtime transfer from 1 to 2 threads; "
-                         "transfer: the nnabla -> torch transfer alone, from DIR/bench.predictor "
+                         "transfer: the nnabla -> second device transfer alone, from DIR/bench.predictor "
                          "(or --out) saved by an earlier nnabla part")
+    ap.add_argument("--second", default="torch", metavar="NAME",
+                    help="the second device's tables for the transfer: DIR/NAME-few.parquet and "
+                         "DIR/NAME-full.parquet (default: torch; e.g. ort for the onnxruntime "
+                         "runtime)")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
     d = Path(args.dir)
@@ -232,10 +236,10 @@ def main(argv=None) -> int:
         _nnabla(d, args)
     if "threads" in parts:
         _threads(d, args)
-    if "transfer" in parts:   # only the nnabla -> torch transfer, from a saved predictor
+    if "transfer" in parts:   # only the nnabla -> second device transfer, from a saved predictor
         from hwprof.latency.predictors.persist import load_predictor
         pred = load_predictor(args.out or d / "bench.predictor")
-        _transfer(pred, d / "torch-few.parquet", d / "torch-full.parquet")
+        _transfer(pred, d / f"{args.second}-few.parquet", d / f"{args.second}-full.parquet")
     return 0
 
 
@@ -295,8 +299,9 @@ def _nnabla(d: Path, args):
         print(_median_label(rframe, rdf))
         print(f"real layers inside their 90 % interval: {100 * _intervals(pred, rframe):.1f} %")
         _network_sums(pred, real.df)
-    if (d / "torch-few.parquet").exists() and (d / "torch-full.parquet").exists():
-        _transfer(pred, d / "torch-few.parquet", d / "torch-full.parquet")
+    few, full = d / f"{args.second}-few.parquet", d / f"{args.second}-full.parquet"
+    if few.exists() and full.exists():
+        _transfer(pred, few, full)
 
 
 if __name__ == "__main__":

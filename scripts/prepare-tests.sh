@@ -3,8 +3,9 @@
 # `make test` on a fresh machine runs every test except the GPU ones:
 #   - openssh-server: the SSH backend's tests start a real sshd on loopback
 #     (installed with apt-get when missing and running as root; otherwise a hint)
-#   - .venv-torch: the torch runtime's tests run the agent under a Python 3.11 with the
-#     CPU wheel of PyTorch 2.13.0 (made when python3.11 exists)
+#   - .venv-torch: the torch and onnxruntime runtimes' tests run the agent under a Python
+#     3.11 with the CPU wheel of PyTorch 2.13.0 and ONNX Runtime 1.32.0 (made when python3.11
+#     exists)
 # Idempotent: what is already there is left alone. Each step that cannot be done says
 # which tests will skip; the script itself never fails the test run.
 set -u
@@ -30,5 +31,10 @@ if [ ! -x "$TORCH_VENV/bin/python" ]; then
   else
     echo "note: no python3.11: the torch runtime tests will skip (or set HWPROF_TORCH_PYTHON)"
   fi
+fi
+
+if [ -x "$TORCH_VENV/bin/python" ] && ! "$TORCH_VENV/bin/python" -c "import onnx, onnxruntime" 2>/dev/null; then
+  "$TORCH_VENV/bin/pip" install -q onnxruntime==1.32.0 onnx==1.23.2 \
+    || echo "note: no onnxruntime in $TORCH_VENV (the onnxruntime runtime tests will skip)"
 fi
 exit 0

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from hwprof.latency.backends.agent.main import RUNTIMES
+
 
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=str, allow_nan=False)
@@ -15,8 +17,10 @@ def print_json(obj: Any) -> None:
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("device options")
-    g.add_argument("--runtime", default="nnabla", choices=("nnabla", "torch"),
-                   help="framework the agent builds ops with (default: nnabla)")
+    g.add_argument("--runtime", default="nnabla", choices=RUNTIMES,
+                   help="framework the agent builds ops with: nnabla, torch (PyTorch) or "
+                        "onnxruntime (ONNX Runtime, CPU; the agent's interpreter needs "
+                        "onnxruntime, onnx and numpy) (default: nnabla)")
     g.add_argument("--op-timeout", type=float, default=120.0, metavar="S",
                    help="seconds without an answer before an op counts as hung (default: 120)")
     g.add_argument("--agent-python", default=None, metavar="PATH",

@@ -56,10 +56,11 @@ def add_arguments(p):
                    help="seed for random inputs and sampling (default: 0)")
     p.add_argument("--passes", type=int, metavar="K",
                    help="measure every op K times, in K sweeps over the ops, each in a fresh "
-                        "agent process (later sweeps in a shuffled order), and keep the median "
-                        "pass: an op's latency moves a few per cent from one process to the "
-                        "next, and a slow spell of a shared machine spoils one pass, not the "
-                        "row. A table built with fewer passes gets only the passes it lacks "
+                        "agent process (later sweeps in a shuffled order); a row's latency is the "
+                        "geometric mean of its passes: an op's latency moves a few per cent "
+                        "from one process to the next, and the passes scatter around the "
+                        "truth rather than one being spoiled. A table built with fewer passes "
+                        "gets only the passes it lacks "
                         f"(default: {BUILD_PASSES} for a space's table; 1 with --quick, "
                         "--sample or --real-layers, where more ops beat more passes)")
     p.add_argument("--remeasure", action="store_true",

@@ -1,4 +1,4 @@
-"""Find a Python interpreter that has PyTorch, for the torch runtime's tests.
+"""Find Python interpreters that have PyTorch or ONNX Runtime, for those runtimes' tests.
 
 The project's venv is Python 3.10 without torch; the agent is stdlib plus its
 runtime, so the torch runtime runs under another interpreter (``--agent-python``).
@@ -29,6 +29,27 @@ def torch_python():
         if p.returncode == 0:
             version, cuda = json.loads(p.stdout.strip().splitlines()[-1])
             return py, version, cuda
+    return None
+
+
+ORT_PROBE = "import json, onnx, onnxruntime; print(json.dumps([onnxruntime.__version__]))"
+
+
+@functools.lru_cache(maxsize=None)
+def onnxruntime_python():
+    """(interpreter path, onnxruntime version) or None when none has onnxruntime and onnx.
+
+    Looked up in order: $HWPROF_ORT_PYTHON, the checkout's .venv-torch (where
+    scripts/prepare-tests.sh installs them beside torch), then this interpreter."""
+    import json
+    candidates = [os.environ.get("HWPROF_ORT_PYTHON"), str(ROOT / ".venv-torch" / "bin" / "python"),
+                  sys.executable]
+    for py in candidates:
+        if not py or not os.path.exists(py):
+            continue
+        p = subprocess.run([py, "-c", ORT_PROBE], capture_output=True, text=True, timeout=120)
+        if p.returncode == 0:
+            return py, json.loads(p.stdout.strip().splitlines()[-1])[0]
     return None
 
 

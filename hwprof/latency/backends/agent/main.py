@@ -48,7 +48,7 @@ def _reference_plan():
 
 
 REFERENCE_PLAN = _reference_plan()
-RUNTIMES = ("nnabla", "torch")
+RUNTIMES = ("nnabla", "torch", "onnxruntime")
 
 
 def _claim_stdout():

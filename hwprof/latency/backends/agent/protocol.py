@@ -31,7 +31,7 @@ DEFAULTS = {
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
-# keeps the median pass (build-table --passes; hwprof.latency.buildrun says why): three 10-s
+# keeps the geometric mean of its passes (build-table --passes; hwprof.latency.passes says why): three 10-s
 # spans in three processes hold better than one 30-s span in one process.
 BUILD_PASSES = 3
 
