@@ -16,41 +16,37 @@ ROOT = Path(__file__).resolve().parents[3]
 PROBE = "import json, torch; print(json.dumps([torch.__version__, torch.cuda.is_available()]))"
 
 
-@functools.lru_cache(maxsize=None)
-def torch_python():
-    """(interpreter path, torch version, CUDA usable) or None when none has torch."""
+ORT_PROBE = "import json, onnx, onnxruntime; print(json.dumps([onnxruntime.__version__]))"
+
+
+def _first_python(env_var, probe):
+    """(interpreter, what ``probe`` printed) for the first of $env_var, the checkout's
+    .venv-torch and this interpreter that runs ``probe``, or None."""
     import json
-    candidates = [os.environ.get("HWPROF_TORCH_PYTHON"), str(ROOT / ".venv-torch" / "bin" / "python"),
+    candidates = [os.environ.get(env_var), str(ROOT / ".venv-torch" / "bin" / "python"),
                   sys.executable]
     for py in candidates:
         if not py or not os.path.exists(py):
             continue
-        p = subprocess.run([py, "-c", PROBE], capture_output=True, text=True, timeout=120)
+        p = subprocess.run([py, "-c", probe], capture_output=True, text=True, timeout=120)
         if p.returncode == 0:
-            version, cuda = json.loads(p.stdout.strip().splitlines()[-1])
-            return py, version, cuda
+            return py, json.loads(p.stdout.strip().splitlines()[-1])
     return None
 
 
-ORT_PROBE = "import json, onnx, onnxruntime; print(json.dumps([onnxruntime.__version__]))"
+@functools.lru_cache(maxsize=None)
+def torch_python():
+    """(interpreter path, torch version, CUDA usable) or None when none has torch."""
+    found = _first_python("HWPROF_TORCH_PYTHON", PROBE)
+    return None if found is None else (found[0], *found[1])
 
 
 @functools.lru_cache(maxsize=None)
 def onnxruntime_python():
-    """(interpreter path, onnxruntime version) or None when none has onnxruntime and onnx.
-
-    Looked up in order: $HWPROF_ORT_PYTHON, the checkout's .venv-torch (where
-    scripts/prepare-tests.sh installs them beside torch), then this interpreter."""
-    import json
-    candidates = [os.environ.get("HWPROF_ORT_PYTHON"), str(ROOT / ".venv-torch" / "bin" / "python"),
-                  sys.executable]
-    for py in candidates:
-        if not py or not os.path.exists(py):
-            continue
-        p = subprocess.run([py, "-c", ORT_PROBE], capture_output=True, text=True, timeout=120)
-        if p.returncode == 0:
-            return py, json.loads(p.stdout.strip().splitlines()[-1])[0]
-    return None
+    """(interpreter path, onnxruntime version) or None when none has onnxruntime and onnx
+    ($HWPROF_ORT_PYTHON, else .venv-torch, where scripts/prepare-tests.sh installs them)."""
+    found = _first_python("HWPROF_ORT_PYTHON", ORT_PROBE)
+    return None if found is None else (found[0], found[1][0])
 
 
 def agent_env(**extra):
