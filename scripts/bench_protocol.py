@@ -39,6 +39,10 @@ def _machine(m: dict | None) -> str:
             f"p95 {m['p95_ms']:.4f} ms)")
 
 
+# variant keys that are build options rather than agent protocol settings
+BUILD_KEYS = ("passes", "extra_passes", "max_pass_se")
+
+
 def _build(space, out, level=None, protocol=None):
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.build import build_table
@@ -48,14 +52,17 @@ def _build(space, out, level=None, protocol=None):
         out.unlink()
     t0 = time.perf_counter()
     from hwprof.latency.backends.agent.protocol import BUILD_PASSES
+    protocol = dict(protocol or {})
+    build = {"passes": BUILD_PASSES, **{k: protocol.pop(k) for k in BUILD_KEYS if k in protocol}}
     rep = build_table(get_space(space).table_specs(), [get_backend("cpu")], out, quiet=True,
-                      log=lambda m: None, reference_level_ms=level, passes=BUILD_PASSES,
-                      protocol=protocol)
+                      log=lambda m: None, reference_level_ms=level, protocol=protocol or None,
+                      **build)
     wall = time.perf_counter() - t0
-    print(f"  {space}: built {out.name} in {wall:.1f} s, level {rep.reference_level_ms:.4f} ms; "
-          f"{_machine(rep.machine)}", flush=True)
+    extra = f", {rep.extra_ops} extra op passes" if rep.extra_ops else ""
+    print(f"  {space}: built {out.name} in {wall:.1f} s{extra}, level "
+          f"{rep.reference_level_ms:.4f} ms; {_machine(rep.machine)}", flush=True)
     return {"path": str(out), "wall_s": wall, "level_ms": rep.reference_level_ms,
-            "machine": rep.machine, "at": time.time()}
+            "machine": rep.machine, "at": time.time(), "extra_ops": rep.extra_ops}
 
 
 def _agreement(a_path, b_path, col):
@@ -174,8 +181,9 @@ def main():
     ap.add_argument("--out-dir", default="/tmp/bench-protocol")
     ap.add_argument("--variants", default="",
                     help="compare protocols side by side: 'name=JSON;name=JSON' (agent protocol "
-                         "overrides, e.g. 'one={\"instances\": 1};two={}'); their A builds "
-                         "alternate, then their B builds")
+                         "overrides, e.g. 'one={\"instances\": 1};two={}', and the build options "
+                         f"{', '.join(BUILD_KEYS)}); their A builds alternate, then their B "
+                         "builds")
     ap.add_argument("--no-own-level", action="store_true",
                     help="skip B' (the independent build at a level of its own)")
     ap.add_argument("--sum-only", action="store_true",

@@ -21,6 +21,7 @@ HELP = "measure ops on a device into a latency table"
 def add_arguments(p):
     from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
     from hwprof.latency.backends.agent.protocol import BUILD_PASSES
+    from hwprof.latency.passes import PASS_SE
     p.add_argument("--device", action="append", metavar="DEVICE",
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
                         "the work across boards of one kind")
@@ -63,6 +64,13 @@ def add_arguments(p):
                         "gets only the passes it lacks "
                         f"(default: {BUILD_PASSES} for a space's table; 1 with --quick, "
                         "--sample or --real-layers, where more ops beat more passes)")
+    p.add_argument("--extra-passes", type=int, default=0, metavar="E",
+                   help="after the --passes sweeps, up to E more, one at a time, for the ops "
+                        "whose passes still disagree: those whose latency (the passes' "
+                        "geometric mean) has a standard error above --pass-se (default: 0)")
+    p.add_argument("--pass-se", type=float, default=PASS_SE, metavar="FRAC",
+                   help="the standard error of a row's passes above which --extra-passes "
+                        f"measures it again (default: {PASS_SE:g}, i.e. {100 * PASS_SE:g} %%)")
     p.add_argument("--remeasure", action="store_true",
                    help="measure again ops already in the table (rows are replaced)")
     p.add_argument("--allow-mixed", action="store_true",
@@ -161,6 +169,7 @@ def run(args):
     level = _reference_level(args.reference_from) if args.reference_from else None
     options = dict(seed=args.seed, protocol=protocol, remeasure=args.remeasure, quiet=args.quiet,
                    allow_mixed=args.allow_mixed, passes=args.passes, reference_level_ms=level,
+                   extra_passes=args.extra_passes, max_pass_se=args.pass_se,
                    **({"group_ops": args.group_ops} if args.group_ops else {}))
     if args.minutes is not None:
         import time
@@ -180,6 +189,9 @@ def run(args):
         print(f"{what} ({report.errors} errors), skipped "
               f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
               f"({100 * share:.0f} % of it timing ops, the rest mostly the reference beside them)")
+        if report.extra_ops:
+            print(f"extra passes: {report.extra_ops} more measurement(s) of ops whose passes "
+                  f"disagreed")
         if report.not_started:
             print(f"the {args.minutes:g}-minute budget was spent: {report.not_started} op(s) "
                   f"not measured")

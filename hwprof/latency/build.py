@@ -8,7 +8,8 @@ devices belong in one table, and wires the three together.
 
 Re-running the same command measures only what the table still lacks. With
 ``passes`` > 1 every op is measured that many times, in whole sweeps over the
-op list (see :mod:`hwprof.latency.passes`).
+op list (see :mod:`hwprof.latency.passes`); with ``extra_passes`` the ops whose
+passes still disagree get up to that many more, one sweep of them at a time.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ from typing import Callable, Sequence
 from hwprof.errors import UserError
 from hwprof.latency.backends.base import Backend
 from hwprof.latency.backends.session import AgentLost, AgentSession
-from hwprof.latency.buildplan import GROUP_BYTES, GROUP_OPS, passes_needed, plan_groups
+from hwprof.latency.buildplan import (
+    GROUP_BYTES,
+    GROUP_OPS,
+    passes_needed,
+    plan_groups,
+    unsettled,
+)
 from hwprof.latency.buildrun import GroupRunner, reopen
 from hwprof.latency.filelock import table_lock
+from hwprof.latency.passes import PASS_SE
 from hwprof.latency.recorder import Recorder, device_key, hardware, ok_rows, result_row
 from hwprof.latency.specs import OpSpec
 from hwprof.latency.table import (
@@ -55,6 +63,7 @@ class BuildReport:
     reference_level_ms: float | None = None
     machine: dict | None = None  # how far the reference moved during this build
     not_started: int = 0  # ops left unmeasured because the time budget was spent
+    extra_ops: int = 0  # op measurements of extra passes (ops whose passes disagreed)
     devices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -133,6 +142,8 @@ class BuildOptions:
     backoff: float = 1.0
     checkpoint_every: float = 0.5
     passes: int = 1
+    extra_passes: int = 0  # at most this many more passes for ops whose passes disagree
+    max_pass_se: float = PASS_SE  # ... by more than this standard error (passes.pass_se)
     reference_level_ms: float | None = None
     group_ops: int = GROUP_OPS
     group_bytes: int = GROUP_BYTES
@@ -143,6 +154,11 @@ class BuildOptions:
         p = self.passes
         if isinstance(p, bool) or not isinstance(p, int) or p < 1:
             raise UserError(f"the number of passes must be a positive integer, got {p!r}")
+        e = self.extra_passes
+        if isinstance(e, bool) or not isinstance(e, int) or e < 0:
+            raise UserError(f"extra passes must be a non-negative integer, got {e!r}")
+        if not self.max_pass_se > 0:
+            raise UserError(f"the passes' standard error must be positive, got {self.max_pass_se!r}")
         if self.group_ops < 1:
             raise UserError(f"a group holds at least one op, got --group-ops {self.group_ops}")
         self.log = self.log or (lambda msg: print(msg, file=sys.stderr))
@@ -155,7 +171,9 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
     Options (:class:`BuildOptions`): ``seed``, ``protocol`` (agent settings),
     ``remeasure`` (ops already in the table too), ``quiet``, ``allow_mixed``
     (devices or runtimes mixed in one table), ``max_reconnects`` and ``backoff``
-    (a dropped link), ``checkpoint_every`` (s), ``passes``, ``group_ops`` and
+    (a dropped link), ``checkpoint_every`` (s), ``passes``, ``extra_passes`` and
+    ``max_pass_se`` (more passes, one at a time, for ops whose passes leave their
+    latency less certain than that standard error), ``group_ops`` and
     ``group_bytes`` (the size of an interleaved group), ``log``, and
     ``reference_level_ms``: the reference level of a new table (e.g. another
     table's, to make the two comparable); a table that has one keeps it.
@@ -191,15 +209,39 @@ def _build_locked(specs, backends, out: Path, opts: BuildOptions) -> BuildReport
                              devices=[b.label for b in backends], passes=opts.passes,
                              groups=len(groups))
         timelines_before = len(table.meta.get("timelines", []))
+
+        pass_of: dict[int, int] = {}  # backend -> pass of its last group, over every run
+
+        def run(gs):
+            _run(gs, backends, sessions, config, rec, report, opts, out, pass_of)
         if groups:
-            _run(groups, backends, sessions, config, rec, report, opts, out)
+            run(groups)
         else:
             rec.flush()
+        _extra_passes(specs, keys, rec, report, opts, run)
     finally:
         close_all(sessions)
     report.wall_s = time.monotonic() - t0
     _describe_machine(report, table, hellos, timelines_before)
     return report
+
+
+def _extra_passes(specs, keys, rec: Recorder, report: BuildReport, opts: BuildOptions,
+                  run: Callable[[list], None]) -> None:
+    """Up to ``opts.extra_passes`` more passes, one at a time, for the ops whose passes still
+    leave their latency less certain than ``opts.max_pass_se`` (each in a fresh process)."""
+    cap = opts.passes + opts.extra_passes
+    for e in range(opts.extra_passes):
+        if opts.deadline is not None and time.monotonic() >= opts.deadline:
+            return
+        need = unsettled(specs, ok_rows(rec.table), keys, opts.passes, cap, opts.max_pass_se)
+        if not need:
+            return
+        opts.log(f"extra pass {e + 1} of {opts.extra_passes}: {len(need)} op(s) whose passes "
+                 f"leave their latency uncertain by more than {100 * opts.max_pass_se:.2f} %")
+        report.extra_ops += len(need)
+        run(plan_groups(specs, need, opts.seed, opts.group_ops, opts.group_bytes,
+                        first_pass=opts.passes + e))
 
 
 def _recorder(out, table, prior, hellos, opts: BuildOptions) -> Recorder:
@@ -269,7 +311,8 @@ def _run_until(runner: GroupRunner, groups, deadline: float | None, width: int,
     return left
 
 
-def _run(groups, backends, sessions, config, rec, report, opts: BuildOptions, out) -> None:
+def _run(groups, backends, sessions, config, rec, report, opts: BuildOptions, out,
+         pass_of: dict[int, int]) -> None:
     jobs = sum(len(g.specs) for g in groups)
     sweeps = f" ({report.passes} passes)" if report.passes > 1 else ""
     bar = _progress(jobs, opts.quiet, f"measuring on {', '.join(report.devices)}{sweeps}")
@@ -277,7 +320,7 @@ def _run(groups, backends, sessions, config, rec, report, opts: BuildOptions, ou
     runner = GroupRunner(backends, sessions, config, level_of=rec.level, on_answer=tally.answer,
                          on_op_error=tally.op_error, on_progress=tally.progress, log=opts.log,
                          skip=lambda sig: sig in rec.failed, max_reconnects=opts.max_reconnects,
-                         backoff=opts.backoff)
+                         backoff=opts.backoff, pass_of=pass_of)
     try:
         left = _run_until(runner, groups, opts.deadline, len(backends), report)
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from hwprof.latency.passes import done_passes, pass_order
+from hwprof.latency.passes import done_passes, pass_order, pass_se
 from hwprof.latency.specs import OpSpec
 
 GROUP_OPS = 100
@@ -43,6 +43,23 @@ def passes_needed(specs: Sequence[OpSpec], prior: dict[tuple, dict], keys: Itera
     return need
 
 
+def unsettled(specs: Sequence[OpSpec], rows: dict[tuple, dict], keys: Iterable[tuple],
+              passes: int, max_passes: int, max_se: float) -> dict[str, int]:
+    """signature -> 1 for ops due one extra pass: every key's row has its ``passes`` and
+    fewer than ``max_passes``, and on some key the passes leave the latency less certain
+    than ``max_se`` (:func:`hwprof.latency.passes.pass_se`)."""
+    keys = list(keys)
+    need = {}
+    for s in specs:
+        got = [rows.get((s.signature, fp, env)) for fp, env in keys]
+        counts = [done_passes(r) for r in got]
+        if min(counts) < passes or min(counts) >= max_passes:
+            continue  # not measured (an error row, or a deadline) or already at the cap
+        if max(pass_se(r) for r in got) > max_se:
+            need[s.signature] = 1
+    return need
+
+
 def _op_bytes(spec: OpSpec) -> int:
     f = spec.features()
     return int(f.get("bytes_read", 0) or 0) + int(f.get("bytes_written", 0) or 0)
@@ -69,12 +86,15 @@ def chunk(specs: Sequence[OpSpec], group_ops: int = GROUP_OPS,
 
 
 def plan_groups(specs: Sequence[OpSpec], need: dict[str, int], seed: int = 0,
-                group_ops: int = GROUP_OPS, group_bytes: int = GROUP_BYTES) -> list[Group]:
-    """The groups of every pass, pass after pass (each later pass in its own shuffled order)."""
+                group_ops: int = GROUP_OPS, group_bytes: int = GROUP_BYTES,
+                first_pass: int = 0) -> list[Group]:
+    """The groups of every pass, pass after pass (each later pass in its own shuffled order);
+    passes are numbered from ``first_pass`` (extra passes after a build's own)."""
     todo = [s for s in specs if s.signature in need]
     groups: list[Group] = []
     for p in range(max(need.values(), default=0)):
-        sweep = pass_order([s for s in todo if need[s.signature] > p], p, seed)
+        index = first_pass + p
+        sweep = pass_order([s for s in todo if need[s.signature] > p], index, seed)
         for i, part in enumerate(chunk(sweep, group_ops, group_bytes)):
-            groups.append(Group(id=f"p{p}g{i}", specs=part, pass_index=p))
+            groups.append(Group(id=f"p{index}g{i}", specs=part, pass_index=index))
     return groups

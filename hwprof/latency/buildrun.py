@@ -64,7 +64,8 @@ class GroupRunner:
                  on_op_error: Callable[[object, str, AgentSession, Backend], None],
                  on_progress: Callable[[int], None], log: Callable[[str], None],
                  skip: Callable[[str], bool] = lambda sig: False,
-                 max_reconnects: int = 5, backoff: float = 1.0):
+                 max_reconnects: int = 5, backoff: float = 1.0,
+                 pass_of: dict[int, int] | None = None):
         self.backends, self.sessions, self.config = backends, sessions, config
         self.level_of, self.on_answer, self.on_op_error = level_of, on_answer, on_op_error
         self.on_progress, self.log, self.skip = on_progress, log, skip
@@ -76,7 +77,9 @@ class GroupRunner:
         self.failures: list[str] = []
         self.crashes: list[BaseException] = []
         self.reconnects = 0
-        self.pass_of: dict[int, int] = {}   # backend -> pass of its last group
+        # backend -> pass of its last group (shared by the runs of one build, so a later run's
+        # new pass also starts a fresh process)
+        self.pass_of: dict[int, int] = {} if pass_of is None else pass_of
 
     def run(self, groups: Sequence[Group]) -> int:
         """Measure every group; returns how many ops were left unmeasured (0 when all done)."""

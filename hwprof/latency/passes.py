@@ -100,6 +100,25 @@ def geometric_mean(values: Sequence[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+# A row whose passes leave its latency this uncertain (the standard error of their mean log
+# latency) gets extra passes when a build allows them (build-table --extra-passes): two builds
+# whose rows each carry 1.25 % are within +-5 % of each other for ~99 % of ops.
+PASS_SE = 0.0125
+
+
+def pass_se(row: Row | None) -> float:
+    """The relative standard error of a row's latency from its passes' scatter (0 when fewer
+    than two passes are known): sd of the passes' log latencies over sqrt(passes)."""
+    if row is None:
+        return 0.0
+    logs = [math.log(m) for m in _medians(row) if m > 0]
+    n = len(logs)
+    if n < 2:
+        return 0.0
+    mean = sum(logs) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in logs) / (n - 1) / n)
+
+
 def _recentre_ci(row: Row, latency_ms: float) -> None:
     """The kept pass's CI as the same relative width around the row's latency."""
     own = float(row["latency_ms"])

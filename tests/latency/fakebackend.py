@@ -40,6 +40,7 @@ class FakeTransport:
 class FakeSession:
     def __init__(self, backend: FakeBackend):
         self.backend = backend
+        self.index = backend.opened - 1  # which agent process of the backend this is
         self.t = FakeTransport()
         self.hello = {"fingerprint_id": "fakefp000001", "fingerprint": {"cpu_model": "fake cpu"},
                       "environment": {"runtime": "nnabla", "runtime_version": "0"},
@@ -61,6 +62,8 @@ class FakeSession:
         results, timeline = [], []
         for i, _ in ops:
             base, e = op_truth(i)
+            jitter = b.process_jitter.get(i)
+            base *= jitter[self.index % len(jitter)] if jitter else 1.0
             refs = [STATES[k % 2] for k in range(b.samples)]
             results.append({"type": "result", "id": i, "status": "ok", "error": None,
                             "samples_ms": [base * r ** e for r in refs], "refs_ms": refs,
@@ -88,6 +91,9 @@ class FakeBackend(Backend):
         self.kill_in_rounds: set[str] = set()
         self.drops_in_rounds = 0
         self.opened = self.closed = 0
+        # signature -> its cost factor in the backend's 1st, 2nd... agent process (cycled): a
+        # per-process effect, as a fresh process's buffers land elsewhere
+        self.process_jitter: dict[str, list[float]] = {}
 
     @property
     def label(self) -> str:

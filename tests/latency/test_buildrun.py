@@ -3,7 +3,7 @@
 import pytest
 
 from hwprof.latency.build import build_table
-from hwprof.latency.buildplan import chunk, passes_needed, plan_groups
+from hwprof.latency.buildplan import chunk, passes_needed, plan_groups, unsettled
 from hwprof.latency.filelock import TableBusy, table_lock
 from hwprof.latency.specs import parse_spec
 from hwprof.latency.table import read_table
@@ -142,6 +142,58 @@ def test_plan_groups_sweeps_pass_after_pass_with_only_what_each_op_lacks():
 def pd_isnull(v):
     import pandas as pd
     return pd.isna(v)
+
+
+def test_extra_passes_go_to_the_ops_whose_passes_disagree_up_to_the_cap(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(4)
+    noisy = specs[1].signature
+    fb.process_jitter[noisy] = [1.00, 1.06, 0.96, 1.03, 1.00, 0.99]  # +-3 % from one process to the next
+    rep = _build(specs, out, fb, passes=3, extra_passes=2)
+    df = read_table(out).df.set_index("signature")
+    # passes 1.00, 1.06, 0.96 leave a standard error of ~2.9 % (> 1.25 %): two more passes,
+    # each in a fresh process; the steady ops keep their three
+    assert df.loc[noisy, "passes"] == 5 and rep.extra_ops == 2
+    assert list(df.loc[noisy, "pass_medians_ms"]) == pytest.approx(
+        [latency_at(noisy, STATES[0]) * f for f in (1.00, 1.06, 0.96, 1.03, 1.00)])
+    assert (df.drop(index=noisy)["passes"] == 3).all()
+    assert rep.measured == 4 * 3 + 2 and fb.opened == 5
+    assert fb.groups[-2:] == [[noisy], [noisy]]
+    # at the cap: a rerun measures nothing more; a higher cap gives one more pass
+    assert _build(specs, out, fb, passes=3, extra_passes=2).measured == 0
+    assert _build(specs, out, fb, passes=3, extra_passes=3).measured == 1
+    assert read_table(out).df.set_index("signature").loc[noisy, "passes"] == 6
+
+
+def test_extra_passes_stop_once_the_passes_agree_and_default_to_none(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(3)
+    noisy = specs[0].signature
+    # 1.00, 1.05, 0.95: se 2.9 %; with a 4th pass of 1.00 it is still 2.0 %, with a 5th 1.6 %;
+    # a looser threshold of 2.5 % is met after the 4th
+    fb.process_jitter[noisy] = [1.00, 1.05, 0.95, 1.00, 1.00]
+    rep = _build(specs, out, fb, passes=3, extra_passes=4, max_pass_se=0.025)
+    assert rep.extra_ops == 1
+    assert read_table(out).df.set_index("signature").loc[noisy, "passes"] == 4
+    out2, fb2 = tmp_path / "t2.parquet", FakeBackend()
+    fb2.process_jitter[noisy] = fb.process_jitter[noisy]
+    rep = _build(specs, out2, fb2, passes=3)
+    assert rep.extra_ops == 0 and (read_table(out2).df["passes"] == 3).all()
+
+
+def test_unsettled_needs_every_key_measured_and_under_the_cap():
+    s = _specs(3)
+    keys = [("fp", "env")]
+
+    def row(meds):
+        return {"status": "ok", "passes": len(meds), "pass_medians_ms": meds,
+                "latency_ms": meds[0]}
+    rows = {(s[0].signature, "fp", "env"): row([1.0, 1.1, 0.9]),        # disagree: due
+            (s[1].signature, "fp", "env"): row([1.0, 1.001, 0.999]),    # agree
+            (s[2].signature, "fp", "env"): row([1.0, 1.2])}             # fewer than 3 passes
+    assert unsettled(s, rows, keys, 3, 5, 0.0125) == {s[0].signature: 1}
+    assert unsettled(s, rows, keys, 3, 3, 0.0125) == {}  # the cap is the passes asked for
+    assert unsettled(s, rows, keys + [("fp2", "env")], 3, 5, 0.0125) == {}  # a key lacks it
 
 
 def test_the_cause_of_an_agents_death_is_never_a_log_line():

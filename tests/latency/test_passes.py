@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from hwprof.latency.passes import combine, done_passes, lower_median, pass_order
+from hwprof.latency.passes import combine, done_passes, lower_median, pass_order, pass_se
 
 
 def _pass(median, n=10, status="ok"):
@@ -92,3 +92,13 @@ def test_first_sweep_keeps_the_order_later_ones_are_shuffled_reproducibly():
     assert sorted(second) == items and second != items
     assert pass_order(items, 1, seed=1) == second
     assert pass_order(items, 2, seed=1) != second
+
+
+def test_pass_se_is_the_standard_error_of_the_mean_log_latency():
+    assert pass_se(None) == 0.0
+    assert pass_se({"latency_ms": 2.0, "pass_medians_ms": None}) == 0.0  # one measurement
+    assert pass_se({"latency_ms": 2.0, "pass_medians_ms": [2.0, 2.0, 2.0]}) == 0.0
+    # logs 0 and 0.1: sample sd 0.0707, over sqrt(2): 0.05
+    assert pass_se({"pass_medians_ms": [1.0, math.exp(0.1)]}) == pytest.approx(0.05)
+    # scale-free: the same ratios at another latency
+    assert pass_se({"pass_medians_ms": [3.0, 3.0 * math.exp(0.1)]}) == pytest.approx(0.05)
