@@ -21,7 +21,7 @@ def _path(tmp_path, bin_dir) -> str:
     python3.11 or pip can be reached)."""
     tools = tmp_path / "tools"
     tools.mkdir(exist_ok=True)
-    for name in ("dirname", "rm", "mkdir", "chmod", "touch"):
+    for name in ("dirname", "rm", "mkdir", "chmod", "touch", "cp"):
         real = next(Path(d) / name for d in ("/usr/bin", "/bin") if (Path(d) / name).exists())
         if not (tools / name).exists():
             (tools / name).symlink_to(real)
@@ -45,21 +45,36 @@ def _prepare(tmp_path, bin_dir):
     return calls
 
 
+def _fake_venv_tools(tmp_path) -> Path:
+    """The python and pip a fake `python3.11 -m venv` puts in the venv: both log their
+    calls; python's `-c "import onnx, onnxruntime"` fails until pip installed them."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "python").write_text('#!/bin/sh\necho "python $*" >> "$FAKE_LOG"\n'
+                                '[ "$1" != -c ] || [ -f "$(dirname "$0")/ort" ]\n')
+    (tpl / "pip").write_text('#!/bin/sh\necho "pip $*" >> "$FAKE_LOG"\n'
+                             'case "$*" in *onnxruntime*) touch "$(dirname "$0")/ort";; esac\n')
+    for f in tpl.iterdir():
+        f.chmod(0o755)
+    return tpl
+
+
 def test_prepare_installs_sshd_and_the_torch_venv_once(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    tpl = _fake_venv_tools(tmp_path)
     _fake(bin_dir, "id", "echo 0")
     _fake(bin_dir, "apt-get", f'case "$1" in install) touch {tmp_path}/sshd; '
                               f'chmod +x {tmp_path}/sshd;; esac')
-    _fake(bin_dir, "python3.11", 'mkdir -p "$3/bin"; for f in python pip; do '
-                                 'printf "#!/bin/sh\\necho \\"$f \\$*\\" >> \\"\\$FAKE_LOG\\"\\n" '
-                                 '> "$3/bin/$f"; chmod +x "$3/bin/$f"; done')
+    _fake(bin_dir, "python3.11", f'mkdir -p "$3/bin"; cp {tpl}/python {tpl}/pip "$3/bin/"')
     calls = _prepare(tmp_path, bin_dir)
     assert "apt-get update -qq" in calls
     assert "apt-get install -y -qq openssh-server" in calls
     assert f"python3.11 -m venv {tmp_path / 'venv'}" in calls
     assert "pip install -q torch==2.13.0 numpy" in calls
-    assert _prepare(tmp_path, bin_dir) == []  # all there: nothing is done (or asked) again
+    assert "pip install -q onnxruntime==1.32.0 onnx==1.23.2" in calls
+    # all there: nothing is installed again, only asked whether onnxruntime imports
+    assert _prepare(tmp_path, bin_dir) == ["python -c import onnx, onnxruntime"]
 
 
 def test_prepare_without_root_or_python311_says_what_will_skip(tmp_path):
