@@ -51,9 +51,10 @@ def _build(space, out, level=None, protocol=None):
     if out.exists():
         out.unlink()
     t0 = time.perf_counter()
-    from hwprof.latency.backends.agent.protocol import BUILD_PASSES
+    from hwprof.latency.backends.agent.protocol import BUILD_EXTRA_PASSES, BUILD_PASSES
     protocol = dict(protocol or {})
-    build = {"passes": BUILD_PASSES, **{k: protocol.pop(k) for k in BUILD_KEYS if k in protocol}}
+    build = {"passes": BUILD_PASSES, "extra_passes": BUILD_EXTRA_PASSES,
+             **{k: protocol.pop(k) for k in BUILD_KEYS if k in protocol}}
     rep = build_table(get_space(space).table_specs(), [get_backend("cpu")], out, quiet=True,
                       log=lambda m: None, reference_level_ms=level, protocol=protocol or None,
                       **build)

@@ -20,7 +20,7 @@ HELP = "measure ops on a device into a latency table"
 
 def add_arguments(p):
     from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
-    from hwprof.latency.backends.agent.protocol import BUILD_PASSES
+    from hwprof.latency.backends.agent.protocol import BUILD_EXTRA_PASSES, BUILD_PASSES
     from hwprof.latency.passes import PASS_SE
     p.add_argument("--device", action="append", metavar="DEVICE",
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
@@ -64,10 +64,12 @@ def add_arguments(p):
                         "gets only the passes it lacks "
                         f"(default: {BUILD_PASSES} for a space's table; 1 with --quick, "
                         "--sample or --real-layers, where more ops beat more passes)")
-    p.add_argument("--extra-passes", type=int, default=0, metavar="E",
-                   help="after the --passes sweeps, up to E more, one at a time, for the ops "
-                        "whose passes still disagree: those whose latency (the passes' "
-                        "geometric mean) has a standard error above --pass-se (default: 0)")
+    p.add_argument("--extra-passes", type=int, metavar="E",
+                   help="after the --passes sweeps, up to E more, one at a time and each in a "
+                        "fresh process, for the ops whose passes still disagree: those whose "
+                        "latency (the passes' geometric mean) has a standard error above "
+                        f"--pass-se (default: {BUILD_EXTRA_PASSES} for a space's table; 0 with "
+                        "--quick, --sample or --real-layers)")
     p.add_argument("--pass-se", type=float, default=PASS_SE, metavar="FRAC",
                    help="the standard error of a row's passes above which --extra-passes "
                         f"measures it again (default: {PASS_SE:g}, i.e. {100 * PASS_SE:g} %%)")
@@ -141,6 +143,17 @@ def _reference_level(path) -> float:
     return float(next(iter(levels.values()))["level_ms"])
 
 
+def _default_passes(args) -> None:
+    """--passes and --extra-passes where not given: a space's table gets BUILD_PASSES sweeps
+    and BUILD_EXTRA_PASSES more for unsettled ops; quick, sampled and real-layer tables one."""
+    from hwprof.latency.backends.agent.protocol import BUILD_EXTRA_PASSES, BUILD_PASSES
+    one = getattr(args, "quick", False) or args.sample or args.real_layers
+    if args.passes is None:
+        args.passes = 1 if one else BUILD_PASSES
+    if args.extra_passes is None:
+        args.extra_passes = 0 if one else BUILD_EXTRA_PASSES
+
+
 def run(args):
     import re
 
@@ -152,10 +165,7 @@ def run(args):
     if args.minutes is not None and args.minutes <= 0:
         from hwprof.errors import UserError
         raise UserError(f"--minutes must be positive, got {args.minutes:g}")
-    if args.passes is None:
-        from hwprof.latency.backends.agent.protocol import BUILD_PASSES
-        one = getattr(args, "quick", False) or args.sample or args.real_layers
-        args.passes = 1 if one else BUILD_PASSES
+    _default_passes(args)
     devices = args.device or ["cpu"]
     if len(set(devices)) != len(devices):
         from hwprof.errors import UserError

@@ -51,3 +51,21 @@ def test_table_show_names_a_quick_tables_protocol():
     default = protocol_line(DEFAULTS)
     assert "2 instances of each" in default and "elasticity" not in default
     assert "reference after every" not in default
+
+
+def test_build_table_pass_defaults_depend_on_what_is_built():
+    from hwprof.cli import build_parser
+    from hwprof.commands.build_table import _default_passes
+    from hwprof.latency.backends.agent.protocol import BUILD_EXTRA_PASSES, BUILD_PASSES
+
+    def resolved(*argv):
+        args = build_parser().parse_args(["build-table", *argv])
+        _default_passes(args)
+        return args.passes, args.extra_passes
+
+    assert resolved("--space", "mbv2-mini") == (BUILD_PASSES, BUILD_EXTRA_PASSES)
+    assert BUILD_EXTRA_PASSES > 0
+    for one in (["--sample", "20"], ["--space", "tiny", "--quick"], ["--real-layers"]):
+        assert resolved(*one) == (1, 0)
+    assert resolved("--space", "tiny", "--passes", "2", "--extra-passes", "0") == (2, 0)
+    assert resolved("--sample", "20", "--passes", "2", "--extra-passes", "3") == (2, 3)
