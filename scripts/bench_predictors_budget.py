@@ -222,13 +222,17 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
     ap.add_argument("--parts", default="nnabla,threads",
                     help="nnabla: fit on train-*.parquet, judge on the held-out, real and second-device "
-                         "tables; threads: the torch-runtime transfer from 1 to 2 threads; "
+                         "tables; threads: one runtime's transfer from 1 to 2 threads (--threads-runtime); "
                          "transfer: the nnabla -> second device transfer alone, from DIR/bench.predictor "
                          "(or --out) saved by an earlier nnabla part")
     ap.add_argument("--second", default="torch", metavar="NAME",
                     help="the second device's tables for the transfer: DIR/NAME-few.parquet and "
                          "DIR/NAME-full.parquet (default: torch; e.g. ort for the onnxruntime "
                          "runtime)")
+    ap.add_argument("--threads-runtime", default="torch", metavar="NAME",
+                    help="the runtime of the threads part: DIR/train-NAME.parquet (1 thread) and "
+                         "DIR/NAME2-few.parquet, DIR/NAME2-full.parquet (2 threads); default torch, "
+                         "e.g. ort for the onnxruntime runtime")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
     d = Path(args.dir)
@@ -244,21 +248,21 @@ def main(argv=None) -> int:
 
 
 def _threads(d: Path, args):
-    """A second device of the same runtime: torch with 2 threads, from a torch 1-thread
-    predictor (train-torch.parquet) and 50 rows (torch2-few.parquet), judged on
-    torch2-full.parquet."""
+    """A second device of the same runtime: the runtime with 2 threads, from its 1-thread
+    predictor (train-RT.parquet) and 50 rows (RT2-few.parquet), judged on RT2-full.parquet."""
     from hwprof.latency.predictors.predictor import fit_predictor
-    paths = [d / f for f in ("train-torch.parquet", "torch2-few.parquet", "torch2-full.parquet")]
+    rt = args.threads_runtime
+    paths = [d / f for f in (f"train-{rt}.parquet", f"{rt}2-few.parquet", f"{rt}2-full.parquet")]
     if not all(p.exists() for p in paths):
         print(f"\n(no threads transfer: needs {', '.join(p.name for p in paths)} in {d})")
         return
     train = _table(paths[0])
-    report = d / "train-torch.json"
+    report = d / f"train-{rt}.json"
     if report.exists() and report.read_text().strip():
         r = json.loads(report.read_text())
-        print(f"  torch 1-thread training: {r['measured']} ops measured in "
+        print(f"  {rt} 1-thread training: {r['measured']} ops measured in "
               f"{r['wall_s'] / 60:.1f} min")
-    print(f"\n== the torch runtime, 1 thread -> 2 threads: 1-thread predictor from {paths[0]} "
+    print(f"\n== the {rt} runtime, 1 thread -> 2 threads: 1-thread predictor from {paths[0]} "
           f"({len(train.df)} rows, {_movement(train)})")
     pred = fit_predictor(train.df, candidates=args.models.split(","), sources=[str(paths[0])],
                          log=lambda m: print(f"  fit {m}"))
