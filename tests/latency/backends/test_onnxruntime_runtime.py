@@ -125,3 +125,35 @@ def test_onnxruntime_table_of_the_tiny_space(ort_py, hwprof_cli, tmp_path):
     assert set(ot.df["env_key"]).isdisjoint(set(nt.df["env_key"]))
     env = next(iter(ot.meta["environments"].values()))
     assert env["runtime"] == "onnxruntime" and env["ort_threads"] == 1
+
+
+# Each session's intra-op spinning setting and what the environment records, for the
+# OMP_NUM_THREADS the test passes.
+SPINNING = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from hwprof_agent import runtime_onnxruntime as m
+rt = m.Runtime("cpu", seed=0)
+sess, _, _ = rt._session(json.loads(sys.stdin.read())[0])
+opts = sess.get_session_options()
+try:
+    entry = opts.get_session_config_entry("session.intra_op.allow_spinning")
+except RuntimeError:
+    entry = None
+print(json.dumps({"entry": entry, "threads": opts.intra_op_num_threads,
+                  "env": m.probe("cpu")[3]["ort_spinning"]}))
+"""
+
+
+@pytest.mark.parametrize("threads, entry, spinning", [("1", None, True), ("2", "0", False),
+                                                       ("0", "0", False)])
+def test_ort_sessions_spin_only_with_a_one_thread_pool(ort_py, threads, entry, spinning):
+    # every op keeps its own session: spinning pools of many sessions starve the machine
+    plan = parse_spec(EVERY_KIND[0]).plan()
+    p = subprocess.run([ort_py, "-c", SPINNING, str(local_agent_path())],
+                       input=json.dumps([plan]), capture_output=True, text=True, timeout=300,
+                       env=agent_env(OMP_NUM_THREADS=threads))
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["entry"] == entry and out["env"] is spinning
+    assert out["threads"] == int(threads)

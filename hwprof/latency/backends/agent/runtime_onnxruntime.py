@@ -13,6 +13,15 @@ CPU only (the CPU execution provider, MLAS kernels): a second runtime on the
 same machine, with kernels of its own. Intra-op threads follow
 ``OMP_NUM_THREADS`` when it is set (as nnabla's and torch's do), else ONNX
 Runtime's default; the environment records the number.
+
+Every op of a build keeps its own session (the protocol samples the ops in
+turn), and every session its own intra-op pool. Those pools' workers spin
+after each run by default: with 2 threads, a build's hundred sessions kept
+about as many spinning workers on this 2-vCPU machine (load 23; one op
+measured in 9 minutes). Unless the pool is a single thread, spinning is
+therefore off (``session.intra_op.allow_spinning`` 0, recorded in the
+environment as ``ort_spinning``): each call then pays the workers' wake-up,
+as a deployment that does not run back to back would.
 """
 
 import math
@@ -30,6 +39,11 @@ def _threads():
         return 0
 
 
+def _spinning():
+    """Whether the sessions' intra-op workers spin: only for a one-thread pool (no workers)."""
+    return _threads() == 1
+
+
 def probe(device):
     """(version, problems, fingerprint extra, environment extra) for ``device``."""
     fp, env = {}, {}
@@ -42,6 +56,7 @@ def probe(device):
                       "onnxruntime onnx numpy`) or pass --agent-python with an interpreter that "
                       "has it" % (sys.executable, e)], fp, env
     env.update({"onnx_version": onnx.__version__, "ort_threads": _threads(),
+                "ort_spinning": _spinning(),
                 "ort_providers": ",".join(ort.get_available_providers())})
     if device != "cpu":
         return ort.__version__, ["the onnxruntime runtime measures on cpu only (asked for %s): "
@@ -117,6 +132,8 @@ class Runtime:
         opts = self.ort.SessionOptions()
         opts.intra_op_num_threads = _threads()
         opts.inter_op_num_threads = 1
+        if not _spinning():
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
         sess = self.ort.InferenceSession(model.SerializeToString(), opts,
                                          providers=["CPUExecutionProvider"])
