@@ -293,6 +293,26 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
     errors: list[str] = []
     warnings: list[str] = []
     df = table.df
+    _check_keys(table, errors, warnings)
+    _check_specs(df, errors, warnings)
+    ok = df[df["status"] == "ok"]
+    _check_latencies(df, ok, errors, warnings)
+    out = {"rows": int(len(df)), "errors": errors, "warnings": warnings}
+    if space is not None:
+        have = set(ok.loc[ok["latency_ms"] > 0, "signature"])
+        need = space.table_specs()
+        missing = [s for s in need if s.signature not in have]
+        out["space"] = {"name": space.name, "needed": len(need), "missing": len(missing),
+                        "first_missing": [f"{s.kind} {s.canonical_json()}" for s in missing[:5]]}
+        if missing:
+            warnings.append(f"{len(missing)} of the {len(need)} ops of space {space.name!r} have "
+                            f"no ok row")
+    return out
+
+
+def _check_keys(table: LatencyTable, errors: list, warnings: list) -> None:
+    """Duplicate keys, and devices or environments the metadata does not describe."""
+    df = table.df
     dup = df.duplicated(list(KEY), keep=False)
     if dup.any():
         errors.append(f"{int(dup.sum())} rows share a key (signature, device, env) with another row")
@@ -302,6 +322,10 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
         warnings.append(f"device fingerprint {fp} is not described in the file metadata")
     for k in sorted(set(df["env_key"]) - meta_envs):
         warnings.append(f"environment {k} is not described in the file metadata")
+
+
+def _check_specs(df, errors: list, warnings: list) -> None:
+    """Every row's spec parses, matches its signature and kind, and gives its MACs/params."""
     bad_spec = bad_sig = bad_feat = 0
     first: dict[str, str] = {}
     for r in df[["signature", "kind", "spec", "macs", "params"]].to_dict("records"):
@@ -327,7 +351,10 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
     if bad_feat:
         warnings.append(f"{bad_feat} rows have MACs/params that differ from their spec's "
                         f"(first: {first['feat']}); written by another hwprof version?")
-    ok = df[df["status"] == "ok"]
+
+
+def _check_latencies(df, ok, errors: list, warnings: list) -> None:
+    """Ok rows carry positive, ordered latencies; error rows carry none."""
     for col in ("latency_ms", "median_ms"):
         nonpos = ~(ok[col] > 0)
         if nonpos.any():
@@ -348,14 +375,3 @@ def validate(table: LatencyTable, space=None) -> dict[str, list[str]]:
         warnings.append(f"{unstable} ok rows are flagged unstable (large spread)")
     if ok["device_fingerprint"].nunique() > 1:
         warnings.append(f"the table holds {ok['device_fingerprint'].nunique()} devices")
-    out = {"rows": int(len(df)), "errors": errors, "warnings": warnings}
-    if space is not None:
-        have = set(ok.loc[ok["latency_ms"] > 0, "signature"])
-        need = space.table_specs()
-        missing = [s for s in need if s.signature not in have]
-        out["space"] = {"name": space.name, "needed": len(need), "missing": len(missing),
-                        "first_missing": [f"{s.kind} {s.canonical_json()}" for s in missing[:5]]}
-        if missing:
-            warnings.append(f"{len(missing)} of the {len(need)} ops of space {space.name!r} have "
-                            f"no ok row")
-    return out

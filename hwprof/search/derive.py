@@ -166,6 +166,35 @@ def _in_band(order, check, seen, low_ms, high_ms, step, fixed_ms, npb):
     return None
 
 
+class _Checker:
+    """Turns a DP cell into its architecture if that is new and within every budget;
+    keeps the (sum, estimate) of every architecture it checked in ``seen``."""
+
+    def __init__(self, lut, back, npb, logp, estimate, budget_ms, min_fill, limits, skip):
+        self.lut, self.back, self.npb, self.logp = lut, back, npb, logp
+        self.estimate, self.budget_ms, self.min_fill = estimate, budget_ms, min_fill
+        self.limits, self.skip = limits, skip
+        self.seen: list[tuple[float, float]] = []
+
+    def __call__(self, end):
+        """(the architecture's entry or None, whether it counted as a check)."""
+        lut = self.lut
+        idx = trailing_skips(lut, _trace(self.back, divmod(end, self.npb + 1)))
+        choices = [lut.names[li][k] for li, k in enumerate(idx)]
+        if tuple(choices) in self.skip or (self.limits is not None
+                                           and not self.limits.satisfied(idx)):
+            return None, False
+        self.skip.add(tuple(choices))   # other orders of the same skips are the same architecture
+        s = lut.arch_ms(idx)
+        est = float(self.estimate(choices)) if self.estimate else s
+        self.seen.append((s, est))
+        if est > self.budget_ms:
+            return None, True
+        lp = sum(float(p[k]) for p, k in zip(self.logp, idx))
+        return {"choices": choices, "indices": idx, "estimate_ms": est, "sum_ms": s,
+                "log_prob": lp, "in_band": est >= self.min_fill * self.budget_ms}, True
+
+
 def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
            estimate: Callable[[list[str]], float] | None = None, min_fill: float = 0.9,
            buckets: int = 2000, max_checks: int = 400, *, limits=None,
@@ -190,24 +219,7 @@ def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
     best, back = _dp(logp, lat, par, buckets, npb)
     order = _order(best, back, limits)
 
-    seen: list[tuple[float, float]] = []   # (sum, estimate) of every architecture checked
-
-    def check(end):
-        """The architecture of DP cell ``end`` if it is new and within every budget."""
-        idx = trailing_skips(lut, _trace(back, divmod(end, npb + 1)))
-        choices = [lut.names[li][k] for li, k in enumerate(idx)]
-        if tuple(choices) in skip or (limits is not None and not limits.satisfied(idx)):
-            return None, False
-        skip.add(tuple(choices))   # other orders of the same skips are the same architecture
-        s = lut.arch_ms(idx)
-        est = float(estimate(choices)) if estimate else s
-        seen.append((s, est))
-        if est > budget_ms:
-            return None, True
-        lp = sum(float(p[k]) for p, k in zip(logp, idx))
-        return {"choices": choices, "indices": idx, "estimate_ms": est, "sum_ms": s,
-                "log_prob": lp, "in_band": est >= min_fill * budget_ms}, True
-
+    check = _Checker(lut, back, npb, logp, estimate, budget_ms, min_fill, limits, skip)
     fallback, checks = None, 0
     for end in order:
         res, checked = check(end)
@@ -221,7 +233,7 @@ def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
         # the most probable cells may all lie far under the budget (a strong latency loss makes
         # small ops likely): scan the cells whose additive sum maps into the band, in
         # probability order
-        res = _in_band(order, check, seen, budget_ms * min_fill, budget_ms,
+        res = _in_band(order, check, check.seen, budget_ms * min_fill, budget_ms,
                        (cap - lut.fixed_ms) / buckets, lut.fixed_ms, npb)
         if res is not None:
             return res

@@ -65,14 +65,9 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     floor = fastest_ms(lut, est)
     lo, hi = _check_budget(space, lut, budget_ms, floor, log)
     result, search_s = run_strategy(strategy, problem)
-    probs = result.probs
     t1 = time.perf_counter()
-    loop = close_loop(
-        # a target tightened below the fastest network is clamped to it: the fastest remain
-        lambda target, fill, skip: derive(probs, lut, max(target, floor), est, min_fill=fill,
-                                          limits=limits, exclude=skip),
-        None if measure is None else (lambda chs: measure([space.arch_network(c) for c in chs])),
-        budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
+    loop = _closed_loop(space, result.probs, lut, floor, est, limits, measure, budget_ms,
+                        max_rounds=max_rounds, min_fill=min_fill, log=log)
     answer, verdict = _verdict(loop, allow_over_budget)
     report = {
         **_strategy_entries(strategy, problem, result), "space": space.name, "data": data.name,
@@ -95,12 +90,24 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         write_report(out, report)
         return report
     report.update(_answer_report(space, model, lut, limits, answer, budget_ms))
-    _log_choices(space, answer.choices, probs, report, log)
+    _log_choices(space, answer.choices, result.probs, report, log)
     report.update(_retrain_and_export(space, data, answer, result, budget_ms, out, algo=strategy.name,
                                       seed=seed, retrain_epochs=retrain_epochs, batch=batch,
                                       names=lut.names, report=report, log=log))
     write_report(out, report)
     return report
+
+
+def _closed_loop(space: Space, probs, lut, floor: float, est, limits, measure, budget_ms: float,
+                 *, max_rounds: int, min_fill: float, log) -> dict:
+    """Derive from the strategy's probabilities, measure, tighten and derive again
+    (:func:`close_loop`); ``measure`` None checks the budget against the model only."""
+    return close_loop(
+        # a target tightened below the fastest network is clamped to it: the fastest remain
+        lambda target, fill, skip: derive(probs, lut, max(target, floor), est, min_fill=fill,
+                                          limits=limits, exclude=skip),
+        None if measure is None else (lambda chs: measure([space.arch_network(c) for c in chs])),
+        budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
 
 
 def make_problem(space: Space, model, data, budget_ms: float, strategy, *, epochs: int,

@@ -204,71 +204,84 @@ def fit_predictor(df, *, kinds: Sequence[str] | None = None, candidates=CANDIDAT
         skip_short = kinds is None
     rows, fp, env = _select_rows(df, target, device_fingerprint, env_key)
     rows = _drop_uncertain(rows, target, max_ci, log)
-    present = sorted(set(rows["kind"]))
+    kinds = _fittable_kinds(rows, kinds, max(min_rows, 2 * cv), skip_short, log)
+    worst, n_rows, intervals = {}, {}, {}
+    fitted: dict[str, tuple[list[OpSpec], np.ndarray]] = {}  # kind -> its specs and latencies
+    pred = LatencyPredictor({}, {}, {})
+    settings = dict(candidates=tuple(candidates), cv=cv, min_rows=min_rows, scoring=scoring,
+                    random_state=random_state)
+    # primitives first, so that composite kinds can stack on their parts' models
+    for kind in sorted(kinds, key=lambda k: (k in COMPOSITE_KINDS, kinds.index(k))):
+        part = rows[rows["kind"] == kind]
+        specs, y, model = _fit_kind(pred, kind, part, target, fitted, stack, settings, log)
+        rel = np.abs(model.oof_ms_ - y) / y
+        worst[kind] = [{"spec": part["spec"].iloc[i], "true_ms": float(y[i]),
+                        "cv_pred_ms": float(model.oof_ms_[i])}
+                       for i in np.argsort(-rel)[:WORST_KEPT]]
+        intervals[kind] = interval_from_residuals(y, model.oof_ms_)
+        n_rows[kind] = len(y)
+        fitted[kind] = (specs, y)
+    pred.meta = {"target": target, "device_fingerprint": fp, "env_key": env, "rows": n_rows,
+                 "sources": list(sources), "cv": cv, "candidates": list(candidates),
+                 "scoring": scoring,
+                 "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "hwprof_version": __version__, "worst_training_rows": worst,
+                 "intervals": intervals,
+                 "stack_bandwidth": pred.meta.get("stack_bandwidth", {}),
+                 "training_signatures": sorted(rows[rows["kind"].isin(kinds)]["signature"]),
+                 "cv_accuracy": {k: accuracy(m.oof_ms_,
+                                             rows[rows["kind"] == k][target].astype(float))
+                                 for k, m in pred.models.items()}}
+    return pred
+
+
+def _fittable_kinds(rows, kinds, need: int, skip_short: bool, log) -> list[str]:
+    """The kinds to fit: ``kinds`` or the table's own, less (with a note) or refusing
+    (TooFewRows) those with fewer than ``need`` rows."""
     if kinds is None:
-        kinds = present
+        kinds = sorted(set(rows["kind"]))
         if not kinds:
             raise UserError("the table has no measured (ok) rows to fit on")
     else:
         kinds = list(kinds)
     counts = rows["kind"].value_counts()
-    short = [(k, int(counts.get(k, 0))) for k in kinds
-             if int(counts.get(k, 0)) < max(min_rows, 2 * cv)]
-    if short:
-        desc = ", ".join(f"{k} ({n} rows)" for k, n in short)
-        advice = (f"each kind needs at least {max(min_rows, 2 * cv)}. Measure more (build-table "
-                  f"--sample N --kinds ...)")
-        if not skip_short or len(short) == len(kinds):
-            raise TooFewRows(f"too few measured rows to fit: {desc}; {advice} or leave the kind "
-                             f"out with --kinds")
-        # a table's few rows of some kind (an imported one's 3 whole networks, say) are
-        # answered from the table; they do not stop the other kinds from being fitted
-        (log or (lambda m: None))(f"note: skipping kinds with too few measured rows: {desc}; "
-                                  f"{advice}")
-        kinds = [k for k in kinds if k not in {k for k, _ in short}]
-    models, names, worst, n_rows, intervals = {}, {}, {}, {}, {}
-    fitted: dict[str, tuple[list[OpSpec], np.ndarray]] = {}  # kind -> its specs and latencies
-    pred = LatencyPredictor({}, {}, {})
-    # primitives first, so that composite kinds can stack on their parts' models
-    for kind in sorted(kinds, key=lambda k: (k in COMPOSITE_KINDS, kinds.index(k))):
-        part = rows[rows["kind"] == kind]
-        specs = [OpSpec(json.loads(s), _trusted=True) for s in part["spec"]]
-        _, fnames = feature_matrix(specs[:1])
-        pred.feature_names[kind] = fnames
-        if kind in COMPOSITE_KINDS and stack:
-            using = sorted({c.kind for s in specs for c in s.children()} & set(models))
-            if using:
-                pred.stacked[kind] = using
-                bw = _bandwidth(fitted, using)
-                if bw:
-                    pred.meta.setdefault("stack_bandwidth", {})[kind] = bw
-        x = pred._features(kind, specs)
-        y = part[target].astype(float).to_numpy()
-        t0 = time.monotonic()
-        model = KindRegressor(candidates=tuple(candidates), cv=cv, min_rows=min_rows,
-                              scoring=scoring, random_state=random_state).fit(x, y)
-        if log:
-            cvs = ", ".join(f"{c} {100 * s['mape']:.1f}/{100 * s['rmspe']:.1f}%"
-                            for c, s in model.cv_scores_.items())
-            log(f"{kind}: {len(y)} rows, CV MAPE/RMSPE {cvs} -> {model.chosen_} "
-                f"({time.monotonic() - t0:.1f} s)")
-        rel = np.abs(model.oof_ms_ - y) / y
-        order = np.argsort(-rel)[:WORST_KEPT]
-        worst[kind] = [{"spec": part["spec"].iloc[i], "true_ms": float(y[i]),
-                        "cv_pred_ms": float(model.oof_ms_[i])} for i in order]
-        intervals[kind] = interval_from_residuals(y, model.oof_ms_)
-        models[kind], names[kind], n_rows[kind] = model, fnames, len(y)
-        fitted[kind] = (specs, y)
-        pred.models[kind] = model
-    meta = {"target": target, "device_fingerprint": fp, "env_key": env, "rows": n_rows,
-            "sources": list(sources), "cv": cv, "candidates": list(candidates),
-            "scoring": scoring,
-            "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "hwprof_version": __version__, "worst_training_rows": worst,
-            "intervals": intervals,
-            "stack_bandwidth": pred.meta.get("stack_bandwidth", {}),
-            "training_signatures": sorted(rows[rows["kind"].isin(kinds)]["signature"]),
-            "cv_accuracy": {k: accuracy(m.oof_ms_, rows[rows["kind"] == k][target].astype(float))
-                            for k, m in models.items()}}
-    pred.meta = meta
-    return pred
+    short = [(k, int(counts.get(k, 0))) for k in kinds if int(counts.get(k, 0)) < need]
+    if not short:
+        return kinds
+    desc = ", ".join(f"{k} ({n} rows)" for k, n in short)
+    advice = f"each kind needs at least {need}. Measure more (build-table --sample N --kinds ...)"
+    if not skip_short or len(short) == len(kinds):
+        raise TooFewRows(f"too few measured rows to fit: {desc}; {advice} or leave the kind "
+                         f"out with --kinds")
+    # a table's few rows of some kind (an imported one's 3 whole networks, say) are
+    # answered from the table; they do not stop the other kinds from being fitted
+    (log or (lambda m: None))(f"note: skipping kinds with too few measured rows: {desc}; {advice}")
+    skipped = {k for k, _ in short}
+    return [k for k in kinds if k not in skipped]
+
+
+def _fit_kind(pred: LatencyPredictor, kind: str, part, target: str, fitted, stack: bool,
+              settings: dict, log):
+    """Fit ``kind``'s regressor on its rows ``part`` into ``pred`` (stacked on the parts'
+    models already fitted, for a composite kind); returns its specs, latencies and model."""
+    specs = [OpSpec(json.loads(s), _trusted=True) for s in part["spec"]]
+    _, fnames = feature_matrix(specs[:1])
+    pred.feature_names[kind] = fnames
+    if kind in COMPOSITE_KINDS and stack:
+        using = sorted({c.kind for s in specs for c in s.children()} & set(pred.models))
+        if using:
+            pred.stacked[kind] = using
+            bw = _bandwidth(fitted, using)
+            if bw:
+                pred.meta.setdefault("stack_bandwidth", {})[kind] = bw
+    x = pred._features(kind, specs)
+    y = part[target].astype(float).to_numpy()
+    t0 = time.monotonic()
+    model = KindRegressor(**settings).fit(x, y)
+    if log:
+        cvs = ", ".join(f"{c} {100 * s['mape']:.1f}/{100 * s['rmspe']:.1f}%"
+                        for c, s in model.cv_scores_.items())
+        log(f"{kind}: {len(y)} rows, CV MAPE/RMSPE {cvs} -> {model.chosen_} "
+            f"({time.monotonic() - t0:.1f} s)")
+    pred.models[kind] = model
+    return specs, y, model
