@@ -59,9 +59,9 @@ def ort_py():
     return FOUND[0]
 
 
-def _run(ort_py, script, plans):
+def _run(ort_py, script, plans, **env):
     p = subprocess.run([ort_py, "-c", script, str(local_agent_path())], input=json.dumps(plans),
-                       capture_output=True, text=True, timeout=300, env=agent_env())
+                       capture_output=True, text=True, timeout=300, env=agent_env(**env))
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -149,11 +149,6 @@ print(json.dumps({"entry": entry, "threads": opts.intra_op_num_threads,
                                                        ("0", "0", False)])
 def test_ort_sessions_spin_only_with_a_one_thread_pool(ort_py, threads, entry, spinning):
     # every op keeps its own session: spinning pools of many sessions starve the machine
-    plan = parse_spec(EVERY_KIND[0]).plan()
-    p = subprocess.run([ort_py, "-c", SPINNING, str(local_agent_path())],
-                       input=json.dumps([plan]), capture_output=True, text=True, timeout=300,
-                       env=agent_env(OMP_NUM_THREADS=threads))
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = _run(ort_py, SPINNING, [parse_spec(EVERY_KIND[0]).plan()], OMP_NUM_THREADS=threads)
     assert out["entry"] == entry and out["env"] is spinning
     assert out["threads"] == int(threads)
