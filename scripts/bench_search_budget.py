@@ -16,6 +16,14 @@ of the search's wall time (goal <= 20 %), and how far the machine moved during
 the end-to-end measurements. With --param-quantile, a parameter budget binds
 too and the script counts the answers that satisfy both.
 
+The searches use `hwprof search`'s defaults for the derivation (``--min-fill``
+0.95 and the loop's ladder of windows; until 2026-12-03 this script left
+``min_fill`` at the library's 0.9, a setting the CLI never used). With
+``--compare-ladder FILL``, right after each search's loop the same probabilities
+go through the earlier ladder (targets 1.0, 0.97, 0.94, 1.03, 1.06 x the budget,
+each derived in ``[FILL, 1] x`` its target) on the same device, side by side,
+and the script prints how many sessions each needed.
+
 A table without a calibration for the space is calibrated first (as `hwprof
 search` does) and the calibration stored in it. Run under the benchmark lock:
 
@@ -71,6 +79,39 @@ def protocol(a):
             if v is not None}
 
 
+OLD_TARGETS = (1.0, 0.97, 0.94, 1.03, 1.06)   # the ladder before 2026-12-03, as windows:
+
+
+def old_ladders(fill):
+    """round 1: each target f derived in [fill, 1] x f x budget; later rounds: targets 0.99 x
+    f x the re-estimated budget, in [0.95 / 0.99, 1] x that."""
+    return (tuple((fill * f, f) for f in OLD_TARGETS),
+            tuple((0.95 * f, 0.99 * f) for f in OLD_TARGETS))
+
+
+def compare_ladder(a, space, model, device, meta, rep, budget, pbudget):
+    """The finished search's probabilities through the earlier ladder, measured now."""
+    from hwprof.commands.search import DeviceMeasure
+    from hwprof.search.constraints import Constraints
+    from hwprof.search.derive import fastest_ms
+    from hwprof.search.latency_loss import LatencyTable2D
+    from hwprof.search.runner import derive_through_loop, estimator
+    lut = LatencyTable2D.from_model(space, model)
+    est = estimator(space, model)
+    measure = DeviceMeasure(device, model.device_fingerprint, meta, protocol(a))
+    probs = [np.asarray(p) for p in rep["arch_probs"]]
+    t0 = time.perf_counter()
+    loop = derive_through_loop(space, probs, lut, fastest_ms(lut, est), est,
+                               Constraints.from_space(space, pbudget, None), measure, budget,
+                               max_rounds=a.max_rounds, min_fill=a.compare_ladder,
+                               log=lambda m: None, ladders=old_ladders(a.compare_ladder))
+    ans = loop["answer"]
+    return {"old_sessions": max((r.round for r in loop["rounds"]), default=0),
+            "old_ratio": None if ans is None or ans.measured_ms is None else ans.ratio,
+            "old_plain_ratio": loop["rounds"][0].ratio if loop["rounds"] else None,
+            "old_measure_s": time.perf_counter() - t0}
+
+
 def one_run(a, space, model, data, device, meta, budget, pbudget, algo, seed, out):
     from hwprof.commands.search import DeviceMeasure
     from hwprof.search.runner import run_search
@@ -81,6 +122,8 @@ def one_run(a, space, model, data, device, meta, budget, pbudget, algo, seed, ou
                      max_rounds=a.max_rounds, allow_over_budget=True, param_budget=pbudget,
                      log=lambda m: None)
     wall = time.perf_counter() - t0
+    old = (compare_ladder(a, space, model, device, meta, rep, budget, pbudget)
+           if a.compare_ladder is not None else {})
     m = rep.get("measured_ms")
     first = rep["rounds"][0] if rep["rounds"] else {}
     cons = {c["name"]: c for c in rep.get("constraints", [])}
@@ -94,7 +137,8 @@ def one_run(a, space, model, data, device, meta, budget, pbudget, algo, seed, ou
             "params_ratio": (cons["params"]["value"] / cons["params"]["budget"]
                              if cons.get("params", {}).get("budget") else None),
             "wall_s": wall, "measure_s": rep["measure_seconds"], "notes": measure.notes,
-            "machine_spread": max([s for s in spreads if s] or [None], key=lambda s: s or 0)}
+            "machine_spread": max([s for s in spreads if s] or [None], key=lambda s: s or 0),
+            **old}
 
 
 def print_row(r, q):
@@ -104,8 +148,10 @@ def print_row(r, q):
           f"derivation {f(r['plain_ratio'])} x budget; loop answer {f(r['measured_ms'])} ms = "
           f"{f(r['ratio'])} x budget ({r['sessions']} session(s), {r['networks']} networks, "
           f"{r['result']}); wall {r['wall_s']:.0f} s, measuring {r['measure_s']:.0f} s"
-          + (f"; parameters {f(r['params_ratio'])} x their budget" if r.get("params_ratio") else ""),
-          flush=True)
+          + (f"; parameters {f(r['params_ratio'])} x their budget" if r.get("params_ratio") else "")
+          + (f"; earlier ladder: {r['old_sessions']} session(s), answer {f(r['old_ratio'])}, "
+             f"plain {f(r['old_plain_ratio'])}, {r['old_measure_s']:.0f} s"
+             if "old_sessions" in r else ""), flush=True)
 
 
 def recheck(a, space, model, device, meta, rows):
@@ -163,6 +209,17 @@ def summarise(rows, cal_s):
               f"runs (calibration {cal_s:.1f} s once); the loop alone {100 * loop_only:.1f} %; "
               f"{100 * first:.1f} % for the first search, which calibrated; measuring sessions "
               f"per search: median {np.median(sessions):g}, max {max(sessions)}")
+    old = [r for r in rows if "old_sessions" in r]
+    if old:
+        one = sum(r["sessions"] == 1 for r in old)
+        one_old = sum(r["old_sessions"] == 1 for r in old)
+        band_old = sum(r["old_ratio"] is not None and BAND[0] <= r["old_ratio"] <= BAND[1]
+                       for r in old)
+        print(f"side by side with the earlier ladder: one measuring session {one}/{len(old)} "
+              f"(earlier {one_old}/{len(old)}); sessions {sum(r['sessions'] for r in old)} vs "
+              f"{sum(r['old_sessions'] for r in old)}; measuring {sum(r['measure_s'] for r in old):.0f}"
+              f" s vs {sum(r['old_measure_s'] for r in old):.0f} s; earlier ladder's answers in "
+              f"the band {band_old}/{len(old)}")
     spreads = [r["machine_spread"] for r in rows if r["machine_spread"]]
     if spreads:
         print(f"machine movement (reference p95/p5 during each end-to-end measurement): median "
@@ -191,6 +248,9 @@ def parse(argv):
                     help="protocol: most seconds of sampling per network (default: hwprof's)")
     ap.add_argument("--param-quantile", type=float, default=None,
                     help="also bind a parameter budget at this percentile of random archs")
+    ap.add_argument("--compare-ladder", type=float, default=None, metavar="FILL",
+                    help="after each search, run the earlier ladder (at min_fill FILL: 0.9 is "
+                         "what this script used before 2026-12-03, 0.95 the CLI's) side by side")
     ap.add_argument("--out", default="/tmp/bench-search-budget")
     ap.add_argument("--json", metavar="FILE")
     return ap.parse_args(argv)

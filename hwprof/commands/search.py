@@ -78,8 +78,10 @@ def add_arguments(p):
     p.add_argument("--latency-loss", default="hinge", choices=("hinge", "mul#log", "add#linear"),
                    help="how latency enters the loss (default: hinge on E/B - 1)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="batch size (default: 64)")
-    p.add_argument("--min-fill", type=float, default=0.95, metavar="FRAC",
-                   help="prefer derived architectures estimated at >= FRAC x budget (default: 0.95)")
+    from hwprof.search.closedloop import MIN_FILL
+    p.add_argument("--min-fill", type=float, default=MIN_FILL, metavar="FRAC",
+                   help="the plain derivation prefers architectures estimated at >= FRAC x "
+                        f"budget; the loop's other rungs aim 0.93-1.07 x (default: {MIN_FILL})")
     p.add_argument("--param-budget", type=_count, metavar="N",
                    help="most parameters of the network: 2.5M, 800k, 120000")
     p.add_argument("--memory-budget", type=_size, metavar="SIZE",

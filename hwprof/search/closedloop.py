@@ -4,26 +4,34 @@ A derivation is only as good as the whole-network estimate it checks against;
 the answer of a search is the network measured on the device. The loop works
 in rounds, and each round is one measuring session on the device:
 
-1. derive a ladder of networks against the budget (``derive_at(target, min_fill,
-   exclude)`` at ``target x f`` for each ``f`` in ``ladder``, every network a new
-   one): the plain derivation, two slightly faster ones (for an estimate that
-   runs low) and two slightly slower ones (for one that runs high: without
-   them such a search under-fills and needs a second session);
+1. derive a ladder of networks, each the most probable network whose estimate
+   lies in its rung's window ``[lo, hi] x target`` (every network a new one).
+   The derivation lands near a window's lower edge (the most probable networks
+   are the faster ones), so each rung pins where its estimate lands. Round 1
+   (``target`` = the budget) starts with the plain derivation (``[min_fill, 1]``)
+   and adds rungs landing about 3 % apart, at 0.93-1.07 x the budget: an
+   estimate that runs up to ~10 % high or ~10 % low still puts a network in the
+   band ``[fill, 1] x budget`` in this first session;
 2. measure the ladder end to end in one group (``measure([choices, ...]) ->
    [ms, ...]``, a callable the caller hands in: this package never talks to
    hardware). Measuring a few networks side by side costs about what one does
-   (they share the protocol's minimum span), and a ladder usually brackets the
-   budget, so most searches need one session;
-3. if no network lands in ``[fill, 1] x budget``, learn the median ratio
-   measured / estimate of the round and derive the next ladder against
-   ``aim x budget / ratio``: tightened when it was over, loosened when it was
-   far under; networks already measured are excluded;
+   (they share the protocol's minimum span);
+3. if no network lands in the band, learn the median ratio measured / estimate
+   of the round and derive the next, narrower ladder (rungs 1.5 % apart around
+   0.97 x the budget) against ``budget / ratio``; networks already measured are
+   excluded;
 4. stop when a network lands in the band, after ``max_rounds`` rounds, or when
    nothing can be derived any more.
 
 The answer is the most probable network measured in the band; if none, the
 fullest one measured within the budget; if none is within the budget, no answer
 (the caller refuses, or keeps the fastest measured one when asked to).
+
+Why windows and not targets: until 2026-12-03 the rungs were targets (1.0, 0.97,
+0.94, 1.03, 1.06 x the budget) each derived in ``[min_fill, 1] x`` its target; the
+networks then landed at ``min_fill x`` each target, not at it (median estimate /
+target 0.908 over 65 mbv2-cifar rungs at ``min_fill`` 0.9), so the ladder sat
+8 % lower than designed and two of its rungs were rarely of use.
 """
 
 from __future__ import annotations
@@ -34,9 +42,12 @@ from typing import Callable, Sequence
 
 from hwprof.errors import UserError
 
-FILL = 0.95   # measured / budget at or above this fills the budget
-AIM = 0.99    # re-derivations aim this far under the budget (measurement noise)
-LADDER = (1.0, 0.97, 0.94, 1.03, 1.06)  # each round derives at target x f for these f, in order
+FILL = 0.95       # measured / budget at or above this fills the budget
+MIN_FILL = 0.95   # the plain derivation prefers networks estimated at >= this x budget
+# a rung: the window (lo, hi) x the round's target its network's estimate is derived in;
+# lo None: the plain derivation, (min_fill x hi, hi)
+FIRST_LADDER = ((None, 1.0), (0.988, 1.008), (1.018, 1.038), (0.928, 0.948), (1.048, 1.068))
+LATER_LADDER = ((0.965, 0.98), (0.95, 0.965), (0.98, 0.995), (0.935, 0.95), (0.995, 1.01))
 
 
 @dataclass
@@ -78,9 +89,9 @@ def _describe(r: Round, rounds: int) -> str:
             f"{r.budget_ms:.3f} ms ({verdict})")
 
 
-def next_target(rounds: Sequence[Round], aim: float = AIM) -> float:
-    """Target for the next derivation from what ``rounds`` measured (tightened or loosened):
-    the budget scaled by the median ratio estimate / measured of those networks."""
+def next_target(rounds: Sequence[Round], aim: float = 1.0) -> float:
+    """Target for the next ladder from what ``rounds`` measured (tightened or loosened):
+    ``aim`` x the budget scaled by the median ratio estimate / measured of those networks."""
     return aim * rounds[0].budget_ms * _estimate_over_measured(rounds)
 
 
@@ -99,22 +110,27 @@ def pick(rounds: Sequence[Round], fill: float = FILL) -> Round | None:
 
 def close_loop(derive_at: Callable[[float, float, list], dict],
                measure: Callable[[list[list[str]]], list] | None, budget_ms: float, *,
-               max_rounds: int = 4, min_fill: float = 0.9, fill: float = FILL,
-               ladder: Sequence[float] = LADDER, log: Callable[[str], None] = print) -> dict:
+               max_rounds: int = 4, min_fill: float = MIN_FILL, fill: float = FILL,
+               ladders: tuple = (FIRST_LADDER, LATER_LADDER),
+               log: Callable[[str], None] = print) -> dict:
     """Run the loop; {"rounds": [Round] (one per network measured), "answer": Round | None,
     "status": str}.
 
-    ``status``: "in_band", "within" (under the budget, not filling it),
-    "over" (nothing measured within budget) or "unmeasured" (``measure`` is
+    ``derive_at(target, min_fill, exclude)`` derives the most probable network estimated in
+    ``[min_fill, 1] x target``; ``ladders`` are round 1's rungs and the later rounds'
+    (windows, see :data:`FIRST_LADDER`). ``status``: "in_band", "within" (under the budget,
+    not filling it), "over" (nothing measured within budget) or "unmeasured" (``measure`` is
     None or could not measure: the answer is the first derivation).
     """
     if max_rounds < 1:
         raise UserError(f"--max-rounds must be at least 1, got {max_rounds}")
     rounds: list[Round] = []
-    target, fill_k = budget_ms, min_fill
+    target = budget_ms
     for k in range(1, max_rounds + 1):
-        batch = _derive_ladder(derive_at, k, target, fill_k, rounds, budget_ms,
-                               ladder if measure is not None else ladder[:1])
+        ladder = ladders[0] if k == 1 else ladders[1]
+        windows = [(min_fill * hi if lo is None else lo, hi) for lo, hi in ladder]
+        batch = _derive_ladder(derive_at, k, target, rounds, budget_ms,
+                               windows if measure is not None else windows[:1])
         if not batch:
             log(f"round {k}/{max_rounds}: nothing more to derive; stopping")
             break
@@ -126,29 +142,29 @@ def close_loop(derive_at: Callable[[float, float, list], dict],
         done = [r for r in batch if r.measured_ms is not None]
         if len(done) < len(batch) or any(r.in_band(fill) for r in batch):
             break
-        target, fill_k = next_target(batch), fill / AIM
+        target = next_target(batch)
         if k < max_rounds:
             over = sum(not r.within for r in batch)
-            log(f"  re-deriving against {target:.3f} ms "
+            log(f"  re-deriving around {target:.3f} ms "
                 f"({'tightened' if over else 'loosened'} by the median measured/estimate "
                 f"{1.0 / _estimate_over_measured(batch):.3f})")
     return {"rounds": rounds, "answer": _answer(rounds, fill), "status": _status(rounds, fill)}
 
 
-def _derive_ladder(derive_at, k: int, target: float, fill_k: float, prior: list[Round],
-                   budget_ms: float, ladder: Sequence[float]) -> list[Round]:
-    """Round ``k``'s networks: one derivation per rung, each new; [] when none can be derived
-    (round 1 raises: nothing fits the budget at all)."""
+def _derive_ladder(derive_at, k: int, target: float, prior: list[Round], budget_ms: float,
+                   windows: Sequence[tuple[float, float]]) -> list[Round]:
+    """Round ``k``'s networks: one derivation per window, each new; [] when none can be
+    derived (round 1 raises: nothing fits the budget at all)."""
     batch: list[Round] = []
-    for j, f in enumerate(ladder):
+    for j, (lo, hi) in enumerate(windows):
         try:
-            d = derive_at(target * f, fill_k, [r.choices for r in prior + batch])
+            d = derive_at(target * hi, lo / hi, [r.choices for r in prior + batch])
         except UserError:
             if k == 1 and j == 0:
                 raise
             continue
-        batch.append(Round(k, target * f, fill_k, d["choices"], d["estimate_ms"], d["sum_ms"],
-                           d["log_prob"], budget_ms, rung=j))
+        batch.append(Round(k, target * hi, lo / hi, d["choices"], d["estimate_ms"],
+                           d["sum_ms"], d["log_prob"], budget_ms, rung=j))
     return batch
 
 

@@ -19,7 +19,14 @@ import numpy as np
 from hwprof.errors import UserError
 from hwprof.latency.arch import save_arch
 from hwprof.latency.spaces import Space
-from hwprof.search.closedloop import Round, close_loop, fastest_measured
+from hwprof.search.closedloop import (
+    FIRST_LADDER,
+    LATER_LADDER,
+    MIN_FILL,
+    Round,
+    close_loop,
+    fastest_measured,
+)
 from hwprof.search.constraints import Constraints
 from hwprof.search.derive import derive, fastest_ms
 from hwprof.search.latency_loss import LOSS_FORMS, LatencyLoss, LatencyTable2D
@@ -37,7 +44,7 @@ def estimator(space: Space, model) -> Callable[[list[str]], float] | None:
 def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLike, *,
                algo: str | Strategy = "proxyless", epochs: int | None = None,
                retrain_epochs: int = 3, seed: int = 0, loss_form: str = "hinge", batch: int = 64,
-               min_fill: float = 0.9, measure: Callable | None = None,
+               min_fill: float = MIN_FILL, measure: Callable | None = None,
                log: Callable[[str], None] = print, extra_report: dict | None = None,
                strategy_options: dict | None = None, evaluator: str | None = None,
                executor: str | None = "local", max_rounds: int = 4,
@@ -66,7 +73,7 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     lo, hi = _check_budget(space, lut, budget_ms, floor, log)
     result, search_s = run_strategy(strategy, problem)
     t1 = time.perf_counter()
-    loop = _closed_loop(space, result.probs, lut, floor, est, limits, measure, budget_ms,
+    loop = derive_through_loop(space, result.probs, lut, floor, est, limits, measure, budget_ms,
                         max_rounds=max_rounds, min_fill=min_fill, log=log)
     answer, verdict = _verdict(loop, allow_over_budget)
     report = {
@@ -76,6 +83,7 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
         "rounds": [r.to_dict() for r in loop["rounds"]],
         "measure_seconds": time.perf_counter() - t1, "search_seconds": search_s,
         "calibrated": bool(est is not None), "min_fill": min_fill,
+        "arch_probs": [[float(x) for x in p] for p in result.probs],
         "epochs": epochs, "retrain_epochs": retrain_epochs, "seed": seed,
         "latency_loss": loss_form, "latency_range_ms": [lo, hi],
         "latency_sources": lut.sources, "data_sizes": data.sizes(), "data_notes": data.notes,
@@ -98,8 +106,9 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     return report
 
 
-def _closed_loop(space: Space, probs, lut, floor: float, est, limits, measure, budget_ms: float,
-                 *, max_rounds: int, min_fill: float, log) -> dict:
+def derive_through_loop(space: Space, probs, lut, floor: float, est, limits, measure, budget_ms: float,
+                 *, max_rounds: int, min_fill: float, log,
+                 ladders: tuple = (FIRST_LADDER, LATER_LADDER)) -> dict:
     """Derive from the strategy's probabilities, measure, tighten and derive again
     (:func:`close_loop`); ``measure`` None checks the budget against the model only."""
     return close_loop(
@@ -107,14 +116,14 @@ def _closed_loop(space: Space, probs, lut, floor: float, est, limits, measure, b
         lambda target, fill, skip: derive(probs, lut, max(target, floor), est, min_fill=fill,
                                           limits=limits, exclude=skip),
         None if measure is None else (lambda chs: measure([space.arch_network(c) for c in chs])),
-        budget_ms, max_rounds=max_rounds, min_fill=min_fill, log=log)
+        budget_ms, max_rounds=max_rounds, min_fill=min_fill, ladders=ladders, log=log)
 
 
 def make_problem(space: Space, model, data, budget_ms: float, strategy, *, epochs: int,
                  seed: int = 0, loss_form: str = "hinge", batch: int = 64,
                  log: Callable[[str], None] = print, options: dict | None = None,
                  evaluator: str | None = None, executor: str | None = "local",
-                 min_fill: float = 0.9, param_budget: float | None = None,
+                 min_fill: float = MIN_FILL, param_budget: float | None = None,
                  memory_budget: float | None = None) -> SearchProblem:
     """The SearchProblem ``strategy`` gets: candidate latencies, latency loss, whole-network
     estimate (calibrated when the model has a calibration, else the table sum), limits."""
