@@ -22,7 +22,9 @@ The searches use `hwprof search`'s defaults for the derivation (``--min-fill``
 ``--compare-ladder FILL``, right after each search's loop the same probabilities
 go through the earlier ladder (targets 1.0, 0.97, 0.94, 1.03, 1.06 x the budget,
 each derived in ``[FILL, 1] x`` its target) on the same device, side by side,
-and the script prints how many sessions each needed.
+and the script prints how many sessions each needed. As `hwprof search` does, each
+loop's networks measured at the table's level are added to the table's
+calibration (``--no-calibration-update``: not).
 
 A table without a calibration for the space is calibrated first (as `hwprof
 search` does) and the calibration stored in it. Run under the benchmark lock:
@@ -124,6 +126,9 @@ def one_run(a, space, model, data, device, meta, budget, pbudget, algo, seed, ou
     wall = time.perf_counter() - t0
     old = (compare_ladder(a, space, model, device, meta, rep, budget, pbudget)
            if a.compare_ladder is not None else {})
+    if not a.no_calibration_update:   # as `hwprof search` does after its loop
+        from hwprof.latency.calibrate import update_from_loop
+        update_from_loop(a.table, space, model, rep["rounds"], measure.results)
     m = rep.get("measured_ms")
     first = rep["rounds"][0] if rep["rounds"] else {}
     cons = {c["name"]: c for c in rep.get("constraints", [])}
@@ -251,6 +256,9 @@ def parse(argv):
     ap.add_argument("--compare-ladder", type=float, default=None, metavar="FILL",
                     help="after each search, run the earlier ladder (at min_fill FILL: 0.9 is "
                          "what this script used before 2026-12-03, 0.95 the CLI's) side by side")
+    ap.add_argument("--no-calibration-update", action="store_true",
+                    help="as `hwprof search --no-calibration-update`: the loops' networks are "
+                         "not added to the table's calibration")
     ap.add_argument("--out", default="/tmp/bench-search-budget")
     ap.add_argument("--json", metavar="FILE")
     return ap.parse_args(argv)

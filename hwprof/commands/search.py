@@ -11,7 +11,10 @@ reachable from here (a local cpu or cuda table, an ssh:// board):
   or far under it, it is derived again against a target corrected by what was
   measured, for at most --max-rounds rounds. The answer is a network measured
   within the budget; if none is, nothing is exported and the exit code is 3
-  (--allow-over-budget keeps the fastest one).
+  (--allow-over-budget keeps the fastest one);
+- the networks the loop measured at the table's level join the table's
+  calibration (refitted and stored), so the next search on the table starts
+  from a better estimate (--no-calibration-update keeps it as it was).
 
 With --no-device, a predictor alone, or an imported table (a device hwprof
 cannot reach), the budget is checked against the latency model's estimate only.
@@ -95,6 +98,9 @@ def add_arguments(p):
     p.add_argument("--calibrate-archs", type=int, default=6, metavar="N",
                    help="random architectures measured to calibrate a table that has no "
                         "calibration for the space (default: 6)")
+    p.add_argument("--no-calibration-update", action="store_true",
+                   help="keep the table's calibration as it is (by default the networks the loop "
+                        "measured at the table's level are added to it and it is refitted)")
     p.add_argument("--no-device", "--no-measure", dest="no_device", action="store_true",
                    help="never use the device: no calibration, no end-to-end check; the budget "
                         "is checked against the latency model only")
@@ -389,12 +395,33 @@ def _run_search(args, space, model, data, budget, device, table, cal_s, why) -> 
                                       "predictor": args.predictor, "device_note": why,
                                       "measure_notes": notes, "calibration_seconds": cal_s})
     report["end_to_end"] = measure.results if measure else []
+    if measure and not args.no_calibration_update:
+        report["calibration_update"] = _update_calibration(args.table, space, model, report)
     report["wall_seconds"] = time.perf_counter() - t0 + cal_s
     report["check_share"] = (cal_s + report["measure_seconds"]) / report["wall_seconds"]
     write_report(args.out, report)
     for n in notes:
         print(f"note: {n}")
     return report
+
+
+def _update_calibration(table_path, space, model, report: dict) -> dict | None:
+    """Add the loop's networks measured at the table's level to the table's calibration of
+    ``space`` and store it; what was done (None: nothing to add)."""
+    from hwprof.errors import UserError
+    from hwprof.latency.calibrate import describe, update_from_loop
+    try:
+        done = update_from_loop(table_path, space, model, report["rounds"], report["end_to_end"])
+    except (UserError, OSError) as e:
+        print(f"calibration: not updated with the loop's networks ({e})")
+        return {"error": str(e)}
+    if done is None:
+        return None
+    cal, added = done
+    print(f"calibration: refitted with the loop's {added} network(s) measured at the table's "
+          f"level: {describe(cal)}; stored in {table_path}")
+    return {"added": added, "n": cal.n, "slope": cal.slope, "intercept": cal.intercept,
+            "calibrated_rmspe": cal.calibrated_rmspe}
 
 
 def _summary(args, report: dict, budget: float) -> int:

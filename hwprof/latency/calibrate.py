@@ -17,6 +17,7 @@ from hwprof.latency.predictors.calibration import (
     Calibration,
     CalibrationSet,
     fit_calibration,
+    refit_with,
     store_in_meta,
 )
 
@@ -81,6 +82,37 @@ def attach(model, cal: Calibration) -> None:
     cur = getattr(model, "calibration", None) or CalibrationSet()
     cur.by_space[cal.space] = cal
     model.calibration = cur
+
+
+def loop_points(rounds: list[dict], results: list[dict]) -> list[dict[str, Any]]:
+    """The closed loop's networks measured at the table's level, as calibration points.
+
+    ``rounds``: the search report's (in measuring order; unmeasured ones have no
+    ``measured_ms``), ``results``: the end-to-end results of the measured ones, in the
+    same order. A network measured at its session's own level (a table of another
+    environment) is no point of the table's calibration."""
+    measured = [r for r in rounds if r.get("measured_ms") is not None]
+    if len(measured) != len(results):
+        return []
+    return [{"choices": list(r["choices"]), "sum_ms": float(r["sum_ms"]),
+             "measured_ms": float(r["measured_ms"])}
+            for r, res in zip(measured, results) if res.get("level_source") == "table"]
+
+
+def update_from_loop(table_path, space, model, rounds: list[dict], results: list[dict]
+                     ) -> tuple[Calibration, int] | None:
+    """Refit ``model``'s calibration of ``space`` with the loop's networks (see
+    :func:`loop_points`), use it and store it in the table; (calibration, networks added),
+    or None when there is no calibration or nothing to add."""
+    cal = getattr(model, "calibration", None)
+    cal = cal.for_specs(space.fixed_specs[:1]) if cal else None
+    points = loop_points(rounds, results)
+    if cal is None or not points:
+        return None
+    new = refit_with(cal, points)
+    attach(model, new)
+    store_calibration(new, table_path)
+    return new, len(points)
 
 
 def describe(cal: Calibration) -> str:

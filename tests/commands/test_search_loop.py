@@ -28,10 +28,11 @@ def table(tmp_path):
 class FakeDevice:
     """Replaces measure_specs (loop) and measure_archs (calibration): factor x table sum."""
 
-    def __init__(self, table, factor):
+    def __init__(self, table, factor, level_source="table"):
         from hwprof.latency.loading import load_latency_model
         self.model = load_latency_model(table, calibrate=False)
         self.factor, self.networks, self.calls = factor, 0, 0
+        self.level_source = level_source   # "session": a table of another environment
 
     def ms(self, spec):
         return self.factor * self.model.sum_ms(spec.children())
@@ -39,15 +40,16 @@ class FakeDevice:
     def measure_specs(self, specs, backend, **kw):
         self.calls += 1
         self.networks += len(specs)
-        res = [{"latency_ms": self.ms(s), "machine": {"spread": 1.0}} for s in specs]
+        res = [{"latency_ms": self.ms(s), "machine": {"spread": 1.0},
+                "level_source": self.level_source} for s in specs]
         return res, {"fingerprint_id": "fp-synth"}
 
     def measure_archs(self, space, choices_list, backend, **kw):
         return self.measure_specs([space.arch_network(c) for c in choices_list], backend, **kw)
 
 
-def _device(monkeypatch, table, factor):
-    dev = FakeDevice(table, factor)
+def _device(monkeypatch, table, factor, **kw):
+    dev = FakeDevice(table, factor, **kw)
     monkeypatch.setattr("hwprof.latency.endtoend.measure_specs", dev.measure_specs)
     monkeypatch.setattr("hwprof.latency.calibrate.measure_archs", dev.measure_archs)
     return dev
@@ -78,8 +80,12 @@ def test_search_calibrates_then_loops_to_a_measured_latency_within_budget(
                                 f"{budget:.4f}ms", "--calibrate-archs", 4)
     assert rc == 0, err
     assert "the table holds none for tiny" in out and "stored in" in out
+    # the calibration's 4 random networks, then the loop's networks added to it
     cal = read_table(table).meta["calibrations"]["tiny"]
-    assert cal["n"] == 4 and cal["slope"] == pytest.approx(factor, rel=1e-6)
+    assert cal["n"] == 4 + len(rep["rounds"]) and cal["slope"] == pytest.approx(factor, rel=1e-6)
+    assert [p.get("source") for p in cal["points"]] == [None] * 4 + ["loop"] * len(rep["rounds"])
+    assert rep["calibration_update"]["added"] == len(rep["rounds"])
+    assert f"refitted with the loop's {len(rep['rounds'])} network(s)" in out
     assert rep["calibrated"] and rep["calibration_seconds"] > 0
     assert rep["result"] in ("in_band", "within") and rep["measured_ms"] <= rep["budget_ms"]
     assert rep["measured_ms"] == pytest.approx(dev.ms(_network(rep["choices"])))
@@ -100,6 +106,39 @@ def test_search_calibrates_then_loops_to_a_measured_latency_within_budget(
     # one measuring session per round of the loop, each measuring that round's ladder
     assert dev.calls - calls == max(r["round"] for r in rep["rounds"])
     assert dev.networks - networks == len(rep["rounds"])
+
+
+def test_the_loops_networks_join_the_calibration_only_at_the_tables_level(
+        monkeypatch, capsys, table, tmp_path):
+    _store_identity_calibration(table)
+    budget = _budget(table)
+    # measured at the session's own level (a table of another environment): not added
+    _device(monkeypatch, table, 0.8, level_source="session")
+    rc, out, err, rep = _search(capsys, table, tmp_path / "a", "--latency-budget",
+                                f"{budget:.4f}ms")
+    assert rc == 0, err
+    assert read_table(table).meta["calibrations"]["tiny"]["n"] == 2
+    assert rep["calibration_update"] is None and "refitted" not in out
+    before = rep["rounds"][0]
+    # at the table's level, with --no-calibration-update: kept as it was
+    _device(monkeypatch, table, 0.8)
+    rc, out, err, rep = _search(capsys, table, tmp_path / "b", "--latency-budget",
+                                f"{budget:.4f}ms", "--no-calibration-update")
+    assert rc == 0, err
+    assert read_table(table).meta["calibrations"]["tiny"]["n"] == 2
+    assert "calibration_update" not in rep
+    # by default: added, and the next search derives against the refitted estimate
+    rc, out, err, rep = _search(capsys, table, tmp_path / "c", "--latency-budget",
+                                f"{budget:.4f}ms")
+    assert rc == 0, err
+    cal = read_table(table).meta["calibrations"]["tiny"]
+    assert cal["n"] == 2 + len(rep["rounds"])
+    rc, out, err, rep = _search(capsys, table, tmp_path / "d", "--latency-budget",
+                                f"{budget:.4f}ms")
+    def off(r):
+        return abs(r["measured_ms"] / r["estimate_ms"] - 1)
+    # the identity calibration's estimates ran 25 % high on this device; the refitted one less
+    assert off(before) == pytest.approx(0.2, abs=1e-6) and off(rep["rounds"][0]) < 0.1
 
 
 def _network(choices):

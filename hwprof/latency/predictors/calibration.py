@@ -107,6 +107,29 @@ def fit_calibration(sum_ms: Sequence[float], measured_ms: Sequence[float], *, sp
     return cal
 
 
+LOOP_POINTS = 100   # a calibration keeps at most this many points added after its fit
+
+
+def refit_with(cal: Calibration, more: Sequence[Mapping[str, Any]], *,
+               source: str = "loop", keep: int = LOOP_POINTS) -> Calibration:
+    """``cal`` fitted again on its points and ``more`` (``choices``, ``sum_ms``,
+    ``measured_ms``): networks measured end to end at the same level later, e.g. by a
+    search's closed loop. Every point of the first fit is kept, and the newest ``keep`` of
+    those added since (tagged ``source``)."""
+    first = [dict(p) for p in cal.points if not p.get("source")]
+    added = ([dict(p) for p in cal.points if p.get("source")]
+             + [{**dict(p), "source": source} for p in more])
+    pts = first + (added[-keep:] if keep > 0 else [])
+    new = fit_calibration([p["sum_ms"] for p in pts], [p["measured_ms"] for p in pts],
+                          space=cal.space, stem_signature=cal.stem_signature,
+                          choices=[p.get("choices") for p in pts],
+                          device_fingerprint=cal.device_fingerprint)
+    for p, q in zip(new.points, pts):
+        if q.get("source"):
+            p["source"] = q["source"]
+    return new
+
+
 class CalibrationSet:
     """Calibrations by space; ``apply(sum_ms, specs)`` is what LatencyModel calls."""
 

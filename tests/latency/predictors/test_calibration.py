@@ -5,6 +5,7 @@ from hwprof.latency.predictors.calibration import (
     Calibration,
     CalibrationSet,
     fit_calibration,
+    refit_with,
     store_in_meta,
     stored_calibration,
 )
@@ -65,3 +66,22 @@ def test_stored_calibration_prefers_the_table():
     assert stored_calibration(type("E", (), {"meta": {}})(), None) is None
     with pytest.raises(UserError, match="format version"):
         Calibration.from_dict({**a.to_dict(), "format_version": 7})
+
+
+def _pt(s, m, name="a"):
+    return {"choices": [name], "sum_ms": s, "measured_ms": m}
+
+
+def test_refit_keeps_the_first_points_and_the_newest_added_ones():
+    cal = fit_calibration([2.0, 4.0, 6.0], [2.0, 4.0, 6.0], space="tiny", stem_signature="abc",
+                          choices=[["r1"], ["r2"], ["r3"]])
+    # networks measured later run 10 % under the first fit near 5 ms
+    new = refit_with(cal, [_pt(5.0, 4.5, "l1"), _pt(5.2, 4.68, "l2")])
+    assert new.n == 5 and new.space == "tiny" and new.stem_signature == "abc"
+    assert [p.get("source") for p in new.points] == [None, None, None, "loop", "loop"]
+    assert [p["choices"] for p in new.points] == [["r1"], ["r2"], ["r3"], ["l1"], ["l2"]]
+    assert 4.5 < new.predict(5.0) < cal.predict(5.0) == pytest.approx(5.0)
+    # at most `keep` added points survive, the newest; the first fit's all do
+    newer = refit_with(new, [_pt(5.4, 4.86, "l3")], keep=2)
+    assert [p["choices"] for p in newer.points] == [["r1"], ["r2"], ["r3"], ["l2"], ["l3"]]
+    assert [p.get("source") for p in newer.points][3:] == ["loop", "loop"]
