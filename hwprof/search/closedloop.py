@@ -9,9 +9,9 @@ in rounds, and each round is one measuring session on the device:
    The derivation lands near a window's lower edge (the most probable networks
    are the faster ones), so each rung pins where its estimate lands. Round 1
    (``target`` = the budget) starts with the plain derivation (``[min_fill, 1]``)
-   and adds rungs landing about 3 % apart, at 0.93-1.07 x the budget: an
-   estimate that runs up to ~10 % high or ~10 % low still puts a network in the
-   band ``[fill, 1] x budget`` in this first session;
+   and adds rungs landing about 3 % apart, at 0.93-1.07 x the budget: with a
+   device's measured / estimate anywhere from about 0.91 to 1.06, one of them
+   lands in the band ``[fill, 1] x budget`` in this first session;
 2. measure the ladder end to end in one group (``measure([choices, ...]) ->
    [ms, ...]``, a callable the caller hands in: this package never talks to
    hardware). Measuring a few networks side by side costs about what one does
