@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from hwprof.errors import DeviceError, UserError
 from hwprof.latency import reference
 from hwprof.latency.backends.agent.protocol import (
+    NETWORK_ELASTICITY,
     NETWORK_MAX_SPAN_X,
     NETWORK_MIN_SPAN_S,
     NETWORK_SAMPLING_S,
@@ -64,9 +65,10 @@ def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
     A network whose samples span twice the minimum span without bracketing the level stops
     (``max_span_s``): the machine has left the table's state (its fast state drifts by 10 %
     within an hour on the development VM), and waiting for it measured 4 mini networks for
-    165 s instead of 30."""
+    165 s instead of 30. Samples are carried to the level as their ratio to the reference
+    (``elasticity`` 1: see NETWORK_ELASTICITY)."""
     p = {"time_cap_s": max(5.0, NETWORK_SAMPLING_S / max(1, n_networks)), "max_samples": 5000,
-         "min_span_s": NETWORK_MIN_SPAN_S, **(protocol or {})}
+         "min_span_s": NETWORK_MIN_SPAN_S, "elasticity": NETWORK_ELASTICITY, **(protocol or {})}
     if p["min_span_s"] > 0:   # with no span to wait for, the caps end it
         p.setdefault("max_span_s", NETWORK_MAX_SPAN_X * p["min_span_s"])
     return p

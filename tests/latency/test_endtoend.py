@@ -80,3 +80,8 @@ def test_a_table_level_far_outside_the_sessions_states_is_named_in_one_warning(c
         assert len(msgs) == int(warned), (level, msgs)
         if warned:
             assert f"({level:.3f} ms)" in msgs[0] and "0.800-1.200 ms" in msgs[0]
+
+
+def test_networks_are_carried_to_the_level_as_their_ratio_to_the_reference():
+    assert network_protocol(3)["elasticity"] == 1.0
+    assert network_protocol(3, {"elasticity": None})["elasticity"] is None   # overrides win
