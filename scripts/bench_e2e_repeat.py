@@ -88,7 +88,7 @@ def analyse(data: dict) -> None:
               f"{m.get('p50_ms', 0):.3f} p95 {m.get('p95_ms', 0):.3f} ms, level "
               f"{s['level_ms']:.3f}; samples near the level {100 * min(near):.0f}-"
               f"{100 * max(near):.0f} %")
-    means = {}
+    first = None   # the first estimator's mean per network, which the others are compared with
     for name, f in estimators().items():
         spreads, diffs, mean = [], [], []
         for i in range(n):
@@ -97,8 +97,8 @@ def analyse(data: dict) -> None:
             spreads.append(max(v) / min(v))
             diffs += [abs(b / a - 1) for a, b in zip(v, v[1:])]
             mean.append(statistics.mean(v))
-        means.setdefault("first", mean)
-        level = statistics.mean(m / c for m, c in zip(mean, means["first"]))
+        first = mean if first is None else first
+        level = statistics.mean(m / c for m, c in zip(mean, first))
         print(f"{name:30s}: spread per network " + " ".join(f"{x:.3f}" for x in spreads)
               + f"; consecutive sessions median |diff| {100 * statistics.median(diffs):.1f} %, "
               f"max {100 * max(diffs):.1f} %; mean {level:.3f} x the first estimator's")

@@ -31,6 +31,7 @@ import numpy as np
 
 from hwprof.errors import UserError
 from hwprof.latency.spaces import SKIP
+from hwprof.search.closedloop import MIN_FILL
 from hwprof.search.latency_loss import LatencyTable2D
 
 
@@ -196,7 +197,7 @@ class _Checker:
 
 
 def derive(probs: Sequence[np.ndarray], lut: LatencyTable2D, budget_ms: float,
-           estimate: Callable[[list[str]], float] | None = None, min_fill: float = 0.9,
+           estimate: Callable[[list[str]], float] | None = None, min_fill: float = MIN_FILL,
            buckets: int = 2000, max_checks: int = 400, *, limits=None,
            exclude: Iterable[Sequence[str]] = (), param_buckets: int = 64) -> dict:
     """{"choices", "indices", "estimate_ms", "sum_ms", "log_prob", "in_band"}.

@@ -74,7 +74,7 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     result, search_s = run_strategy(strategy, problem)
     t1 = time.perf_counter()
     loop = derive_through_loop(space, result.probs, lut, floor, est, limits, measure, budget_ms,
-                        max_rounds=max_rounds, min_fill=min_fill, log=log)
+                               max_rounds=max_rounds, min_fill=min_fill, log=log)
     answer, verdict = _verdict(loop, allow_over_budget)
     report = {
         **_strategy_entries(strategy, problem, result), "space": space.name, "data": data.name,
@@ -106,9 +106,9 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     return report
 
 
-def derive_through_loop(space: Space, probs, lut, floor: float, est, limits, measure, budget_ms: float,
-                 *, max_rounds: int, min_fill: float, log,
-                 ladders: tuple = (FIRST_LADDER, LATER_LADDER)) -> dict:
+def derive_through_loop(space: Space, probs, lut, floor: float, est, limits, measure,
+                        budget_ms: float, *, max_rounds: int, min_fill: float, log,
+                        ladders: tuple = (FIRST_LADDER, LATER_LADDER)) -> dict:
     """Derive from the strategy's probabilities, measure, tighten and derive again
     (:func:`close_loop`); ``measure`` None checks the budget against the model only."""
     return close_loop(
