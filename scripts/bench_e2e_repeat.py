@@ -50,31 +50,48 @@ def measure(a) -> dict:
 
 
 def estimators():
-    """name -> f(samples, refs, level) -> ms."""
+    """name -> f(samples, refs, level, common) -> ms; ``common`` is the session's own level.
+
+    ``common`` is :func:`refstats.level_of` over all the session's reference
+    samples: the state the machine was mostly in during that session, wherever
+    the table's level lies.
+    """
     from hwprof.latency.backends.agent import refstats as rs
 
-    def current(y, x, lv):
+    def current(y, x, lv, common):
         return rs.estimate(y, x, lv)["latency_ms"]
 
-    def ratio_near(y, x, lv):
+    def ratio_near(y, x, lv, common):
         return rs.estimate(y, x, lv, fixed_elasticity=1.0)["latency_ms"]
 
-    def narrow(y, x, lv):
+    def narrow(y, x, lv, common):
         return rs.estimate(y, x, lv, window=0.05, min_near=8)["latency_ms"]
 
-    def raw_median(y, x, lv):
+    def raw_median(y, x, lv, common):
         return statistics.median(y)
 
-    def ratio_all(y, x, lv):
+    def ratio_all(y, x, lv, common):
         return lv * statistics.median(a / b for a, b in zip(y, x))
 
-    def all_fitted(y, x, lv):
+    def ratio_common(y, x, lv, common):
+        # the ratio within +-10 % of the session's own common state, carried to the table's level
+        near = [a / b for a, b in zip(y, x) if abs(b / common - 1) <= 0.10]
+        return lv * statistics.median(near or [a / b for a, b in zip(y, x)])
+
+    def all_fitted(y, x, lv, common):
         return statistics.median(rs.adjusted(y, x, lv, rs.elasticity(y, x)))
 
     return {"±10 %, fitted e (until 12-03)": current, "±10 %, e = 1 (networks now)": ratio_near,
             "±5 % window": narrow, "ratio over all samples": ratio_all,
+            "ratio in the session's state": ratio_common,
             "every sample, fitted e": all_fitted,
             "raw median (no reference)": raw_median}
+
+
+def session_level(session: dict) -> float:
+    """The state the machine was mostly in during one session (all its networks' references)."""
+    from hwprof.latency.backends.agent.refstats import level_of
+    return level_of([x for net in session["nets"] for x in net["refs_ms"]])
 
 
 def analyse(data: dict) -> None:
@@ -88,12 +105,14 @@ def analyse(data: dict) -> None:
               f"{m.get('p50_ms', 0):.3f} p95 {m.get('p95_ms', 0):.3f} ms, level "
               f"{s['level_ms']:.3f}; samples near the level {100 * min(near):.0f}-"
               f"{100 * max(near):.0f} %")
+    commons = [session_level(s) for s in sessions]
+    print("  the sessions' own common states: " + " ".join(f"{c:.3f}" for c in commons) + " ms")
     first = None   # the first estimator's mean per network, which the others are compared with
     for name, f in estimators().items():
         spreads, diffs, mean = [], [], []
         for i in range(n):
-            v = [f(s["nets"][i]["samples_ms"], s["nets"][i]["refs_ms"], s["level_ms"])
-                 for s in sessions]
+            v = [f(s["nets"][i]["samples_ms"], s["nets"][i]["refs_ms"], s["level_ms"], c)
+                 for s, c in zip(sessions, commons)]
             spreads.append(max(v) / min(v))
             diffs += [abs(b / a - 1) for a, b in zip(v, v[1:])]
             mean.append(statistics.mean(v))
