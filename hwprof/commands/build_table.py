@@ -20,8 +20,15 @@ HELP = "measure ops on a device into a latency table"
 
 def add_arguments(p):
     from hwprof.commands._common import add_backend_arguments, add_protocol_arguments
-    from hwprof.latency.backends.agent.protocol import BUILD_EXTRA_PASSES, BUILD_PASSES
-    from hwprof.latency.passes import PASS_SE
+    _add_what_arguments(p)
+    _add_pass_arguments(p)
+    _add_output_arguments(p)
+    add_protocol_arguments(p)
+    add_backend_arguments(p)
+
+
+def _add_what_arguments(p):
+    """Which device, and which ops: a space's, a file's, sampled configs or real layers."""
     p.add_argument("--device", action="append", metavar="DEVICE",
                    help="cpu (default), cuda[:N] or ssh://[user@]host[:port]; repeat to share "
                         "the work across boards of one kind")
@@ -50,11 +57,12 @@ def add_arguments(p):
                         "have passed (or would pass during it); rows measured are kept. With "
                         "--sample --adaptive (no --predictor) the configurations are chosen in "
                         "rounds, half where a model of the rows so far is least sure")
-    p.add_argument("--batch", type=int, metavar="N", help="override the space's batch size")
-    p.add_argument("--out", metavar="PATH",
-                   help="table file (default: tables/<device>-<space>.parquet)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed for random inputs and sampling (default: 0)")
+
+
+def _add_pass_arguments(p):
+    """How many times each op is measured: sweeps, extra sweeps for disagreeing rows."""
+    from hwprof.latency.backends.agent.protocol import BUILD_EXTRA_PASSES, BUILD_PASSES
+    from hwprof.latency.passes import PASS_SE
     p.add_argument("--passes", type=int, metavar="K",
                    help="measure every op K times, in K sweeps over the ops, each in a fresh "
                         "agent process (later sweeps in a shuffled order); a row's latency is the "
@@ -73,6 +81,15 @@ def add_arguments(p):
     p.add_argument("--pass-se", type=float, default=PASS_SE, metavar="FRAC",
                    help="the standard error of a row's passes above which --extra-passes "
                         f"measures it again (default: {PASS_SE:g}, i.e. {100 * PASS_SE:g} %%)")
+
+
+def _add_output_arguments(p):
+    """Where rows go and how the build behaves: the table file, batch, level, report."""
+    p.add_argument("--batch", type=int, metavar="N", help="override the space's batch size")
+    p.add_argument("--out", metavar="PATH",
+                   help="table file (default: tables/<device>-<space>.parquet)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for random inputs and sampling (default: 0)")
     p.add_argument("--remeasure", action="store_true",
                    help="measure again ops already in the table (rows are replaced)")
     p.add_argument("--allow-mixed", action="store_true",
@@ -88,9 +105,6 @@ def add_arguments(p):
                         "latencies are comparable row by row (default: the centre of the "
                         "reference op's fastest state holding >= 25 %% of its samples over the "
                         "first group of ops)")
-    add_protocol_arguments(p)
-    add_backend_arguments(p)
-
 
 def _specs(args):
     from pathlib import Path

@@ -33,7 +33,9 @@ strategies plug in through the entry-point group hwprof.strategies. Whatever
 the strategy, its answer goes through the same derivation and closed loop.
 
 Writes OUT/arch.json, OUT/model.nnp, OUT/report.json (every round of the loop,
-every constraint with its value and slack), OUT/arch_probs.png and OUT/latency.png.
+every constraint with its value and slack), OUT/arch_probs.png, OUT/latency.png
+and, when networks were measured, OUT/loop.png (each measured network's
+measured / budget against its estimate, round by round, the answer ringed).
 """
 
 EXIT_OVER_BUDGET = 3
@@ -43,44 +45,34 @@ HELP = "search an architecture under a latency budget (one-shot or multi-trial s
 
 
 def add_arguments(p):
+    _add_input_arguments(p)
+    _add_budget_arguments(p)
+    _add_strategy_arguments(p)
+    from hwprof.commands._common import add_protocol_arguments
+    add_protocol_arguments(p, "network")
+    p.epilog = strategies_epilog()
+
+
+def _add_input_arguments(p):
+    """The table (and predictor) of the device, the space, the data, the output folder."""
     p.add_argument("--table", metavar="PATH", help="latency table (Parquet) of the target device")
     p.add_argument("--predictor", metavar="FILE",
                    help="predictor file (hwprof fit) for ops the table lacks")
-    p.add_argument("--latency-budget", required=True, metavar="T",
-                   help="latency budget of the whole network: 20ms, 500us, 0.02s, or 'mid' for the "
-                        "middle of the space's estimated range (fastest to slowest architecture)")
     p.add_argument("--space", default="mbv2-mini", metavar="NAME|PATH",
                    help="search space: a built-in name or a space file (default: mbv2-mini; "
                         "see `hwprof spaces`)")
-    p.add_argument("--algo", "--strategy", dest="algo", default="proxyless", metavar="NAME",
-                   help="search strategy (default: proxyless): "
-                        + ", ".join(n for n, _, _ in _strategies()) + " (see below)")
-    p.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an option of the strategy, e.g. tau0=5 or population=20; repeatable "
-                        "(a key the strategy does not read is refused with the valid ones)")
-    p.add_argument("--evaluator", default=None, metavar="NAME",
-                   help="how multi-trial strategies score candidates (default: the strategy's)")
-    p.add_argument("--executor", default="local", metavar="WHERE",
-                   help="where multi-trial strategies evaluate candidates: local (worker "
-                        "processes, default), ray (a local Ray) or ray://host:port (a cluster)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="worker processes of --executor local for multi-trial strategies "
-                        "(default: one per CPU; 1 evaluates in this process)")
     p.add_argument("--data", default="mnist", metavar="SRC",
                    help="mnist (MNIST 5k, offline), digits (scikit-learn, tiny) or a .npz file "
                         "with x_train, y_train[, x_val, y_val] (default: mnist)")
     p.add_argument("--out", default="runs/search", metavar="DIR",
                    help="output folder (default: runs/search)")
-    p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="the search's compute budget in training epochs over the search data "
-                        "(default: the strategy's: 12 for proxyless, 5 for darts and fbnet, "
-                        "whose steps compute every candidate)")
-    p.add_argument("--retrain-epochs", type=int, default=4, metavar="N",
-                   help="epochs to retrain the derived network (default: 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--latency-loss", default="hinge", choices=("hinge", "mul#log", "add#linear"),
-                   help="how latency enters the loss (default: hinge on E/B - 1)")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="batch size (default: 64)")
+
+
+def _add_budget_arguments(p):
+    """The budgets, and how the closed loop and the calibration check them on the device."""
+    p.add_argument("--latency-budget", required=True, metavar="T",
+                   help="latency budget of the whole network: 20ms, 500us, 0.02s, or 'mid' for the "
+                        "middle of the space's estimated range (fastest to slowest architecture)")
     from hwprof.search.closedloop import MIN_FILL
     p.add_argument("--min-fill", type=float, default=MIN_FILL, metavar="FRAC",
                    help="the plain derivation prefers architectures estimated at >= FRAC x "
@@ -104,9 +96,34 @@ def add_arguments(p):
     p.add_argument("--no-device", "--no-measure", dest="no_device", action="store_true",
                    help="never use the device: no calibration, no end-to-end check; the budget "
                         "is checked against the latency model only")
-    from hwprof.commands._common import add_protocol_arguments
-    add_protocol_arguments(p, "network")
-    p.epilog = strategies_epilog()
+
+
+def _add_strategy_arguments(p):
+    """Which strategy searches, with which options, for how many epochs."""
+    p.add_argument("--algo", "--strategy", dest="algo", default="proxyless", metavar="NAME",
+                   help="search strategy (default: proxyless): "
+                        + ", ".join(n for n, _, _ in _strategies()) + " (see below)")
+    p.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the strategy, e.g. tau0=5 or population=20; repeatable "
+                        "(a key the strategy does not read is refused with the valid ones)")
+    p.add_argument("--evaluator", default=None, metavar="NAME",
+                   help="how multi-trial strategies score candidates (default: the strategy's)")
+    p.add_argument("--executor", default="local", metavar="WHERE",
+                   help="where multi-trial strategies evaluate candidates: local (worker "
+                        "processes, default), ray (a local Ray) or ray://host:port (a cluster)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes of --executor local for multi-trial strategies "
+                        "(default: one per CPU; 1 evaluates in this process)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="the search's compute budget in training epochs over the search data "
+                        "(default: the strategy's: 12 for proxyless, 5 for darts and fbnet, "
+                        "whose steps compute every candidate)")
+    p.add_argument("--retrain-epochs", type=int, default=4, metavar="N",
+                   help="epochs to retrain the derived network (default: 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--latency-loss", default="hinge", choices=("hinge", "mul#log", "add#linear"),
+                   help="how latency enters the loss (default: hinge on E/B - 1)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="batch size (default: 64)")
 
 
 def _strategies() -> list:
@@ -431,8 +448,8 @@ def _summary(args, report: dict, budget: float) -> int:
         best = min(r["measured_ms"] for r in rounds if r["measured_ms"] is not None)
         print(f"hwprof: error: no network was measured within the budget {budget:.3f} ms in "
               f"{len(rounds)} round(s) (fastest {best:.3f} ms = {best / budget:.2f} x budget); "
-              f"nothing exported; see {args.out}/report.json (--allow-over-budget keeps it, "
-              f"a larger --max-rounds or budget may fit)", file=sys.stderr)
+              f"nothing exported; see {args.out}/report.json and loop.png (--allow-over-budget "
+              f"keeps it, a larger --max-rounds or budget may fit)", file=sys.stderr)
         return EXIT_OVER_BUDGET
     m = report["measured_ms"]
     print(f"chosen architecture: {' '.join(report['choices'])}")
@@ -446,5 +463,6 @@ def _summary(args, report: dict, budget: float) -> int:
         print("warning: over the budget (kept by --allow-over-budget)", file=sys.stderr)
     elif m is None:
         print(f"note: not measured; {ONLY_ESTIMATE}")
-    print(f"wrote {args.out}/arch.json, model.nnp, report.json, arch_probs.png, latency.png")
+    print(f"wrote {args.out}/arch.json, model.nnp, report.json, arch_probs.png, latency.png"
+          + ("" if m is None else ", loop.png"))
     return 0

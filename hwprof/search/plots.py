@@ -88,3 +88,39 @@ def plot_latency(history: dict, budget_ms: float, path: str | os.PathLike,
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, plt, path)
+
+
+def plot_loop(rounds: list[dict], budget_ms: float, path: str | os.PathLike,
+              answer: dict | None, fill: float) -> Path | None:
+    """The closed loop at a glance: each measured network's measured / budget against its
+    estimate / budget, one marker per round, the band [fill, 1] shaded and the answer ringed.
+
+    ``rounds`` are report.json's ``rounds`` entries; nothing is drawn (None) when no network
+    was measured (``--no-device``, an imported table).
+    """
+    pts = [r for r in rounds if r.get("measured_ms") is not None]
+    if not pts:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    xs = [r["estimate_ms"] / budget_ms for r in pts]
+    ys = [r["measured_ms"] / budget_ms for r in pts]
+    lo, hi = min(xs + ys + [fill]) - 0.02, max(xs + ys + [1.0]) + 0.02
+    ax.axhspan(fill, 1.0, color="tab:green", alpha=0.15, label=f"band [{fill:g}, 1] x budget")
+    ax.axhline(1.0, color="r", ls="--", lw=1, label=f"budget {budget_ms:.4g} ms")
+    ax.plot([lo, hi], [lo, hi], color="grey", ls=":", lw=1, label="measured = estimate")
+    for k in sorted({r["round"] for r in pts}):
+        sel = [(x, y) for x, y, r in zip(xs, ys, pts) if r["round"] == k]
+        ax.plot([p[0] for p in sel], [p[1] for p in sel], ls="none", marker="os^Dv"[(k - 1) % 5],
+                label=f"round {k} ({len(sel)} network{'s' if len(sel) > 1 else ''})")
+    if answer is not None and answer.get("measured_ms") is not None:
+        ax.plot([answer["estimate_ms"] / budget_ms], [answer["measured_ms"] / budget_ms],
+                ls="none", marker="o", ms=14, mfc="none", mec="k", mew=1.5, label="answer")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("estimate / budget")
+    ax.set_ylabel("measured / budget")
+    ax.set_title("closed loop: each network measured on the device", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, plt, path)

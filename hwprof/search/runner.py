@@ -20,6 +20,7 @@ from hwprof.errors import UserError
 from hwprof.latency.arch import save_arch
 from hwprof.latency.spaces import Space
 from hwprof.search.closedloop import (
+    FILL,
     FIRST_LADDER,
     LATER_LADDER,
     MIN_FILL,
@@ -76,22 +77,15 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
     loop = derive_through_loop(space, result.probs, lut, floor, est, limits, measure, budget_ms,
                                max_rounds=max_rounds, min_fill=min_fill, log=log)
     answer, verdict = _verdict(loop, allow_over_budget)
-    report = {
-        **_strategy_entries(strategy, problem, result), "space": space.name, "data": data.name,
-        "budget_ms": budget_ms,
-        "result": verdict, "loop_status": loop["status"], "max_rounds": max_rounds,
-        "rounds": [r.to_dict() for r in loop["rounds"]],
-        "measure_seconds": time.perf_counter() - t1, "search_seconds": search_s,
-        "calibrated": bool(est is not None), "min_fill": min_fill,
-        "arch_probs": [[float(x) for x in p] for p in result.probs],
-        "epochs": epochs, "retrain_epochs": retrain_epochs, "seed": seed,
-        "latency_loss": loss_form, "latency_range_ms": [lo, hi],
-        "latency_sources": lut.sources, "data_sizes": data.sizes(), "data_notes": data.notes,
-        **(extra_report or {}),
-    }
-    for k, v in result.extras.items():   # the strategy's own entries; the runner's keys win
-        report.setdefault(k, v)
-    report.setdefault("batch", batch)
+    report = _search_report(strategy, problem, result, loop, verdict, extra_report,
+                            measure_s=time.perf_counter() - t1, search_s=search_s,
+                            calibrated=est is not None, latency_range=(lo, hi),
+                            settings={"space": space.name, "data": data.name,
+                                      "budget_ms": budget_ms, "max_rounds": max_rounds,
+                                      "min_fill": min_fill, "epochs": epochs,
+                                      "retrain_epochs": retrain_epochs, "seed": seed,
+                                      "latency_loss": loss_form, "batch": batch})
+    _plot_loop(report, answer, budget_ms, out)
     if answer is None:
         _remove_stale(out, log)
         report["constraints"] = []
@@ -103,6 +97,31 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
                                       seed=seed, retrain_epochs=retrain_epochs, batch=batch,
                                       names=lut.names, report=report, log=log))
     write_report(out, report)
+    return report
+
+
+def _search_report(strategy, problem, result, loop, verdict, extra_report, *, measure_s,
+                   search_s, calibrated, latency_range, settings) -> dict:
+    """The report's entries up to the answer: the search's settings, the loop's rounds, timings.
+
+    ``extra_report`` (the caller's) overrides the runner's entries; the
+    strategy's own extras never do; ``settings["batch"]`` yields to a strategy's.
+    """
+    settings = dict(settings)
+    batch = settings.pop("batch")
+    report = {
+        **_strategy_entries(strategy, problem, result), **settings,
+        "result": verdict, "loop_status": loop["status"],
+        "rounds": [r.to_dict() for r in loop["rounds"]],
+        "measure_seconds": measure_s, "search_seconds": search_s, "calibrated": bool(calibrated),
+        "arch_probs": [[float(x) for x in p] for p in result.probs],
+        "latency_range_ms": list(latency_range), "latency_sources": problem.lut.sources,
+        "data_sizes": problem.data.sizes(), "data_notes": problem.data.notes,
+        **(extra_report or {}),
+    }
+    for k, v in result.extras.items():   # the strategy's own entries; the runner's keys win
+        report.setdefault(k, v)
+    report.setdefault("batch", batch)
     return report
 
 
@@ -257,6 +276,16 @@ def _retrain_and_export(space, data, answer: Round, result: SearchResult, budget
     plot_latency(result.history, budget_ms, out / "latency.png", report["predicted_ms"])
     return {"test_accuracy": trained["test_accuracy"], "val_accuracy": trained["val_accuracy"],
             "retrain_seconds": trained["seconds"]}
+
+
+def _plot_loop(report: dict, answer: Round | None, budget_ms: float, out: Path) -> None:
+    """``out/loop.png`` when the loop measured networks; an earlier run's plot goes otherwise."""
+    from hwprof.search.plots import plot_loop
+    path = out / "loop.png"
+    drawn = plot_loop(report["rounds"], budget_ms, path, answer.to_dict() if answer else None,
+                      FILL)
+    if drawn is None and path.exists():
+        path.unlink()
 
 
 def _remove_stale(out: Path, log) -> None:

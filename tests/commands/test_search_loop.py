@@ -96,6 +96,8 @@ def test_search_calibrates_then_loops_to_a_measured_latency_within_budget(
     assert rep["constraints"][0]["source"] == "measured"
     assert "round 1/4" in out and "x budget" in out
     assert json.loads((tmp_path / "run" / "arch.json").read_text())["choices"] == rep["choices"]
+    assert (tmp_path / "run" / "loop.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "loop.png" in out
 
     # a second search finds the stored calibration and measures nothing to calibrate
     calls, networks = dev.calls, dev.networks
@@ -174,6 +176,7 @@ def test_nothing_within_budget_is_refused_with_exit_3(monkeypatch, capsys, table
     assert len(lines) == 1 and "no network was measured within the budget" in lines[0]
     assert "--allow-over-budget" in lines[0]
     assert not (out_dir / "arch.json").exists() and not (out_dir / "model.nnp").exists()
+    assert (out_dir / "loop.png").exists() and "loop.png" in lines[0]   # what was measured
     assert rep["result"] == "over_budget" and 1 <= max(r["round"] for r in rep["rounds"]) <= 3
     assert all(r["ratio"] > 1 for r in rep["rounds"])
     assert dev.calls == max(r["round"] for r in rep["rounds"]) and dev.networks == len(rep["rounds"])
@@ -196,9 +199,12 @@ def _no_measuring(monkeypatch):
 def test_no_device_checks_the_budget_against_the_table_only(monkeypatch, capsys, table,
                                                             tmp_path):
     _no_measuring(monkeypatch)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "loop.png").write_bytes(b"an earlier run's")   # must not pass for this one
     rc, out, err, rep = _search(capsys, table, tmp_path / "run", "--latency-budget", "mid",
                                 "--no-device")
     assert rc == 0, err
+    assert not (tmp_path / "run" / "loop.png").exists() and "loop.png" not in out
     assert "--no-device" in out and "checked against the latency model's estimate only" in out
     assert rep["measured_ms"] is None and rep["result"] == "estimated_within_budget"
     assert len(rep["rounds"]) == 1 and rep["constraints"][0]["source"] == "estimate"

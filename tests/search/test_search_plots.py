@@ -21,3 +21,17 @@ def test_plots_tolerate_any_history(tmp_path, history):
     p = plot_probs(history, NAMES, ["l1", "l2"], tmp_path / "p.png", final=final)
     q = plot_latency(history, 1.05, tmp_path / "l.png", 1.0)
     assert p.read_bytes()[:8] == PNG and q.read_bytes()[:8] == PNG
+
+
+def _round(k, est, meas):
+    return {"round": k, "estimate_ms": est, "measured_ms": meas, "budget_ms": 1.0}
+
+
+def test_the_loop_plot_draws_measured_networks_and_skips_when_none_were(tmp_path):
+    from hwprof.search.plots import plot_loop
+    rounds = [_round(1, 0.97, 1.08), _round(1, 0.93, 1.01), _round(2, 0.9, 0.97)]
+    p = plot_loop(rounds, 1.0, tmp_path / "loop.png", rounds[-1], 0.95)
+    assert p == tmp_path / "loop.png" and p.read_bytes()[:8] == PNG
+    unmeasured = [_round(1, 0.97, None)]
+    assert plot_loop(unmeasured, 1.0, tmp_path / "none.png", None, 0.95) is None
+    assert not (tmp_path / "none.png").exists()
