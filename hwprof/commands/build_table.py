@@ -106,6 +106,7 @@ def _add_output_arguments(p):
                         "reference op's fastest state holding >= 25 %% of its samples over the "
                         "first group of ops)")
 
+
 def _specs(args):
     from pathlib import Path
 
