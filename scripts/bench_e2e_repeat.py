@@ -74,9 +74,9 @@ def estimators():
         return lv * statistics.median(a / b for a, b in zip(y, x))
 
     def ratio_common(y, x, lv, common):
-        # the ratio within +-10 % of the session's own common state, carried to the table's level
-        near = [a / b for a, b in zip(y, x) if abs(b / common - 1) <= 0.10]
-        return lv * statistics.median(near or [a / b for a, b in zip(y, x)])
+        # the agent's estimate at the session's own common state (its +-10 % window, elasticity
+        # 1), carried to the table's level as a ratio
+        return rs.estimate(y, x, common, fixed_elasticity=1.0)["latency_ms"] * lv / common
 
     def all_fitted(y, x, lv, common):
         return statistics.median(rs.adjusted(y, x, lv, rs.elasticity(y, x)))
@@ -86,6 +86,12 @@ def estimators():
             "ratio in the session's state": ratio_common,
             "every sample, fitted e": all_fitted,
             "raw median (no reference)": raw_median}
+
+
+def near_share(samples_ms, refs_ms, level_ms) -> float:
+    """The share of samples inside the agent's window around the level (what it estimates from)."""
+    from hwprof.latency.backends.agent.refstats import estimate
+    return estimate(samples_ms, refs_ms, level_ms, fixed_elasticity=1.0)["ref_near"] / len(refs_ms)
 
 
 def session_level(session: dict) -> float:
@@ -99,8 +105,7 @@ def analyse(data: dict) -> None:
     n = len(sessions[0]["nets"])
     for s in sessions:
         m = s.get("machine") or {}
-        near = [sum(abs(x / s["level_ms"] - 1) <= 0.10 for x in net["refs_ms"]) /
-                len(net["refs_ms"]) for net in s["nets"]]
+        near = [near_share(net["samples_ms"], net["refs_ms"], s["level_ms"]) for net in s["nets"]]
         print(f"  at {s['at']:5.0f} s: reference p5 {m.get('p5_ms', 0):.3f} p50 "
               f"{m.get('p50_ms', 0):.3f} p95 {m.get('p95_ms', 0):.3f} ms, level "
               f"{s['level_ms']:.3f}; samples near the level {100 * min(near):.0f}-"

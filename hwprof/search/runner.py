@@ -84,7 +84,8 @@ def run_search(space: Space, model, data, budget_ms: float, out: str | os.PathLi
                                       "budget_ms": budget_ms, "max_rounds": max_rounds,
                                       "min_fill": min_fill, "epochs": epochs,
                                       "retrain_epochs": retrain_epochs, "seed": seed,
-                                      "latency_loss": loss_form, "batch": batch})
+                                      "latency_loss": loss_form})
+    report.setdefault("batch", batch)   # a strategy's own batch entry wins
     _plot_loop(report, answer, budget_ms, out)
     if answer is None:
         _remove_stale(out, log)
@@ -105,10 +106,8 @@ def _search_report(strategy, problem, result, loop, verdict, extra_report, *, me
     """The report's entries up to the answer: the search's settings, the loop's rounds, timings.
 
     ``extra_report`` (the caller's) overrides the runner's entries; the
-    strategy's own extras never do; ``settings["batch"]`` yields to a strategy's.
+    strategy's own extras never do.
     """
-    settings = dict(settings)
-    batch = settings.pop("batch")
     report = {
         **_strategy_entries(strategy, problem, result), **settings,
         "result": verdict, "loop_status": loop["status"],
@@ -121,7 +120,6 @@ def _search_report(strategy, problem, result, loop, verdict, extra_report, *, me
     }
     for k, v in result.extras.items():   # the strategy's own entries; the runner's keys win
         report.setdefault(k, v)
-    report.setdefault("batch", batch)
     return report
 
 
