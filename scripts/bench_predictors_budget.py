@@ -125,8 +125,8 @@ def _bias(frame, kind: str) -> float:
 
 
 def _training_cv(pred) -> None:
-    """Each kind's training rows, predicted out of fold: how far their own (one-pass)
-    labels let a model go, beside what the held-out tables show."""
+    """Each kind's training rows, predicted out of fold: how far their own labels let a
+    model go, beside what the held-out tables show."""
     for kind, acc in sorted(pred.meta["cv_accuracy"].items()):
         print(f"  {kind}: training rows' cross-validation within ±10 % "
               f"{100 * acc['within_10']:.1f} % (MAPE {100 * acc['mape']:.1f} %, n {acc['n']})")
