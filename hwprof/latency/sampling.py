@@ -20,7 +20,12 @@ What real networks use and a plain draw would miss (issue 17):
 - *channel counts* that are not multiples of 8 (ShuffleNetV2's 58/116/232,
   multiples of 4 or 2; 25 %);
 - MBConv blocks with expand 1 (22 %), squeeze-excite (35 %) and ReLU or
-  h-swish (MobileNetV3; 20 % each), the groups that were drawn rarely.
+  h-swish (MobileNetV3; 20 % each), the groups that were drawn rarely;
+- *bottleneck widths*: an MBConv block's input is the narrow side of the
+  block, so its channels are drawn around 0.4 of a plain convolution's
+  (``MBCONV_WIDTH``; hwprof's ImageNet-size spaces use 0.3-0.75, median 0.45,
+  its CIFAR spaces 0.14-0.21, and the 1.0 of the first prior left real
+  MobileNetV3 / EfficientNet blocks at the edge of what was drawn).
 
 Every kind draws from its own generator seeded by ``(seed, kind)``: the same
 seed always gives the same configurations, whatever other kinds are asked
@@ -41,6 +46,9 @@ MAX_MACS = 400_000_000
 STAGE_SIDES = (224, 112, 56, 28, 14, 7, 32, 16, 8, 4)
 MIN_C, MAX_C = 8, 2048
 MAX_MID_C = 6 * 1024  # widest expanded width (an MBConv block's, or a part of one)
+# An MBConv block's input is its narrow bottleneck, 0.3-0.75 of a plain conv's width at
+# the same side in hwprof's ImageNet-size spaces (median 0.45; CIFAR ones 0.14-0.21)
+MBCONV_WIDTH = 0.4
 
 
 # --------------------------------------------------------------------------- #
@@ -64,9 +72,10 @@ def _expanded(c: int, rng: random.Random) -> int:
     return _round_channels(c * rng.choice((2, 3, 4, 6, 6)), rng, MAX_MID_C)
 
 
-def _channels(rng: random.Random, side: int) -> int:
-    """Channels typical of a map of this side: ~16*224/side (at most 2,048), x/÷ 2.8 jitter."""
-    base = min(16.0 * 224.0 / max(side, 1), 1024.0)
+def _channels(rng: random.Random, side: int, scale: float = 1.0) -> int:
+    """Channels typical of a map of this side: ~scale*16*224/side (at most 2,048), x/÷ 2.8
+    jitter."""
+    base = min(scale * 16.0 * 224.0 / max(side, 1), 1024.0)
     c = math.exp(math.log(base) + rng.uniform(-1.0, 1.0) * 1.05)
     return _round_channels(c, rng)
 
@@ -85,9 +94,9 @@ def _stride(rng: random.Random, side: int) -> int:
     return 2 if side > 1 and rng.random() < 0.3 else 1
 
 
-def _shape(rng: random.Random) -> list[int]:
+def _shape(rng: random.Random, scale: float = 1.0) -> list[int]:
     side = _side(rng)
-    return [1, _channels(rng, side), side, side]
+    return [1, _channels(rng, side, scale), side, side]
 
 
 # --------------------------------------------------------------------------- #
@@ -123,7 +132,7 @@ def _dwconv2d(rng):
 
 
 def _mbconv(rng):
-    n, c, h, w = _shape(rng)
+    n, c, h, w = _shape(rng, MBCONV_WIDTH)
     stride = _stride(rng, h)
     cout = c if stride == 1 and rng.random() < 0.5 else _width_change(rng, c)
     return {"kind": "mbconv", "input": [n, c, h, w], "out_channels": cout,

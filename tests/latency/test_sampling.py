@@ -63,3 +63,17 @@ def test_parse_kinds():
         parse_kinds(",")
     with pytest.raises(UserError, match="positive"):
         sample_specs(0, None, 0)
+
+
+def test_mbconv_blocks_are_drawn_at_bottleneck_widths():
+    # an MBConv block's input is the narrow side of the block: at the same map size its
+    # channels sit well below a plain convolution's (issue 17: real MobileNetV3 and
+    # EfficientNet blocks were at the edge of the first prior)
+    specs = sample_specs(400, ["conv2d", "mbconv"], 3)
+
+    def geo_width(kind):
+        r = [s.input[1] / min(16 * 224 / s.input[2], 1024) for s in specs
+             if s.kind == kind and s.input[1] != 3 and s.input[2] in (7, 14, 28)]
+        return math.exp(sum(map(math.log, r)) / len(r))
+
+    assert geo_width("mbconv") < 0.6 * geo_width("conv2d")
