@@ -46,9 +46,7 @@ MAX_MACS = 400_000_000
 STAGE_SIDES = (224, 112, 56, 28, 14, 7, 32, 16, 8, 4)
 MIN_C, MAX_C = 8, 2048
 MAX_MID_C = 6 * 1024  # widest expanded width (an MBConv block's, or a part of one)
-# An MBConv block's input is its narrow bottleneck, 0.3-0.75 of a plain conv's width at
-# the same side in hwprof's ImageNet-size spaces (median 0.45; CIFAR ones 0.14-0.21)
-MBCONV_WIDTH = 0.4
+MBCONV_WIDTH = 0.4  # an MBConv block's input width over a plain conv's (module doc)
 
 
 # --------------------------------------------------------------------------- #

@@ -1,4 +1,5 @@
 import math
+import statistics
 
 import pytest
 
@@ -72,8 +73,8 @@ def test_mbconv_blocks_are_drawn_at_bottleneck_widths():
     specs = sample_specs(400, ["conv2d", "mbconv"], 3)
 
     def geo_width(kind):
-        r = [s.input[1] / min(16 * 224 / s.input[2], 1024) for s in specs
-             if s.kind == kind and s.input[1] != 3 and s.input[2] in (7, 14, 28)]
-        return math.exp(sum(map(math.log, r)) / len(r))
+        return statistics.geometric_mean(
+            s.input[1] / min(16 * 224 / s.input[2], 1024) for s in specs
+            if s.kind == kind and s.input[1] != 3 and s.input[2] in (7, 14, 28))
 
     assert geo_width("mbconv") < 0.6 * geo_width("conv2d")
