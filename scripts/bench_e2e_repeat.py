@@ -12,6 +12,11 @@ between consecutive sessions, and how far the machine moved in each session.
   flock /tmp/hwprof-bench.lock .venv/bin/python scripts/bench_e2e_repeat.py \\
       --table T --space mbv2-cifar --archs 3 --times 8 --gap 75 --out /tmp/e2e.json
   .venv/bin/python scripts/bench_e2e_repeat.py --reanalyse /tmp/e2e.json
+
+With ``--spans 8,15`` every session is measured once per minimum span (back to
+back, the order turning each time), and the sessions of each span are analysed
+apart, with the wall time a session took: what a shorter span costs in
+repeatability, side by side in one run.
 """
 
 from __future__ import annotations
@@ -31,22 +36,52 @@ def measure(a) -> dict:
     space = get_space(a.space)
     meta = read_table(a.table).meta
     choices = random_choices(space, a.archs, seed=a.seed)
+    spans = a.spans or [None]
     sessions, start = [], time.time()
     for k in range(a.times):
         wait = start + k * a.gap - time.time()
         if wait > 0:
             time.sleep(wait)
-        res, _ = measure_archs(space, choices, get_backend("cpu"), seed=k, table_meta=meta)
-        sessions.append({"at": time.time() - start, "machine": res[0].get("machine"),
-                         "level_ms": res[0]["ref_level_ms"],
-                         "nets": [{"latency_ms": r["latency_ms"], "samples_ms": r["samples_ms"],
-                                   "refs_ms": r["sample_ref_ms"]} for r in res]})
-        m = res[0].get("machine") or {}
-        print(f"session {k + 1}/{a.times} at {sessions[-1]['at']:.0f} s: "
-              + ", ".join(f"{r['latency_ms']:.3f}" for r in res)
-              + f" ms; reference p5 {m.get('p5_ms', 0):.3f} p95 {m.get('p95_ms', 0):.3f} ms "
-              f"(level {res[0]['ref_level_ms']:.3f})", flush=True)
+        for span in spans[k % len(spans):] + spans[:k % len(spans)]:
+            protocol = None if span is None else {"min_span_s": span}
+            t0 = time.time()
+            res, _ = measure_archs(space, choices, get_backend("cpu"), seed=k, table_meta=meta,
+                                   protocol=protocol)
+            sessions.append({"at": t0 - start, "wall_s": time.time() - t0, "span": span,
+                             "machine": res[0].get("machine"),
+                             "level_ms": res[0]["ref_level_ms"],
+                             "nets": [{"latency_ms": r["latency_ms"],
+                                       "samples_ms": r["samples_ms"],
+                                       "refs_ms": r["sample_ref_ms"]} for r in res]})
+            m = res[0].get("machine") or {}
+            print(f"session {k + 1}/{a.times}" + (f" span {span:g} s" if span else "")
+                  + f" at {sessions[-1]['at']:.0f} s ({sessions[-1]['wall_s']:.1f} s): "
+                  + ", ".join(f"{r['latency_ms']:.3f}" for r in res)
+                  + f" ms; reference p5 {m.get('p5_ms', 0):.3f} p95 {m.get('p95_ms', 0):.3f} ms "
+                  f"(level {res[0]['ref_level_ms']:.3f})", flush=True)
     return {"space": a.space, "table": a.table, "choices": choices, "sessions": sessions}
+
+
+def analyse_by_span(data: dict) -> None:
+    """Each span's sessions apart (``--spans``), then how far the spans' means lie apart."""
+    spans = sorted({s.get("span") for s in data["sessions"]}, key=lambda x: x or 0)
+    if len(spans) < 2:
+        analyse(data)
+        return
+    for span in spans:
+        group = [s for s in data["sessions"] if s.get("span") == span]
+        walls = [s["wall_s"] for s in group]
+        print(f"== minimum span {span:g} s: {len(group)} sessions, wall time per session median "
+              f"{statistics.median(walls):.1f} s (min {min(walls):.1f}, max {max(walls):.1f})")
+        analyse(dict(data, sessions=group))
+    n = len(data["sessions"][0]["nets"])
+    means = {span: [statistics.mean(s["nets"][i]["latency_ms"] for s in data["sessions"]
+                                    if s.get("span") == span) for i in range(n)]
+             for span in spans}
+    base = means[spans[-1]]
+    for span in spans[:-1]:
+        print(f"mean latency at span {span:g} s over that at {spans[-1]:g} s, per network: "
+              + " ".join(f"{m / b:.3f}" for m, b in zip(means[span], base)))
 
 
 def estimators():
@@ -136,6 +171,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--times", type=int, default=8)
     ap.add_argument("--gap", type=float, default=75.0, help="seconds between session starts")
+    ap.add_argument("--spans", type=lambda t: [float(x) for x in t.split(",")],
+                    help="minimum spans (s) to measure side by side, e.g. 8,15 (default: the "
+                    "protocol's)")
     ap.add_argument("--out", help="save every sample here (JSON)")
     ap.add_argument("--reanalyse", metavar="FILE", help="analyse saved sessions, measure nothing")
     a = ap.parse_args(argv)
@@ -148,7 +186,7 @@ def main(argv=None) -> int:
         if a.out:
             with open(a.out, "w") as f:
                 json.dump(data, f)
-    analyse(data)
+    analyse_by_span(data)
     return 0
 
 

@@ -248,7 +248,8 @@ def parse(argv):
                     help="skip re-measuring the answers with a 30 s span at the end")
     ap.add_argument("--calibrate-archs", type=int, default=6)
     ap.add_argument("--min-span", type=float, default=None,
-                    help="protocol: seconds each network's samples span (default: the agent's)")
+                    help="protocol: seconds each network's samples span (default: hwprof "
+                    "search's, SEARCH_MIN_SPAN_S)")
     ap.add_argument("--time-cap", type=float, default=None,
                     help="protocol: most seconds of sampling per network (default: hwprof's)")
     ap.add_argument("--param-quantile", type=float, default=None,
@@ -261,7 +262,11 @@ def parse(argv):
                          "not added to the table's calibration")
     ap.add_argument("--out", default="/tmp/bench-search-budget")
     ap.add_argument("--json", metavar="FILE")
-    return ap.parse_args(argv)
+    a = ap.parse_args(argv)
+    if a.min_span is None:
+        from hwprof.latency.backends.agent.protocol import SEARCH_MIN_SPAN_S
+        a.min_span = SEARCH_MIN_SPAN_S
+    return a
 
 
 def main(argv=None):

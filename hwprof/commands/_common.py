@@ -34,8 +34,10 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
                         "StrictHostKeyChecking=accept-new); changed keys are still refused")
 
 
-def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None:
-    """The measurement-protocol overrides; defaults shown are the agent's own."""
+def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op",
+                           min_span: float | None = None) -> None:
+    """The measurement-protocol overrides; defaults shown are the agent's own (``min_span``:
+    the command's own default span instead)."""
     from hwprof.latency.backends.agent.protocol import (
         DEFAULTS,
         NETWORK_MIN_SPAN_S,
@@ -55,8 +57,8 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op") -> None
                    help=f"{'an' if what[0] in 'aeiou' else 'a'} {what} is done when the 95%% CI "
                         f"of its latency is within +-FRAC "
                         f"(default: {DEFAULTS['target_ci']:g})")
-    span = DEFAULTS["min_span_s"] if what == "op" else NETWORK_MIN_SPAN_S
-    g.add_argument("--min-span", type=float, metavar="S",
+    span = min_span or (DEFAULTS["min_span_s"] if what == "op" else NETWORK_MIN_SPAN_S)
+    g.add_argument("--min-span", type=float, metavar="S", default=min_span,
                    help=f"... and its samples span at least S seconds, so slow drifts of the "
                         f"machine average out (default: {span:g})")
     g.add_argument("--min-samples", type=int, metavar="N",

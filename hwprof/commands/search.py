@@ -49,7 +49,8 @@ def add_arguments(p):
     _add_budget_arguments(p)
     _add_strategy_arguments(p)
     from hwprof.commands._common import add_protocol_arguments
-    add_protocol_arguments(p, "network")
+    from hwprof.latency.backends.agent.protocol import SEARCH_MIN_SPAN_S
+    add_protocol_arguments(p, "network", min_span=SEARCH_MIN_SPAN_S)
     p.epilog = strategies_epilog()
 
 

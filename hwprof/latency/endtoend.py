@@ -20,6 +20,7 @@ from hwprof.latency.backends.agent.protocol import (
     NETWORK_ELASTICITY,
     NETWORK_MAX_SPAN_X,
     NETWORK_MIN_SPAN_S,
+    NETWORK_PRIME_MS,
     NETWORK_SAMPLING_S,
 )
 from hwprof.latency.machine import movement
@@ -68,7 +69,8 @@ def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
     165 s instead of 30. Samples are carried to the level as their ratio to the reference
     (``elasticity`` 1: see NETWORK_ELASTICITY)."""
     p = {"time_cap_s": max(5.0, NETWORK_SAMPLING_S / max(1, n_networks)), "max_samples": 5000,
-         "min_span_s": NETWORK_MIN_SPAN_S, "elasticity": NETWORK_ELASTICITY, **(protocol or {})}
+         "min_span_s": NETWORK_MIN_SPAN_S, "elasticity": NETWORK_ELASTICITY,
+         "prime_ms": NETWORK_PRIME_MS, **(protocol or {})}
     if p["min_span_s"] > 0:   # with no span to wait for, the caps end it
         p.setdefault("max_span_s", NETWORK_MAX_SPAN_X * p["min_span_s"])
     return p

@@ -1,6 +1,7 @@
 """The interleaved, reference-paired schedule on a fake machine that switches speed states."""
 
 import random
+import statistics
 
 import pytest
 
@@ -332,3 +333,65 @@ def test_far_from_the_level_samples_are_carried_as_a_ratio_not_along_a_fitted_sl
     refs = [1.0, 1.05, 0.97, 1.3] * 10
     bn = [0.2] * len(refs)
     assert refstats.estimate(bn, refs, 1.0)["ref_elasticity"] == 0.0
+
+
+class Cache:
+    """A fake machine whose calls run ``cold`` times slower when another op ran last."""
+
+    def __init__(self, cold=1.2):
+        self.now, self.cold, self.last = 0.0, cold, None
+
+    def __call__(self):
+        return self.now
+
+    def op(self, name, base):
+        def run():
+            self.now += base * (1.0 if self.last == name else self.cold)
+            self.last = name
+        return run
+
+
+def _cache_group(n_others, prime_ms):
+    m = Cache(cold=1.2)
+    cfg = protocol.settings({"min_samples": 12, "min_span_s": 0.0, "time_cap_s": 0.2,
+                             "max_samples": 40, "instances": 1, "prime_ms": prime_ms})
+    ref = interleave.Timer(m.op("ref", 0.3e-3), m, lambda: None)
+    ref.warm_up(cfg)
+    records = []
+    for i in range(1 + n_others):
+        name = f"net{i}"
+        rec = interleave.OpRecord(name, interleave.Timer(m.op(name, 1e-3), m, lambda: None,
+                                                         prime_ms=cfg["prime_ms"]))
+        rec.timer.warm_up(cfg)
+        records.append(rec)
+    interleave.run_group(records, ref, cfg, m, level_ms=0.3)
+    return statistics.median(records[0].samples_ms)
+
+
+def test_a_primed_sample_is_the_warm_call_whatever_else_the_group_holds():
+    # unprimed, every sample of a 1-ms network follows another op and runs cold
+    assert _cache_group(0, prime_ms=0.0) == pytest.approx(1.2)
+    assert _cache_group(5, prime_ms=0.0) == pytest.approx(1.2)
+    # primed, it is the warm call, alone or among others
+    assert _cache_group(0, prime_ms=2.0) == pytest.approx(1.0)
+    assert _cache_group(5, prime_ms=2.0) == pytest.approx(1.0)
+
+
+def test_priming_lasts_about_prime_ms_and_is_at_least_one_call():
+    m = Cache()
+    cfg = protocol.settings({"min_sample_ms": 0.5})
+    for base, expect in ((1e-3, 2), (0.3e-3, 7), (30e-3, 1)):
+        t = interleave.Timer(m.op(f"op{base}", base), m, lambda: None, prime_ms=2.0)
+        t.warm_up(cfg)
+        assert t.prime == expect
+    untimed = interleave.Timer(m.op("x", 1e-3), m, lambda: None)
+    untimed.warm_up(cfg)
+    assert untimed.prime == 0
+
+
+def test_prime_ms_is_a_protocol_setting_and_networks_are_primed():
+    from hwprof.latency.endtoend import network_protocol
+    assert protocol.settings()["prime_ms"] == 0          # table ops: as before
+    assert network_protocol(3)["prime_ms"] == protocol.NETWORK_PRIME_MS > 0
+    with pytest.raises(ValueError, match="prime_ms"):
+        protocol.settings({"prime_ms": -1})

@@ -47,12 +47,19 @@ class Timer:
     of its own): successive blocks take the instances in turn, so an op's
     samples average where its buffers happened to land (on the development VM
     one instance of a small op can sit 4-6 % off another, in every process).
+
+    With ``prime_ms`` > 0, untimed calls of the same instance lasting about
+    that long (at least one) come right before each timed block, so the block
+    finds that instance's weights and buffers where its own calls left them,
+    whatever ran in between (the other ops of the group, the reference): whole
+    networks are measured so (see ``protocol.NETWORK_PRIME_MS``).
     """
 
-    def __init__(self, fn, clock, sync, more=()):
+    def __init__(self, fn, clock, sync, more=(), prime_ms=0.0):
         self.fn, self.clock, self.sync = fn, clock, sync
         self.fns = [fn, *more]
         self.block = 1
+        self.prime_ms, self.prime = prime_ms, 0
         self._turn = 0
 
     def _next_fn(self):
@@ -63,6 +70,8 @@ class Timer:
     def time_block(self, n=None):
         n = n or self.block
         fn = self._next_fn()
+        for _ in range(self.prime):
+            fn()
         self.sync()
         t = self.clock()
         for _ in range(n):
@@ -82,6 +91,7 @@ class Timer:
         self.sync()
         per_call = (self.clock() - t) / calls
         self.block = block_size(per_call, cfg["min_sample_ms"])
+        self.prime = block_size(per_call, self.prime_ms) if self.prime_ms > 0 else 0
         self._turn = 0
         return first, calls
 

@@ -89,8 +89,8 @@ class Session:
         self.clock = getattr(runtime, "clock", time.perf_counter)  # CUDA events on torch
         self.ref = None
 
-    def _timer(self, fn, more=()):
-        return interleave.Timer(fn, self.clock, self.rt.sync, more)
+    def _timer(self, fn, more=(), prime_ms=0.0):
+        return interleave.Timer(fn, self.clock, self.rt.sync, more, prime_ms)
 
     def settle(self):
         """Build the reference op and keep the device busy with it for ``settle_s``.
@@ -109,7 +109,7 @@ class Session:
         rec = interleave.OpRecord(op.get("id"), None)
         try:
             fns = [self.rt.build(op["plan"]) for _ in range(self.cfg["instances"])]
-            rec.timer = self._timer(fns[0], fns[1:])
+            rec.timer = self._timer(fns[0], fns[1:], self.cfg["prime_ms"])
             first, rec.warmup_calls = rec.timer.warm_up(self.cfg)
             rec.first_call_ms = first * 1e3
         except Exception as e:  # an op that fails is an error row, never a latency
