@@ -12,4 +12,4 @@ AGENT_VERSION = "9"  # 2: groups of ops sampled in rounds beside a reference op;
 # turn; 7: protocol settings ref_gap_ms (the reference timed after that much op sampling) and
 # elasticity (a fixed one; the quick protocol's), max_span_s (networks: 2x their min span);
 # 8: samples carried from far from the level with elasticity 1 (refstats.FAR_ELASTICITY);
-# 9: protocol setting prime_ms (untimed calls before each timed block; networks: 2 ms)
+# 9: protocol setting prime_ms (untimed calls before each timed block; networks: 3 ms)

@@ -48,11 +48,11 @@ class Timer:
     samples average where its buffers happened to land (on the development VM
     one instance of a small op can sit 4-6 % off another, in every process).
 
-    With ``prime_ms`` > 0, untimed calls of the same instance lasting about
-    that long (at least one) come right before each timed block, so the block
-    finds that instance's weights and buffers where its own calls left them,
-    whatever ran in between (the other ops of the group, the reference): whole
-    networks are measured so (see ``protocol.NETWORK_PRIME_MS``).
+    With ``prime_ms`` > 0, as many untimed calls of the same instance as fit in
+    that time come right before each timed block (none for an op slower than
+    that), so the block finds that instance's weights and buffers where its own
+    calls left them, whatever ran in between (the other ops of the group, the
+    reference): whole networks are measured so (``protocol.NETWORK_PRIME_MS``).
     """
 
     def __init__(self, fn, clock, sync, more=(), prime_ms=0.0):
@@ -91,7 +91,7 @@ class Timer:
         self.sync()
         per_call = (self.clock() - t) / calls
         self.block = block_size(per_call, cfg["min_sample_ms"])
-        self.prime = block_size(per_call, self.prime_ms) if self.prime_ms > 0 else 0
+        self.prime = int(self.prime_ms / 1e3 / per_call + 1e-9) if per_call > 0 else 0
         self._turn = 0
         return first, calls
 

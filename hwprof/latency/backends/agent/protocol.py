@@ -28,9 +28,8 @@ DEFAULTS = {
                              # op is carried to the level with it (see QUICK)
     "max_span_s": None,      # an op whose samples span this long stops, bracketed or not (the
                              # machine has not come near the level in that time); None: no limit
-    "prime_ms": 0.0,         # untimed calls of the same instance lasting this long (at least
-                             # one) right before each timed block; 0: none (networks:
-                             # NETWORK_PRIME_MS)
+    "prime_ms": 0.0,         # as many untimed calls of the same instance as fit in this time
+                             # right before each timed block; 0: none (NETWORK_PRIME_MS)
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
@@ -63,15 +62,19 @@ NETWORK_MAX_SPAN_X = 2.0   # ... and stop, bracketed or not, once they span this
 # scripts/bench_e2e_repeat.py, re-estimated on the same samples): spread max/min 1.041-1.074
 # and 1.016-1.036 with elasticity 1, 1.046-1.087 and 1.036-1.056 fitted; mean level within 1 %.
 NETWORK_ELASTICITY = 1.0
-# ... and every timed call of a network comes right after untimed calls of the same instance
-# lasting NETWORK_PRIME_MS (at least one call): a network of ~1 ms is timed one call per sample,
+# ... and a short network's every timed call comes right after untimed calls of the same
+# instance, as many as fit in NETWORK_PRIME_MS: a network of ~1 ms is timed one call per sample,
 # and that call otherwise runs after the other networks' samples and the reference's, with its
 # weights and buffers evicted by them. The same five mbv2-mini networks (0.62-0.85 ms) in one
 # session each (2026-12-04, machine 1.13-1.25x): unprimed, a group of 5 read 1-3 % and a group
 # of 18 15-22 % above each network measured alone; one priming call left the 18 at 4-9 % above
-# the 5, calls lasting ~2 ms (3) at 0-1 %. A deployed network runs call after call; its warm
-# call is what a budget is about, and it must not depend on what else a session measures.
-NETWORK_PRIME_MS = 2.0
+# the 5, three at 0-1 %. A deployed network runs call after call; its warm call is what a
+# budget is about, and it must not depend on what else a session measures. Networks slower
+# than that are not primed: mbv2-cifar's (20-30 ms) read 1-4 % apart in groups of 5 and 18
+# unprimed, and a second call of such a network before the reference slows the reference
+# itself (0.79 -> 0.89 ms after one vs two calls of a 25-ms network, 0.71 ms after none:
+# the core runs slower after a long burst), which would carry every latency ~12 % lower.
+NETWORK_PRIME_MS = 3.0
 
 # A first look: the same schedule with a short span and time cap, 8-16 samples per op, one
 # instance, the reference timed after 10 ms of op sampling rather than after every sample, and
