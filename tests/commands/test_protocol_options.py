@@ -69,3 +69,14 @@ def test_build_table_pass_defaults_depend_on_what_is_built():
         assert resolved(*one) == (1, 0)
     assert resolved("--space", "tiny", "--passes", "2", "--extra-passes", "0") == (2, 0)
     assert resolved("--sample", "20", "--passes", "2", "--extra-passes", "3") == (2, 3)
+
+
+def test_the_searchs_sessions_span_less_unless_asked_and_measure_arch_keeps_its_span():
+    from hwprof.cli import build_parser
+    from hwprof.latency.backends.agent.protocol import NETWORK_MIN_SPAN_S, SEARCH_MIN_SPAN_S
+    parser = build_parser()
+    search = ["search", "--table", "t.parquet", "--latency-budget", "1ms"]
+    assert protocol_of(parser.parse_args(search))["min_span_s"] == SEARCH_MIN_SPAN_S
+    assert protocol_of(parser.parse_args(search + ["--min-span", "20"]))["min_span_s"] == 20.0
+    assert "min_span_s" not in protocol_of(parser.parse_args(["measure-arch", "--arch", "a.json"]))
+    assert SEARCH_MIN_SPAN_S < NETWORK_MIN_SPAN_S
