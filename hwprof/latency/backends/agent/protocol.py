@@ -73,7 +73,8 @@ NETWORK_ELASTICITY = 1.0
 # than that are not primed: mbv2-cifar's (20-30 ms) read 1-4 % apart in groups of 5 and 18
 # unprimed, and a second call of such a network before the reference slows the reference
 # itself (0.79 -> 0.89 ms after one vs two calls of a 25-ms network, 0.71 ms after none:
-# the core runs slower after a long burst), which would carry every latency ~12 % lower.
+# the reference reads cold: a 2-10 ms pause does not help, two untimed reference calls do),
+# which would carry every latency ~12 % lower.
 NETWORK_PRIME_MS = 3.0
 
 # A first look: the same schedule with a short span and time cap, 8-16 samples per op, one
