@@ -232,6 +232,7 @@ def summarise(rows, cal_s):
 
 
 def parse(argv):
+    from hwprof.latency.backends.agent.protocol import SEARCH_MIN_SPAN_S
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", required=True)
     ap.add_argument("--space", default="mbv2-mini")
@@ -247,9 +248,9 @@ def parse(argv):
     ap.add_argument("--no-recheck", action="store_true",
                     help="skip re-measuring the answers with a 30 s span at the end")
     ap.add_argument("--calibrate-archs", type=int, default=6)
-    ap.add_argument("--min-span", type=float, default=None,
+    ap.add_argument("--min-span", type=float, default=SEARCH_MIN_SPAN_S,
                     help="protocol: seconds each network's samples span (default: hwprof "
-                    "search's, SEARCH_MIN_SPAN_S)")
+                    "search's, %(default)g)")
     ap.add_argument("--time-cap", type=float, default=None,
                     help="protocol: most seconds of sampling per network (default: hwprof's)")
     ap.add_argument("--param-quantile", type=float, default=None,
@@ -262,11 +263,7 @@ def parse(argv):
                          "not added to the table's calibration")
     ap.add_argument("--out", default="/tmp/bench-search-budget")
     ap.add_argument("--json", metavar="FILE")
-    a = ap.parse_args(argv)
-    if a.min_span is None:
-        from hwprof.latency.backends.agent.protocol import SEARCH_MIN_SPAN_S
-        a.min_span = SEARCH_MIN_SPAN_S
-    return a
+    return ap.parse_args(argv)
 
 
 def main(argv=None):
