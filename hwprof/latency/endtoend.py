@@ -21,6 +21,7 @@ from hwprof.latency.backends.agent.protocol import (
     NETWORK_MAX_SPAN_X,
     NETWORK_MIN_SPAN_S,
     NETWORK_PRIME_MS,
+    NETWORK_REF_PRIME_CALLS,
     NETWORK_SAMPLING_S,
 )
 from hwprof.latency.machine import movement
@@ -70,7 +71,8 @@ def network_protocol(n_networks: int, protocol: dict | None = None) -> dict:
     (``elasticity`` 1: see NETWORK_ELASTICITY)."""
     p = {"time_cap_s": max(5.0, NETWORK_SAMPLING_S / max(1, n_networks)), "max_samples": 5000,
          "min_span_s": NETWORK_MIN_SPAN_S, "elasticity": NETWORK_ELASTICITY,
-         "prime_ms": NETWORK_PRIME_MS, **(protocol or {})}
+         "prime_ms": NETWORK_PRIME_MS, "ref_prime_calls": NETWORK_REF_PRIME_CALLS,
+         **(protocol or {})}
     if p["min_span_s"] > 0:   # with no span to wait for, the caps end it
         p.setdefault("max_span_s", NETWORK_MAX_SPAN_X * p["min_span_s"])
     return p

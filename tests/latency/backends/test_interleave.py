@@ -395,3 +395,44 @@ def test_prime_ms_is_a_protocol_setting_and_networks_are_primed():
     assert network_protocol(3)["prime_ms"] == protocol.NETWORK_PRIME_MS > 0
     with pytest.raises(ValueError, match="prime_ms"):
         protocol.settings({"prime_ms": -1})
+
+
+def _carried(ref_prime_calls):
+    """A warm-timed 1-ms network carried to the reference's warm level (0.3 ms) by a reference
+    that runs 1.2x slower right after another op (the network evicted its data)."""
+    m = Cache(cold=1.2)
+    cfg = protocol.settings({"min_samples": 12, "min_span_s": 0.0, "time_cap_s": 0.2,
+                             "max_samples": 40, "instances": 1, "prime_ms": 2.0,
+                             "min_sample_ms": 0.1, "ref_prime_calls": ref_prime_calls})
+    ref = interleave.Timer(m.op("ref", 0.3e-3), m, lambda: None,
+                           prime_calls=cfg["ref_prime_calls"])
+    ref.warm_up(cfg)
+    rec = interleave.OpRecord("net", interleave.Timer(m.op("net", 1e-3), m, lambda: None,
+                                                      prime_ms=cfg["prime_ms"]))
+    rec.timer.warm_up(cfg)
+    timeline = interleave.run_group([rec], ref, cfg, m, level_ms=0.3)
+    ratio = statistics.median(y / r for y, r in zip(rec.samples_ms, rec.refs_ms))
+    return 0.3 * ratio, statistics.median(v for _, v in timeline)
+
+
+def test_a_primed_reference_carries_a_network_at_its_warm_state():
+    # unprimed, the reference after the network reads 1.2x slow, and the network reads low
+    lat, ref_ms = _carried(0)
+    assert ref_ms == pytest.approx(0.36) and lat == pytest.approx(1.0 / 1.2)
+    # one untimed call is enough on this machine; the network is carried at its own time
+    for calls in (1, 2):
+        lat, ref_ms = _carried(calls)
+        assert ref_ms == pytest.approx(0.3) and lat == pytest.approx(1.0)
+
+
+def test_ref_prime_calls_is_a_protocol_setting_and_network_sessions_prime_the_reference():
+    from hwprof.latency.endtoend import network_protocol
+    assert protocol.settings()["ref_prime_calls"] == 0   # table builds: as before
+    assert network_protocol(3)["ref_prime_calls"] == protocol.NETWORK_REF_PRIME_CALLS > 0
+    for bad in (-1, 1.5, True, None):
+        with pytest.raises(ValueError, match="ref_prime_calls"):
+            protocol.settings({"ref_prime_calls": bad})
+    m = Cache()
+    t = interleave.Timer(m.op("x", 30e-3), m, lambda: None, prime_ms=2.0, prime_calls=2)
+    t.warm_up(protocol.settings())
+    assert t.prime == 2     # a fixed count, however slow the op

@@ -53,13 +53,15 @@ class Timer:
     that), so the block finds that instance's weights and buffers where its own
     calls left them, whatever ran in between (the other ops of the group, the
     reference): whole networks are measured so (``protocol.NETWORK_PRIME_MS``).
+    ``prime_calls`` is a fixed number of such calls, however long they take (the
+    reference op of a network session: ``protocol.NETWORK_REF_PRIME_CALLS``).
     """
 
-    def __init__(self, fn, clock, sync, more=(), prime_ms=0.0):
+    def __init__(self, fn, clock, sync, more=(), prime_ms=0.0, prime_calls=0):
         self.fn, self.clock, self.sync = fn, clock, sync
         self.fns = [fn, *more]
         self.block = 1
-        self.prime_ms, self.prime = prime_ms, 0
+        self.prime_ms, self.prime_calls, self.prime = prime_ms, prime_calls, 0
         self._turn = 0
 
     def _next_fn(self):
@@ -91,7 +93,8 @@ class Timer:
         self.sync()
         per_call = (self.clock() - t) / calls
         self.block = block_size(per_call, cfg["min_sample_ms"])
-        self.prime = int(self.prime_ms / 1e3 / per_call + 1e-9) if per_call > 0 else 0
+        by_time = int(self.prime_ms / 1e3 / per_call + 1e-9) if per_call > 0 else 0
+        self.prime = max(self.prime_calls, by_time)
         self._turn = 0
         return first, calls
 

@@ -89,8 +89,8 @@ class Session:
         self.clock = getattr(runtime, "clock", time.perf_counter)  # CUDA events on torch
         self.ref = None
 
-    def _timer(self, fn, more=(), prime_ms=0.0):
-        return interleave.Timer(fn, self.clock, self.rt.sync, more, prime_ms)
+    def _timer(self, fn, more=(), prime_ms=0.0, prime_calls=0):
+        return interleave.Timer(fn, self.clock, self.rt.sync, more, prime_ms, prime_calls)
 
     def settle(self):
         """Build the reference op and keep the device busy with it for ``settle_s``.
@@ -98,7 +98,8 @@ class Session:
         The first op of a fresh process on an idle machine runs slow (clock
         ramp-up, first-touch memory): nothing is timed before this.
         """
-        self.ref = self._timer(self.rt.build(REFERENCE_PLAN))
+        self.ref = self._timer(self.rt.build(REFERENCE_PLAN),
+                               prime_calls=self.cfg["ref_prime_calls"])
         end = time.monotonic() + self.cfg["settle_s"]
         while time.monotonic() < end:
             self.ref.fn()
