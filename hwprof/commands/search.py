@@ -267,15 +267,19 @@ def calibrate_if_needed(args, space, model, device: str, table) -> float:
         describe,
         has_calibration,
         measure_calibration,
+        stale_calibration,
         store_calibration,
     )
-    if has_calibration(model, space):
+    stale = stale_calibration(model, space)
+    if has_calibration(model, space) and not stale:
         print(f"calibration: the table holds one for {space.name}; the search derives against "
               f"the calibrated whole-network estimate")
         return 0.0
-    print(f"calibration: the table holds none for {space.name}, and the sum of isolated ops is "
-          f"often 15-35 % off a whole network; measuring {args.calibrate_archs} random "
-          f"architecture(s) end to end on {device} first (stored in the table, once per space)")
+    why = (f"the table's calibration for {space.name} is out of date ({stale})" if stale else
+           f"the table holds no calibration for {space.name}, and the sum of isolated ops is "
+           f"often 5-30 % off a whole network")
+    print(f"calibration: {why}; measuring {args.calibrate_archs} random architecture(s) end to "
+          f"end on {device} first (stored in the table, once per space)")
     t0 = time.perf_counter()
     progress = _progress(sys.stderr)
     try:
@@ -327,7 +331,7 @@ def max_index(t):
 
 def run(args):
     from hwprof.commands._common import duration_ms
-    from hwprof.latency.calibrate import has_calibration
+    from hwprof.latency.calibrate import has_calibration, stale_calibration
     from hwprof.latency.spaces import get_space
     from hwprof.search.data import load_data
 
@@ -344,7 +348,9 @@ def run(args):
     device, why = device_for(args, table)
     if why:
         print(f"note: {why}")
-    if budget is not None and not (device and not has_calibration(model, space)):
+    recalibrates = device and (not has_calibration(model, space)
+                               or stale_calibration(model, space))
+    if budget is not None and not recalibrates:
         _check_reachable_budget(space, model, budget)   # (else after calibrating, in the search)
     cal_s = calibrate_if_needed(args, space, model, device, table) if device else 0.0
     if mid:   # the middle of the (calibrated, when it could be) estimated range

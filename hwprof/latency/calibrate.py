@@ -31,6 +31,30 @@ def has_calibration(model, space) -> bool:
     return bool(cal.covers(stem)) if hasattr(cal, "covers") else True
 
 
+# Networks measured by agents before this version are not comparable with today's: agent 10
+# times a network session's reference warm (protocol.NETWORK_REF_PRIME_CALLS), which carried
+# mbv2-cifar networks 4-10 % higher than the cold reference of agent 9 did. A calibration
+# fitted on such networks is measured again when the device can be reached.
+NETWORKS_COMPARABLE_SINCE = 10
+
+
+def stale_calibration(model, space) -> str | None:
+    """Why ``model``'s calibration of ``space`` is out of date, or None (current, or none)."""
+    cal = getattr(model, "calibration", None)
+    cal = cal.for_specs(space.fixed_specs[:1]) if cal else None
+    if cal is None:
+        return None
+    try:
+        version = int(cal.agent_version) if cal.agent_version is not None else None
+    except (TypeError, ValueError):
+        version = None
+    if version is not None and version >= NETWORKS_COMPARABLE_SINCE:
+        return None
+    return (f"its networks were measured by agent {cal.agent_version or 'before 10'}, which "
+            f"timed the reference op cold after long networks (agent "
+            f"{NETWORKS_COMPARABLE_SINCE} times it warm)")
+
+
 def measure_calibration(space, model, backend, *, archs: int = 8, seed: int = 0,
                         protocol: dict | None = None, table_meta: dict | None = None,
                         expect_fingerprint: str | None = None, progress=None,
@@ -58,7 +82,8 @@ def measure_calibration(space, model, backend, *, archs: int = 8, seed: int = 0,
                 + (f" (machine moved {spread:.2f}x)" if spread else ""))
     cal = fit_calibration(sums, [r["latency_ms"] for r in results], space=space.name,
                           stem_signature=space.arch_specs(choices[0])[0].signature,
-                          choices=choices, device_fingerprint=hello.get("fingerprint_id"))
+                          choices=choices, device_fingerprint=hello.get("fingerprint_id"),
+                          agent_version=hello.get("agent_version"))
     return cal, results, hello
 
 

@@ -65,7 +65,7 @@ def test_search_writes_arch_model_report_and_plots(tiny_table, tmp_path, algo):
     want = round(budget * 1e3, 1) / 1e3 if algo == "proxyless" else _mid(tiny_table)
     assert rep["budget_ms"] == pytest.approx(want)
     if algo == "proxyless":   # the table's device (cpu) is reachable: calibrated, then the loop
-        assert "calibration: the table holds none for tiny" in p.stdout
+        assert "the table holds no calibration for tiny" in p.stdout
         assert rep["measured_ms"] is not None and rep["measured_ms"] > 0
         assert "round 1/" in p.stdout and "x budget" in p.stdout and rep["rounds"]
     else:
@@ -108,3 +108,25 @@ def test_user_mistakes_are_one_line_errors(tiny_table, tmp_path, args, match):
 def test_missing_table_is_an_error(tmp_path):
     p = _cli("--space", "tiny", "--latency-budget", "1ms")
     assert p.returncode == 2 and "--table" in p.stderr
+
+
+def test_a_calibration_from_an_older_agent_is_measured_again(tiny_table, tmp_path):
+    import shutil
+
+    from hwprof.latency.predictors.calibration import fit_calibration, store_in_meta
+    from hwprof.latency.spaces import get_space
+    from hwprof.latency.table import read_table, write_table
+    table = tmp_path / "old.parquet"
+    shutil.copy(tiny_table, table)
+    t = read_table(table)
+    old = fit_calibration([1.0, 2.0, 3.0], [1.1, 2.1, 3.2], space="tiny",
+                          stem_signature=get_space("tiny").fixed_specs[0].signature)
+    store_in_meta(t.meta, old)            # no agent version: measured before agent 10
+    write_table(table, t)
+    p = _cli("--table", str(table), "--space", "tiny", "--latency-budget", "mid", "--algo",
+             "proxyless", "--data", "digits", "--epochs", "1", "--retrain-epochs", "1",
+             "--out", str(tmp_path / "r"), *FAST_LOOP)
+    assert p.returncode == 0, p.stderr
+    assert "calibration for tiny is out of date" in p.stdout
+    cal = read_table(table).meta["calibrations"]["tiny"]
+    assert int(cal["agent_version"]) >= 10 and cal["points"] != old.to_dict()["points"]

@@ -46,6 +46,7 @@ class Calibration:
     sum_rmspe: float | None = None         # plain sum vs measured, on the fitting points
     calibrated_rmspe: float | None = None  # calibrated vs measured, same points
     device_fingerprint: str | None = None
+    agent_version: str | None = None       # the agent that measured the networks (None: before 10)
     fitted_at: str | None = None
     format_version: int = FORMAT_VERSION
 
@@ -76,7 +77,8 @@ def _rmspe(pred: Sequence[float], true: Sequence[float]) -> float:
 
 def fit_calibration(sum_ms: Sequence[float], measured_ms: Sequence[float], *, space: str,
                     stem_signature: str, choices: Sequence[Sequence[str]] | None = None,
-                    device_fingerprint: str | None = None) -> Calibration:
+                    device_fingerprint: str | None = None,
+                    agent_version: str | None = None) -> Calibration:
     """Fit end-to-end = slope * sum + intercept on relative errors."""
     import numpy as np
     s = np.asarray(sum_ms, dtype=float)
@@ -100,7 +102,7 @@ def fit_calibration(sum_ms: Sequence[float], measured_ms: Sequence[float], *, sp
                "measured_ms": float(y)} for c, x, y in zip(choices, s, m)]
     cal = Calibration(space=space, stem_signature=stem_signature, slope=float(slope),
                       intercept=float(intercept), n=int(len(s)), points=points,
-                      device_fingerprint=device_fingerprint,
+                      device_fingerprint=device_fingerprint, agent_version=agent_version,
                       fitted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     cal.sum_rmspe = _rmspe(s, m)
     cal.calibrated_rmspe = _rmspe([cal.predict(x) for x in s], m)
@@ -123,7 +125,8 @@ def refit_with(cal: Calibration, more: Sequence[Mapping[str, Any]], *,
     new = fit_calibration([p["sum_ms"] for p in pts], [p["measured_ms"] for p in pts],
                           space=cal.space, stem_signature=cal.stem_signature,
                           choices=[p.get("choices") for p in pts],
-                          device_fingerprint=cal.device_fingerprint)
+                          device_fingerprint=cal.device_fingerprint,
+                          agent_version=cal.agent_version)
     for p, q in zip(new.points, pts):
         if q.get("source"):
             p["source"] = q["source"]
