@@ -11,6 +11,7 @@ import json
 import pytest
 
 from hwprof.cli import main
+from hwprof.latency.backends.agent import AGENT_VERSION
 from hwprof.latency.table import read_table, write_table
 from tests.synthetic import synthetic_table
 
@@ -42,7 +43,7 @@ class FakeDevice:
         self.networks += len(specs)
         res = [{"latency_ms": self.ms(s), "machine": {"spread": 1.0},
                 "level_source": self.level_source} for s in specs]
-        return res, {"fingerprint_id": "fp-synth"}
+        return res, {"fingerprint_id": "fp-synth", "agent_version": AGENT_VERSION}
 
     def measure_archs(self, space, choices_list, backend, **kw):
         return self.measure_specs([space.arch_network(c) for c in choices_list], backend, **kw)
@@ -79,7 +80,7 @@ def test_search_calibrates_then_loops_to_a_measured_latency_within_budget(
     rc, out, err, rep = _search(capsys, table, tmp_path / "run", "--latency-budget",
                                 f"{budget:.4f}ms", "--calibrate-archs", 4)
     assert rc == 0, err
-    assert "the table holds none for tiny" in out and "stored in" in out
+    assert "the table holds no calibration for tiny" in out and "stored in" in out
     # the calibration's 4 random networks, then the loop's networks added to it
     cal = read_table(table).meta["calibrations"]["tiny"]
     assert cal["n"] == 4 + len(rep["rounds"]) and cal["slope"] == pytest.approx(factor, rel=1e-6)
@@ -154,7 +155,8 @@ def _store_identity_calibration(table):
     from hwprof.latency.spaces import get_space
     space = get_space("tiny")
     cal = fit_calibration([1.0, 2.0], [1.0, 2.0], space="tiny",
-                          stem_signature=space.fixed_specs[0].signature)
+                          stem_signature=space.fixed_specs[0].signature,
+                          agent_version=AGENT_VERSION)
     t = read_table(table)
     store_in_meta(t.meta, cal)
     write_table(table, t)
