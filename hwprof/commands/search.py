@@ -253,8 +253,19 @@ class DeviceMeasure:
         return [float(r["latency_ms"]) for r in results]
 
 
+def why_calibrate(model, space) -> str | None:
+    """Why the search measures a calibration of ``space`` first (when it can reach the
+    device): the table holds none, or one from an older agent; None: it holds a current one."""
+    from hwprof.latency.calibrate import has_calibration, stale_calibration
+    if not has_calibration(model, space):
+        return (f"the table holds no calibration for {space.name}, and the sum of isolated ops "
+                f"is often 5-30 % off a whole network")
+    stale = stale_calibration(model, space)
+    return f"the table's calibration for {space.name} is out of date ({stale})" if stale else None
+
+
 def calibrate_if_needed(args, space, model, device: str, table) -> float:
-    """Calibrate ``model`` for ``space`` on ``device`` unless the table has a calibration;
+    """Calibrate ``model`` for ``space`` on ``device`` unless the table has a current one;
     returns the seconds spent (0 when nothing was measured). Stores the fit in the table."""
     import sys
     import time
@@ -262,22 +273,12 @@ def calibrate_if_needed(args, space, model, device: str, table) -> float:
     from hwprof.commands._common import protocol_of
     from hwprof.errors import UserError
     from hwprof.latency.backends.registry import get_backend
-    from hwprof.latency.calibrate import (
-        attach,
-        describe,
-        has_calibration,
-        measure_calibration,
-        stale_calibration,
-        store_calibration,
-    )
-    stale = stale_calibration(model, space)
-    if has_calibration(model, space) and not stale:
+    from hwprof.latency.calibrate import attach, describe, measure_calibration, store_calibration
+    why = why_calibrate(model, space)
+    if why is None:
         print(f"calibration: the table holds one for {space.name}; the search derives against "
               f"the calibrated whole-network estimate")
         return 0.0
-    why = (f"the table's calibration for {space.name} is out of date ({stale})" if stale else
-           f"the table holds no calibration for {space.name}, and the sum of isolated ops is "
-           f"often 5-30 % off a whole network")
     print(f"calibration: {why}; measuring {args.calibrate_archs} random architecture(s) end to "
           f"end on {device} first (stored in the table, once per space)")
     t0 = time.perf_counter()
@@ -331,7 +332,6 @@ def max_index(t):
 
 def run(args):
     from hwprof.commands._common import duration_ms
-    from hwprof.latency.calibrate import has_calibration, stale_calibration
     from hwprof.latency.spaces import get_space
     from hwprof.search.data import load_data
 
@@ -348,9 +348,7 @@ def run(args):
     device, why = device_for(args, table)
     if why:
         print(f"note: {why}")
-    recalibrates = device and (not has_calibration(model, space)
-                               or stale_calibration(model, space))
-    if budget is not None and not recalibrates:
+    if budget is not None and not (device and why_calibrate(model, space)):
         _check_reachable_budget(space, model, budget)   # (else after calibrating, in the search)
     cal_s = calibrate_if_needed(args, space, model, device, table) if device else 0.0
     if mid:   # the middle of the (calibrated, when it could be) estimated range

@@ -31,6 +31,12 @@ def has_calibration(model, space) -> bool:
     return bool(cal.covers(stem)) if hasattr(cal, "covers") else True
 
 
+def _calibration_of(model, space):
+    """``model``'s stored calibration of ``space`` (recognised by its stem), or None."""
+    cal = getattr(model, "calibration", None)
+    return cal.for_specs(space.fixed_specs[:1]) if cal else None
+
+
 # Networks measured by agents before this version are not comparable with today's: agent 10
 # times a network session's reference warm (protocol.NETWORK_REF_PRIME_CALLS), which carried
 # mbv2-cifar networks 4-10 % higher than the cold reference of agent 9 did. A calibration
@@ -40,13 +46,12 @@ NETWORKS_COMPARABLE_SINCE = 10
 
 def stale_calibration(model, space) -> str | None:
     """Why ``model``'s calibration of ``space`` is out of date, or None (current, or none)."""
-    cal = getattr(model, "calibration", None)
-    cal = cal.for_specs(space.fixed_specs[:1]) if cal else None
+    cal = _calibration_of(model, space)
     if cal is None:
         return None
     try:
-        version = int(cal.agent_version) if cal.agent_version is not None else None
-    except (TypeError, ValueError):
+        version = int(cal.agent_version)
+    except (TypeError, ValueError):   # None (before agent 10) or unreadable
         version = None
     if version is not None and version >= NETWORKS_COMPARABLE_SINCE:
         return None
@@ -129,8 +134,7 @@ def update_from_loop(table_path, space, model, rounds: list[dict], results: list
     """Refit ``model``'s calibration of ``space`` with the loop's networks (see
     :func:`loop_points`), use it and store it in the table; (calibration, networks added),
     or None when there is no calibration or nothing to add."""
-    cal = getattr(model, "calibration", None)
-    cal = cal.for_specs(space.fixed_specs[:1]) if cal else None
+    cal = _calibration_of(model, space)
     points = loop_points(rounds, results)
     if cal is None or not points:
         return None
