@@ -24,6 +24,7 @@ def run(args):
     summary = table.summary()
     summary["path"] = args.path
     summary["imported"] = imported_note(table)
+    summary["calibrations"] = calibration_notes(table.meta)
     if args.json:
         print_json(summary)
     else:
@@ -46,6 +47,41 @@ def imported_note(table) -> dict | None:
                       "movement recorded); hwprof cannot reach this device, so `hwprof "
                       "calibrate` and `measure-arch` cannot run for it: estimates from this "
                       "table are plain sums of the source's latencies"}
+
+
+def calibration_notes(meta: dict) -> list[dict] | dict:
+    """The table's stored calibrations described (see predictors.calibration.describe), or
+    ``{"error": ...}`` when they cannot be read."""
+    from hwprof.errors import UserError
+    from hwprof.latency.predictors.calibration import CalibrationSet, describe
+
+    try:
+        cals = CalibrationSet.from_meta(meta.get("calibrations"))
+    except (UserError, TypeError) as e:
+        return {"error": str(e)}
+    return [describe(c) for _, c in sorted(cals.by_space.items())]
+
+
+def _calibration_lines(cals) -> list[str]:
+    """One line per stored calibration; out-of-date ones say why and what renews them."""
+    if isinstance(cals, dict):
+        return [f"calibration unreadable: {cals['error']}"]
+    lines = []
+    for c in cals:
+        extra = f" (+{c['added_by_searches']} from searches)" if c["added_by_searches"] else ""
+        fit = (f"end to end = {c['slope']:.3f} x sum {'+' if c['intercept_ms'] >= 0 else '-'} "
+               f"{abs(c['intercept_ms']):.3g} ms")
+        err = ""
+        if c["sum_rmspe"] is not None and c["calibrated_rmspe"] is not None:
+            err = (f"; RMSPE plain sum {100 * c['sum_rmspe']:.1f} %, "
+                   f"calibrated {100 * c['calibrated_rmspe']:.1f} %")
+        agent = f"agent {c['agent_version']}" if c["agent_version"] else "an agent before 10"
+        lines.append(f"calibration {c['space']}: {c['networks']} networks{extra}, {fit}{err}; "
+                     f"measured by {agent}, fitted {c['fitted_at'] or '?'}")
+        if c["out_of_date"]:
+            lines.append(f"  OUT OF DATE: {c['out_of_date']}; the next `hwprof search` that can "
+                         f"reach the device measures it again (or run `hwprof calibrate`)")
+    return lines
 
 
 def _reference_lines(s: dict) -> list[str]:
@@ -115,6 +151,7 @@ def format_summary(s: dict) -> str:
                      f"{ps['rows_spread_over_10pct']} rows by more than 10 %")
     if s.get("protocol"):
         lines.append(protocol_line(s["protocol"]))
+    lines += _calibration_lines(s.get("calibrations") or [])
     imp = s.get("imported")
     if imp:
         lines.append(f"imported  {imp['source']} from {imp['file'] or '?'}: {imp['advice']}")

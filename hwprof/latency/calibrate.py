@@ -17,6 +17,7 @@ from hwprof.latency.predictors.calibration import (
     Calibration,
     CalibrationSet,
     fit_calibration,
+    outdated,
     refit_with,
     store_in_meta,
 )
@@ -37,27 +38,10 @@ def _calibration_of(model, space):
     return cal.for_specs(space.fixed_specs[:1]) if cal else None
 
 
-# Networks measured by agents before this version are not comparable with today's: agent 10
-# times a network session's reference warm (protocol.NETWORK_REF_PRIME_CALLS), which carried
-# mbv2-cifar networks 4-10 % higher than the cold reference of agent 9 did. A calibration
-# fitted on such networks is measured again when the device can be reached.
-NETWORKS_COMPARABLE_SINCE = 10
-
-
 def stale_calibration(model, space) -> str | None:
     """Why ``model``'s calibration of ``space`` is out of date, or None (current, or none)."""
     cal = _calibration_of(model, space)
-    if cal is None:
-        return None
-    try:
-        version = int(cal.agent_version)
-    except (TypeError, ValueError):   # None (before agent 10) or unreadable
-        version = None
-    if version is not None and version >= NETWORKS_COMPARABLE_SINCE:
-        return None
-    return (f"its networks were measured by agent {cal.agent_version or 'before 10'}, which "
-            f"timed the reference op cold after long networks (agent "
-            f"{NETWORKS_COMPARABLE_SINCE} times it warm)")
+    return None if cal is None else outdated(cal)
 
 
 def measure_calibration(space, model, backend, *, archs: int = 8, seed: int = 0,

@@ -69,6 +69,37 @@ class Calibration:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+# Networks measured by agents before this version are not comparable with today's: agent 10
+# times a network session's reference warm (protocol.NETWORK_REF_PRIME_CALLS), which carried
+# mbv2-cifar networks 4-10 % higher than the cold reference of agent 9 did. A calibration
+# fitted on such networks is measured again when the device can be reached.
+NETWORKS_COMPARABLE_SINCE = 10
+
+
+def outdated(cal: Calibration) -> str | None:
+    """Why ``cal`` is out of date (its networks measured by an agent before
+    :data:`NETWORKS_COMPARABLE_SINCE`), or None when it is current."""
+    try:
+        version = int(cal.agent_version)
+    except (TypeError, ValueError):   # None (before agent 10) or unreadable
+        version = None
+    if version is not None and version >= NETWORKS_COMPARABLE_SINCE:
+        return None
+    return (f"its networks were measured by agent {cal.agent_version or 'before 10'}, which "
+            f"timed the reference op cold after long networks (agent "
+            f"{NETWORKS_COMPARABLE_SINCE} times it warm)")
+
+
+def describe(cal: Calibration) -> dict[str, Any]:
+    """What ``table show`` says of a stored calibration: its fit, its points, its age."""
+    added = sum(1 for p in cal.points if p.get("source"))
+    return {"space": cal.space, "slope": cal.slope, "intercept_ms": cal.intercept,
+            "networks": cal.n, "added_by_searches": added,
+            "sum_rmspe": cal.sum_rmspe, "calibrated_rmspe": cal.calibrated_rmspe,
+            "agent_version": cal.agent_version, "fitted_at": cal.fitted_at,
+            "out_of_date": outdated(cal)}
+
+
 def _rmspe(pred: Sequence[float], true: Sequence[float]) -> float:
     import numpy as np
     p, t = np.asarray(pred, float), np.asarray(true, float)
