@@ -32,6 +32,9 @@ search` does) and the calibration stored in it. Run under the benchmark lock:
   flock /tmp/hwprof-bench.lock .venv/bin/python scripts/bench_search_budget.py \\
       --table tables/cpu-mbv2-mini.parquet --space mbv2-mini --data digits \\
       --seeds 0,1,2 --epochs 3 --retrain-epochs 1 --json /tmp/budget-mini.json
+
+Ctrl-C (SIGINT) during a batch stops it: the runs that finished are re-measured and
+summarised as usual (a darts search on mbv2-cifar takes about ten minutes).
 """
 
 from __future__ import annotations
@@ -290,15 +293,19 @@ def main(argv=None):
           + ", ".join(f"p{q:g}={b:.3f} ms" for q, b in zip(qs, bs))
           + (f"; parameter budget {pb:.0f}" if pb else ""))
     rows = []
-    for seed in [int(s) for s in a.seeds.split(",")]:
-        data = load_data(a.data, space.input, space.classes, seed=seed)
-        for algo in a.algos.split(","):
-            for q, b in zip(qs, bs):
-                r = one_run(a, space, model, data, device, meta, b, pb, algo, seed,
-                            f"{a.out}/{algo}-p{q:g}-s{seed}")
-                r["quantile"] = q
-                rows.append(r)
-                print_row(r, q)
+    try:
+        for seed in [int(s) for s in a.seeds.split(",")]:
+            data = load_data(a.data, space.input, space.classes, seed=seed)
+            for algo in a.algos.split(","):
+                for q, b in zip(qs, bs):
+                    r = one_run(a, space, model, data, device, meta, b, pb, algo, seed,
+                                f"{a.out}/{algo}-p{q:g}-s{seed}")
+                    r["quantile"] = q
+                    rows.append(r)
+                    print_row(r, q)
+    except KeyboardInterrupt:   # a long batch cut short: the finished runs still count
+        print(f"interrupted after {len(rows)} finished run(s): re-measuring and summarising "
+              f"those", flush=True)
     if not a.no_recheck:
         recheck(a, space, model, device, meta, rows)
     summarise(rows, cal_s)
