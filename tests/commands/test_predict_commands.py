@@ -8,7 +8,7 @@ from hwprof.cli import main
 from hwprof.latency.backends.registry import get_backend
 from hwprof.latency.build import build_table
 from hwprof.latency.spaces import get_space
-from hwprof.latency.table import read_table
+from hwprof.latency.table import read_table, write_table
 from tests.conftest import FAST_PROTOCOL
 from tests.latency.predictors.conftest import measure, small_specs
 
@@ -139,6 +139,19 @@ def test_measure_arch_estimate_and_calibrate(tmp_path, tables, capsys):
     est = json.loads(out)
     assert rc == 0 and est["calibrated"] and est["sum_ms"] == pytest.approx(plain["sum_ms"])
     assert est["estimate_ms"] == pytest.approx(cal["slope"] * est["sum_ms"] + cal["intercept"])
+    assert est["calibration"]["out_of_date"] is None and est["calibration"]["agent_version"]
+    rc, out, _ = run(capsys, "estimate", "--arch", arch, "--table", table)
+    assert rc == 0 and "out of date" not in out
+    # the same calibration as an agent before 10 would have stored it: applied, and flagged
+    t = read_table(table)
+    t.meta["calibrations"]["tiny"]["agent_version"] = None
+    write_table(table, t)
+    rc, out, _ = run(capsys, "estimate", "--arch", arch, "--table", table, "--json")
+    stale = json.loads(out)
+    assert stale["calibrated"] and stale["estimate_ms"] == pytest.approx(est["estimate_ms"])
+    assert "cold" in stale["calibration"]["out_of_date"]
+    rc, out, _ = run(capsys, "estimate", "--arch", arch, "--table", table)
+    assert rc == 0 and "calibration out of date" in out and "hwprof calibrate" in out
     rc, out, _ = run(capsys, "estimate", "--arch", arch, "--table", table, "--no-calibration",
                      "--json")
     assert json.loads(out)["estimate_ms"] == pytest.approx(plain["sum_ms"])
