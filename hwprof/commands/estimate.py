@@ -18,8 +18,9 @@ describes are listed as unsupported, with the reason.
   hwprof estimate --model mobilenet.onnx --table tables/cpu.parquet --predictor cpu.predictor
 
 --json prints one object with estimate_ms, sum_ms (the sum of the answered ops),
-calibrated, calibration (the one applied: slope, intercept, n, fitted_at, agent_version,
-out_of_date: why it is out of date, or null; the text output says so in a line),
+calibrated, calibration (the one applied: slope, intercept, n, added_by_searches,
+sum_rmspe, calibrated_rmspe, agent_version, fitted_at, out_of_date: why it is out of
+date, or null; the text output says so in a line),
 from_table and from_predictor (counts), missing (ops neither the table
 nor a predictor answers) and unsupported (model files: {name, op, reason}); with
 --predictor also sum_low_ms/sum_high_ms and estimate_low_ms/estimate_high_ms (90 %
@@ -53,6 +54,7 @@ def run(args):
     from hwprof.commands._common import print_json
     from hwprof.errors import UserError
     from hwprof.latency.loading import load_latency_model
+    from hwprof.latency.predictors.calibration import RENEW, describe
 
     if not args.table and not args.predictor:
         raise UserError("give --table and/or --predictor to estimate from")
@@ -63,7 +65,7 @@ def run(args):
     specs = out.pop("_specs")
     cal = model.calibration.for_specs(specs) if model.calibration else None
     out["calibrated"] = cal is not None
-    out["calibration"] = None if cal is None else _calibration_facts(cal)
+    out["calibration"] = None if cal is None else describe(cal)
     if args.predictor:  # 90 % interval (issue 17; see hwprof/latency/predictors/intervals.py)
         from hwprof.latency.predictors.intervals import answers_interval, estimate_interval
         low, high = answers_interval(model.predictor, model.answers(specs))
@@ -75,8 +77,7 @@ def run(args):
     else:
         _print(out, cal, _calibration_advice(model))
         if cal is not None and out["calibration"]["out_of_date"]:
-            print(f"  calibration out of date: {out['calibration']['out_of_date']}; `hwprof "
-                  f"calibrate` (or a search that reaches the device) measures it again")
+            print(f"  calibration out of date: {out['calibration']['out_of_date']}; {RENEW}")
         if out.get("estimate_low_ms") is not None:
             print(f"  90 % interval {out['estimate_low_ms']:.3f}-{out['estimate_high_ms']:.3f} ms "
                   f"(predicted ops' errors, correlated 0.1 between ops, and the calibration's)")
@@ -108,14 +109,6 @@ def _of_model(args, model) -> dict:
     est = estimate_lowered(model, lowered)
     return {"model": args.model, "network": lowered.network, "name": args.model, **est,
             "_specs": lowered.specs}
-
-
-def _calibration_facts(cal) -> dict:
-    """The applied calibration in the JSON answer, with whether it is out of date."""
-    from hwprof.latency.predictors.calibration import outdated
-    return {"space": cal.space, "slope": cal.slope, "intercept": cal.intercept, "n": cal.n,
-            "fitted_at": cal.fitted_at, "agent_version": cal.agent_version,
-            "out_of_date": outdated(cal)}
 
 
 def _calibration_advice(model) -> str:

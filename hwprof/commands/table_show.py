@@ -64,23 +64,24 @@ def calibration_notes(meta: dict) -> list[dict] | dict:
 
 def _calibration_lines(cals) -> list[str]:
     """One line per stored calibration; out-of-date ones say why and what renews them."""
+    from hwprof.latency.predictors.calibration import RENEW
+
     if isinstance(cals, dict):
         return [f"calibration unreadable: {cals['error']}"]
     lines = []
     for c in cals:
         extra = f" (+{c['added_by_searches']} from searches)" if c["added_by_searches"] else ""
-        fit = (f"end to end = {c['slope']:.3f} x sum {'+' if c['intercept_ms'] >= 0 else '-'} "
-               f"{abs(c['intercept_ms']):.3g} ms")
+        fit = (f"end to end = {c['slope']:.3f} x sum {'+' if c['intercept'] >= 0 else '-'} "
+               f"{abs(c['intercept']):.3g} ms")
         err = ""
         if c["sum_rmspe"] is not None and c["calibrated_rmspe"] is not None:
             err = (f"; RMSPE plain sum {100 * c['sum_rmspe']:.1f} %, "
                    f"calibrated {100 * c['calibrated_rmspe']:.1f} %")
         agent = f"agent {c['agent_version']}" if c["agent_version"] else "an agent before 10"
-        lines.append(f"calibration {c['space']}: {c['networks']} networks{extra}, {fit}{err}; "
+        lines.append(f"calibration {c['space']}: {c['n']} networks{extra}, {fit}{err}; "
                      f"measured by {agent}, fitted {c['fitted_at'] or '?'}")
         if c["out_of_date"]:
-            lines.append(f"  OUT OF DATE: {c['out_of_date']}; the next `hwprof search` that can "
-                         f"reach the device measures it again (or run `hwprof calibrate`)")
+            lines.append(f"  OUT OF DATE: {c['out_of_date']}; {RENEW}")
     return lines
 
 

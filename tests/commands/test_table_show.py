@@ -39,7 +39,7 @@ def test_current_and_stale_calibrations_are_described(tmp_path, capsys):
     by = {c["space"]: c for c in s["calibrations"]}
     assert set(by) == {"mbv2-cifar", "mbv2-mini"}
     assert by["mbv2-mini"]["out_of_date"] is None and by["mbv2-mini"]["agent_version"] == "10"
-    assert by["mbv2-mini"]["networks"] == 4 and by["mbv2-mini"]["added_by_searches"] == 1
+    assert by["mbv2-mini"]["n"] == 4 and by["mbv2-mini"]["added_by_searches"] == 1
     assert "cold" in by["mbv2-cifar"]["out_of_date"]
     text = _show(path, capsys)
     lines = text.splitlines()

@@ -90,11 +90,17 @@ def outdated(cal: Calibration) -> str | None:
             f"{NETWORKS_COMPARABLE_SINCE} times it warm)")
 
 
+# What renews an out-of-date calibration, as every command that reports one says it.
+RENEW = ("the next `hwprof search` that can reach the device measures it again (or run "
+         "`hwprof calibrate`)")
+
+
 def describe(cal: Calibration) -> dict[str, Any]:
-    """What ``table show`` says of a stored calibration: its fit, its points, its age."""
-    added = sum(1 for p in cal.points if p.get("source"))
-    return {"space": cal.space, "slope": cal.slope, "intercept_ms": cal.intercept,
-            "networks": cal.n, "added_by_searches": added,
+    """A calibration as the commands report it (``table show``, ``estimate --json``): its fit,
+    its networks (how many a search's loop added), its errors, its agent and whether it is
+    out of date."""
+    return {"space": cal.space, "slope": cal.slope, "intercept": cal.intercept, "n": cal.n,
+            "added_by_searches": sum(1 for p in cal.points if p.get("source")),
             "sum_rmspe": cal.sum_rmspe, "calibrated_rmspe": cal.calibrated_rmspe,
             "agent_version": cal.agent_version, "fitted_at": cal.fitted_at,
             "out_of_date": outdated(cal)}
