@@ -18,7 +18,8 @@ Row = Dict[str, Any]
 RESET_ON_MEAN = ("p10_ms", "p90_ms", "iqr_ms", "std_ms", "cv", "ci_low_ms", "ci_high_ms",
                  "block_size", "first_call_ms", "passes", "pass_medians_ms",
                  "latency_ci_low_ms", "latency_ci_high_ms", "ref_elasticity", "ref_median_ms",
-                 "bracketed", "samples_ms", "sample_ref_ms")
+                 "bracketed", "samples_ms", "sample_ref_ms", "pass_samples_ms",
+                 "pass_sample_ref_ms")
 
 
 def isnull(x: Any) -> bool:

@@ -13,6 +13,10 @@ A row keeps every pass's latency (``pass_medians_ms``, in measurement order);
 IQR, raw median...) are those of one real sweep, not a mix of several: the pass
 nearest that mean; its CI is kept as a relative width around ``latency_ms``
 (the precision of one pass; the passes' own spread is in ``pass_medians_ms``).
+Every pass's paired samples are kept too (``pass_samples_ms`` and
+``pass_sample_ref_ms``, schema 4, in the same order), so a row can be derived
+again from all its passes under another estimator (``scripts/reestimate_passes.py``);
+a pass whose samples are not known (measured by an older hwprof) has empty lists.
 Passes added by a later build (``--passes`` raised, or a resumed build) are
 merged with the row on disk; ``latency_ms`` stays exact, but the statistics of
 passes measured by an earlier build are no longer at hand except for the kept
@@ -77,6 +81,7 @@ def combine(prior: Row | None, new: Sequence[Row]) -> Row:
     if failed:
         out = dict(failed[-1])
         out["passes"], out["pass_medians_ms"] = None, None
+        out["pass_samples_ms"], out["pass_sample_ref_ms"] = None, None
         return out
     candidates: list[Row] = []
     medians: list[float] = []
@@ -93,7 +98,35 @@ def combine(prior: Row | None, new: Sequence[Row]) -> Row:
     _recentre_ci(out, target)
     out["latency_ms"] = target  # exact even when most passes' statistics are gone
     out["passes"], out["pass_medians_ms"] = len(medians), medians
+    out["pass_samples_ms"], out["pass_sample_ref_ms"] = _pass_samples(prior, new)
     return out
+
+
+def _lists(v: Any) -> list[list[float]] | None:
+    return None if _null(v) else [[float(x) for x in p] for p in v]
+
+
+def _pass_samples(prior: Row | None, new: Sequence[Row]) -> tuple[list, list]:
+    """Every pass's samples and reference levels: the prior row's known ones (empty lists for
+    its passes measured without them), then the new passes'."""
+    ys: list[list[float]] = []
+    xs: list[list[float]] = []
+    n = done_passes(prior)
+    if n:
+        py, px = _lists(prior.get("pass_samples_ms")), _lists(prior.get("pass_sample_ref_ms"))
+        if py is None or px is None or len(py) != n or len(px) != n:
+            one = n == 1 and not (_null(prior.get("samples_ms")) or _null(prior.get("sample_ref_ms")))
+            py = [_flat(prior.get("samples_ms"))] if one else [[] for _ in range(n)]
+            px = [_flat(prior.get("sample_ref_ms"))] if one else [[] for _ in range(n)]
+        ys, xs = py, px
+    for r in new:
+        ys.append(_flat(r.get("samples_ms")))
+        xs.append(_flat(r.get("sample_ref_ms")))
+    return ys, xs
+
+
+def _flat(v: Any) -> list[float]:
+    return [] if _null(v) else [float(x) for x in v]
 
 
 def geometric_mean(values: Sequence[float]) -> float:

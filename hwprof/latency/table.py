@@ -28,8 +28,8 @@ from hwprof import __version__
 from hwprof.errors import TableError, UserError
 from hwprof.latency.atomic import atomic_write
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)  # older versions lack columns: see upgrade_frame
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # older versions lack columns: see upgrade_frame
 META_KEY = b"hwprof"
 KEY = ("signature", "device_fingerprint", "env_key")
 
@@ -55,6 +55,8 @@ COLUMNS: list[tuple[str, pa.DataType]] = [
     ("latency_ci_high_ms", pa.float64()), ("ref_level_ms", pa.float64()),
     ("ref_elasticity", pa.float64()), ("ref_median_ms", pa.float64()), ("bracketed", pa.bool_()),
     ("samples_ms", pa.list_(pa.float64())), ("sample_ref_ms", pa.list_(pa.float64())),
+    ("pass_samples_ms", pa.list_(pa.list_(pa.float64()))),
+    ("pass_sample_ref_ms", pa.list_(pa.list_(pa.float64()))),
     ("device", pa.string()), ("runtime", pa.string()), ("runtime_version", pa.string()),
     ("board_model", pa.string()), ("governor", pa.string()), ("freq_mhz", pa.float64()),
     ("temp_c_before", pa.float64()), ("temp_c_after", pa.float64()),
@@ -279,6 +281,7 @@ def check_schema_version(path, version) -> None:
 V2_ADDED = ("passes", "pass_medians_ms")
 V3_ADDED = ("latency_ms", "latency_ci_low_ms", "latency_ci_high_ms", "ref_level_ms",
             "ref_elasticity", "ref_median_ms", "bracketed", "samples_ms", "sample_ref_ms")
+V4_ADDED = ("pass_samples_ms", "pass_sample_ref_ms")
 
 
 def upgrade_frame(path, meta: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
@@ -288,10 +291,13 @@ def upgrade_frame(path, meta: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
     back with those null (one pass, as every version-1 build measured). Tables
     before version 3 predate the reference-paired protocol: their latency is
     the raw median of one contiguous window, so ``latency_ms`` (and its CI) is
-    read as ``median_ms`` (and its CI), the reference columns null.
+    read as ``median_ms`` (and its CI), the reference columns null. Tables
+    before version 4 kept one pass's samples only: ``pass_samples_ms`` and
+    ``pass_sample_ref_ms`` come back null.
     """
     version = meta.get("schema_version")
-    allowed = {1: V2_ADDED + V3_ADDED, 2: V3_ADDED}.get(version, ())
+    allowed = {1: V2_ADDED + V3_ADDED + V4_ADDED, 2: V3_ADDED + V4_ADDED,
+               3: V4_ADDED}.get(version, ())
     missing = [c for c in COLUMN_NAMES if c not in df.columns and c not in allowed]
     if missing:
         raise TableError(f"{path} claims schema {version} but lacks columns {missing}")

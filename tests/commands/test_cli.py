@@ -52,7 +52,8 @@ def test_table_show_json_contract(tiny_table, hwprof_cli):
     assert p.returncode == 0, p.stderr
     s = json.loads(p.stdout)
     assert s["rows"] == len(get_space("tiny").table_specs())
-    assert s["schema_version"] == 3
+    from hwprof.latency.table import SCHEMA_VERSION
+    assert s["schema_version"] == SCHEMA_VERSION == 4
     assert isinstance(s["devices"], list) and len(s["devices"]) == 1
     assert s["kinds"]["mbconv"] == 4 and s["errors"] == 0
     assert isinstance(s["unstable"], int)

@@ -157,6 +157,10 @@ def test_extra_passes_go_to_the_ops_whose_passes_disagree_up_to_the_cap(tmp_path
     assert list(df.loc[noisy, "pass_medians_ms"]) == pytest.approx(
         [latency_at(noisy, STATES[0]) * f for f in (1.00, 1.06, 0.96, 1.03, 1.00)])
     assert (df.drop(index=noisy)["passes"] == 3).all()
+    # every pass's paired samples are in the row, in the passes' order, each pass's own
+    ys, xs = df.loc[noisy, "pass_samples_ms"], df.loc[noisy, "pass_sample_ref_ms"]
+    assert len(ys) == len(xs) == 5 and all(len(y) == len(x) > 0 for y, x in zip(ys, xs))
+    assert [sorted(y)[len(y) // 2] for y in ys][1] > [sorted(y)[len(y) // 2] for y in ys][2]
     assert rep.measured == 4 * 3 + 2 and fb.opened == 5
     assert fb.groups[-2:] == [[noisy], [noisy]]
     # at the cap: a rerun measures nothing more; a higher cap gives one more pass

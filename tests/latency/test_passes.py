@@ -73,10 +73,38 @@ def test_a_row_without_pass_columns_counts_as_one_pass():
     assert done_passes(None) == 0 and done_passes(_pass(None, status="error")) == 0
 
 
+def _paired(median, ys, xs):
+    return {**_pass(median), "samples_ms": ys, "sample_ref_ms": xs}
+
+
+def test_every_pass_keeps_its_samples_in_order_and_a_merge_appends_them():
+    row = combine(None, [_paired(1.0, [1.0, 1.1], [0.5, 0.6]), _paired(2.0, [2.0], [0.7])])
+    assert row["pass_samples_ms"] == [[1.0, 1.1], [2.0]]
+    assert row["pass_sample_ref_ms"] == [[0.5, 0.6], [0.7]]
+    more = combine(row, [_paired(1.5, [1.5, 1.4, 1.6], [0.8, 0.8, 0.9])])
+    assert more["pass_samples_ms"] == [[1.0, 1.1], [2.0], [1.5, 1.4, 1.6]]
+    assert more["pass_sample_ref_ms"][2] == [0.8, 0.8, 0.9]
+    assert len(more["pass_samples_ms"]) == more["passes"] == len(more["pass_medians_ms"])
+
+
+def test_passes_measured_without_their_samples_are_empty_lists():
+    # a one-pass row of an older table: its own samples are that pass's
+    old = _paired(1.0, [1.0, 1.2], [0.5, 0.5])
+    row = combine(old, [_paired(1.1, [1.1], [0.6])])
+    assert row["pass_samples_ms"] == [[1.0, 1.2], [1.1]]
+    # a two-pass row of an older table kept one pass's samples, which of the two unknown
+    two = {**old, "passes": 2, "pass_medians_ms": [1.0, 1.3]}
+    row = combine(two, [_paired(1.1, [1.1], [0.6])])
+    assert row["pass_samples_ms"] == [[], [], [1.1]] and row["pass_sample_ref_ms"][2] == [0.6]
+    # a version-1 row: no samples at all
+    assert combine(_pass(2.0), [_paired(2.1, [2.1], [0.6])])["pass_samples_ms"] == [[], [2.1]]
+
+
 def test_a_failed_pass_makes_an_error_row():
     row = combine(combine(None, [_pass(1.0)]), [_pass(None, status="error")])
     assert row["status"] == "error" and row["latency_ms"] is None
     assert row["passes"] is None and row["pass_medians_ms"] is None
+    assert row["pass_samples_ms"] is None
     with pytest.raises(ValueError):
         combine(None, [])
 

@@ -76,7 +76,7 @@ def test_unknown_schema_version_is_refused(tmp_path):
     meta = json.loads(tbl.schema.metadata[META_KEY])
     meta["schema_version"] = SCHEMA_VERSION + 1
     pq.write_table(tbl.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
-    with pytest.raises(TableError, match=r"schema version 4; this hwprof .* reads versions 1, 2, 3: "
+    with pytest.raises(TableError, match=r"schema version 5; this hwprof .* reads versions 1, 2, 3, 4: "
                                          r"upgrade hwprof"):
         read_table(path)
 
@@ -120,6 +120,31 @@ def test_pass_medians_are_a_list_column_that_pandas_and_pyarrow_read(tmp_path):
     assert pq.read_table(path).column("pass_medians_ms").to_pylist() == [[0.012, 0.011, 0.010]]
     assert list(pd.read_parquet(path)["pass_medians_ms"].iloc[0]) == [0.012, 0.011, 0.010]
     assert read_table(path).df["passes"].tolist() == [3]
+
+
+def test_every_pass_s_samples_are_a_nested_list_column_and_a_v3_table_reads_them_as_null(
+        tmp_path):
+    path = tmp_path / "v4.parquet"
+    t = LatencyTable.new()
+    row = _row(SPECS[0], 0.011)
+    row.update({"passes": 2, "pass_medians_ms": [0.012, 0.010],
+                "pass_samples_ms": [[0.012, 0.013], [0.010]],
+                "pass_sample_ref_ms": [[1.0, 1.1], [0.9]]})
+    t.upsert(rows_frame([row]))
+    write_table(path, t)
+    assert pq.read_schema(path).field("pass_samples_ms").type == pa.list_(pa.list_(pa.float64()))
+    assert pq.read_table(path).column("pass_samples_ms").to_pylist() == [[[0.012, 0.013], [0.010]]]
+    back = pd.read_parquet(path)["pass_sample_ref_ms"].iloc[0]
+    assert [list(p) for p in back] == [[1.0, 1.1], [0.9]]
+    # a version-3 file has no such columns: read with them null
+    tbl = pq.read_table(path)
+    meta = json.loads(tbl.schema.metadata[META_KEY])
+    meta["schema_version"] = 3
+    v3 = tbl.drop_columns(["pass_samples_ms", "pass_sample_ref_ms"])
+    pq.write_table(v3.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
+    old = read_table(path)
+    assert list(old.df.columns) == COLUMN_NAMES and old.df["pass_samples_ms"].isna().all()
+    assert old.df["pass_medians_ms"].map(list).tolist() == [[0.012, 0.010]]
 
 
 def test_foreign_and_missing_files_are_refused(tmp_path):

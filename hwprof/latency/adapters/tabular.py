@@ -237,6 +237,10 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     for col in ("pass_medians_ms", "samples_ms", "sample_ref_ms"):
         out[col] = out[col].map(
             lambda v: [float(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else None)
+    for col in ("pass_samples_ms", "pass_sample_ref_ms"):  # a list per pass
+        out[col] = out[col].map(
+            lambda v: [[float(x) for x in p] for p in v]
+            if isinstance(v, (list, tuple, np.ndarray)) else None)
     return out
 
 
