@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Offline: how two builds agree when every pass is derived again under other estimators.
+
+Reads pairs of kept tables (``bench_protocol.py --out-dir DIR``: ``*-A.parquet`` beside
+``*-B.parquet``, B built at A's reference level) whose rows keep every pass's paired samples
+(``pass_samples_ms``, schema 4). Each pass's latency is derived again from its samples with
+the table's own protocol settings, overridden per estimator (``--estimators``; e.g. a fixed
+elasticity), the row's latency is the geometric mean of its passes as in a build, and the
+share of ops whose A and B latencies are within +-5 % is printed per estimator, side by
+side on the very same samples. The first line per pair checks that the table's own
+settings give back the stored ``latency_ms``. Nothing is measured; how much the machine
+moved is what ``bench_protocol.py`` printed for those builds.
+
+  .venv/bin/python scripts/reestimate_passes.py /tmp/bp
+  .venv/bin/python scripts/reestimate_passes.py /tmp/bp --estimators 'fit={};e1={"elasticity": 1.0}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hwprof.latency.backends.agent import refstats
+from hwprof.latency.backends.agent.protocol import DEFAULTS
+from hwprof.latency.passes import geometric_mean
+
+ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};e1={"elasticity": 1.0};'
+              'e1.25={"elasticity": 1.25};fitted-20%={"elasticity": null, "window": 0.2}')
+TOL = 0.05
+
+
+def parse_estimators(text: str) -> dict[str, dict]:
+    """``name={json};name={json}`` -> {name: overrides}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, js = part.partition("=")
+        try:
+            over = json.loads(js)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"estimator {name!r}: {js!r} is not JSON ({e.msg})")
+        if not isinstance(over, dict):
+            raise SystemExit(f"estimator {name!r}: give a JSON object, got {js!r}")
+        out[name.strip()] = over
+    if not out:
+        raise SystemExit("--estimators names no estimator")
+    return out
+
+
+def load(path: Path) -> tuple[dict, dict]:
+    """The table's protocol settings and {signature: (stored latency, level, passes)} of the
+    ok rows whose every pass kept its samples."""
+    from hwprof.latency.table import read_table
+    t = read_table(path)
+    cfg = {**DEFAULTS, **(t.meta.get("protocol") or {})}
+    rows = {}
+    for r in t.df[t.df["status"] == "ok"].itertuples():
+        ys, xs = r.pass_samples_ms, r.pass_sample_ref_ms
+        if ys is None or xs is None or len(ys) == 0 or any(len(y) == 0 for y in ys):
+            continue
+        rows[r.signature] = (float(r.latency_ms), float(r.ref_level_ms),
+                             [([float(v) for v in y], [float(v) for v in x]) for y, x in zip(ys, xs)])
+    return cfg, rows
+
+
+def derive(passes, level_ms: float, cfg: dict) -> float:
+    """A row's latency from its passes' samples under ``cfg`` (plus ``window``, a key of
+    refstats.estimate that the protocol settings lack)."""
+    kw = {"window": cfg["window"]} if "window" in cfg else {}
+    lats = [refstats.estimate(y, x, level_ms, cfg["target_ci"], cfg["min_side"],
+                              fixed_elasticity=cfg["elasticity"], **kw)["latency_ms"]
+            for y, x in passes]
+    return geometric_mean(lats)
+
+
+def compare(a: tuple, b: tuple, over: dict) -> dict:
+    (ca, ra), (cb, rb) = a, b
+    common = sorted(set(ra) & set(rb))
+    if not common:
+        return {"n": 0}
+    diffs = []
+    for s in common:
+        la = derive(ra[s][2], ra[s][1], {**ca, **over})
+        lb = derive(rb[s][2], rb[s][1], {**cb, **over})
+        diffs.append(lb / la - 1)
+    ad = sorted(abs(d) for d in diffs)
+    return {"n": len(common), "share": sum(d <= TOL for d in ad) / len(ad),
+            "median_abs": ad[len(ad) // 2], "max_abs": ad[-1],
+            "median_shift": sorted(diffs)[len(diffs) // 2]}
+
+
+def reproduction(side: tuple) -> float:
+    """The largest relative gap between the stored latency and the one derived again."""
+    cfg, rows = side
+    return max((abs(derive(p, lvl, cfg) / lat - 1) for lat, lvl, p in rows.values()), default=0.0)
+
+
+def pairs(dirs) -> list[tuple[str, Path, Path]]:
+    out = []
+    for d in dirs:
+        for pa in sorted(Path(d).glob("*-A.parquet")):
+            pb = pa.with_name(pa.name[:-len("-A.parquet")] + "-B.parquet")
+            if pb.exists():
+                out.append((f"{Path(d).name}/{pa.name[:-len('-A.parquet')]}", pa, pb))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dirs", nargs="+", help="bench_protocol.py --out-dir directories")
+    ap.add_argument("--estimators", default=ESTIMATORS,
+                    help="name={protocol overrides as JSON};... (default: %(default)s)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = ap.parse_args(argv)
+    ests = parse_estimators(args.estimators)
+    found = pairs(args.dirs)
+    if not found:
+        print("no *-A.parquet / *-B.parquet pairs in " + ", ".join(args.dirs), file=sys.stderr)
+        return 2
+    report = []
+    for name, pa, pb in found:
+        a, b = load(pa), load(pb)
+        entry = {"pair": name, "rows_a": len(a[1]), "rows_b": len(b[1]),
+                 "reproduces": max(reproduction(a), reproduction(b)),
+                 "estimators": {e: compare(a, b, over) for e, over in ests.items()}}
+        report.append(entry)
+        if not args.json:
+            print(_format(entry))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    return 0
+
+
+def _format(e: dict) -> str:
+    lines = [f"{e['pair']}: {e['rows_a']} / {e['rows_b']} rows with every pass's samples; "
+             f"the build's own settings give back latency_ms within "
+             f"{100 * e['reproduces']:.2g} %"]
+    for name, f in e["estimators"].items():
+        if not f["n"]:
+            lines.append(f"  {name:>12}: no common rows")
+            continue
+        lines.append(f"  {name:>12}: {100 * f['share']:5.1f} % within +-{100 * TOL:.0f} % "
+                     f"(median |diff| {100 * f['median_abs']:.1f} %, max "
+                     f"{100 * f['max_abs']:.1f} %, median B/A {100 * f['median_shift']:+.2f} %)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
