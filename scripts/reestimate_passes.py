@@ -39,12 +39,12 @@ def parse_estimators(text: str) -> dict[str, dict]:
         try:
             over = json.loads(js)
         except json.JSONDecodeError as e:
-            raise SystemExit(f"estimator {name!r}: {js!r} is not JSON ({e.msg})")
+            raise ValueError(f"estimator {name!r}: {js!r} is not JSON ({e.msg})") from None
         if not isinstance(over, dict):
-            raise SystemExit(f"estimator {name!r}: give a JSON object, got {js!r}")
+            raise ValueError(f"estimator {name!r}: give a JSON object, got {js!r}")
         out[name.strip()] = over
     if not out:
-        raise SystemExit("--estimators names no estimator")
+        raise ValueError("--estimators names no estimator")
     return out
 
 
@@ -113,7 +113,11 @@ def main(argv=None) -> int:
                     help="name={protocol overrides as JSON};... (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
-    ests = parse_estimators(args.estimators)
+    try:
+        ests = parse_estimators(args.estimators)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     found = pairs(args.dirs)
     if not found:
         print("no *-A.parquet / *-B.parquet pairs in " + ", ".join(args.dirs), file=sys.stderr)
