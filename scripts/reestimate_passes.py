@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from hwprof.latency.backends.agent import refstats
-from hwprof.latency.backends.agent.protocol import DEFAULTS
+from hwprof.latency.backends.agent.protocol import DEFAULTS, ELASTICITY_BOUNDS
 from hwprof.latency.passes import geometric_mean
 
 ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};e1={"elasticity": 1.0};'
-              'e1.25={"elasticity": 1.25};fitted-20%={"elasticity": null, "window": 0.2}')
+              'e1.25={"elasticity": 1.25};fitted-20%={"elasticity": null, "window": 0.2};'
+              'pooled={"pool": "raw"};pooled-within={"pool": "within"}')
 TOL = 0.05
 
 
@@ -64,12 +66,32 @@ def load(path: Path) -> tuple[dict, dict]:
     return cfg, rows
 
 
+def pooled_elasticity(passes, within: bool) -> float:
+    """One elasticity for the row from all its passes' samples: as they are (``within``
+    False: the passes' different states widen the reference's range), or each pass's logs
+    taken about its own median (``within``: a process's own offset left out)."""
+    lx, ly = [], []
+    for y, x in passes:
+        a, b = [math.log(v) for v in x], [math.log(v) for v in y]
+        if within:
+            ma, mb = sorted(a)[len(a) // 2], sorted(b)[len(b) // 2]
+            a, b = [v - ma for v in a], [v - mb for v in b]
+        lx += a
+        ly += b
+    lo, hi = ELASTICITY_BOUNDS
+    return min(hi, max(lo, refstats.theil_slope(lx, ly)))
+
+
 def derive(passes, level_ms: float, cfg: dict) -> float:
-    """A row's latency from its passes' samples under ``cfg`` (plus ``window``, a key of
-    refstats.estimate that the protocol settings lack)."""
+    """A row's latency from its passes' samples under ``cfg``. Beside the protocol settings,
+    ``window`` (refstats.estimate's) and ``pool`` ("raw" or "within": one elasticity fitted
+    over all the row's passes, see :func:`pooled_elasticity`) may be given."""
     kw = {"window": cfg["window"]} if "window" in cfg else {}
+    e = cfg["elasticity"]
+    if cfg.get("pool"):
+        e = pooled_elasticity(passes, cfg["pool"] == "within")
     lats = [refstats.estimate(y, x, level_ms, cfg["target_ci"], cfg["min_side"],
-                              fixed_elasticity=cfg["elasticity"], **kw)["latency_ms"]
+                              fixed_elasticity=e, **kw)["latency_ms"]
             for y, x in passes]
     return geometric_mean(lats)
 
@@ -142,9 +164,9 @@ def _format(e: dict) -> str:
              f"{100 * e['reproduces']:.2g} %"]
     for name, f in e["estimators"].items():
         if not f["n"]:
-            lines.append(f"  {name:>12}: no common rows")
+            lines.append(f"  {name:>13}: no common rows")
             continue
-        lines.append(f"  {name:>12}: {100 * f['share']:5.1f} % within +-{100 * TOL:.0f} % "
+        lines.append(f"  {name:>13}: {100 * f['share']:5.1f} % within +-{100 * TOL:.0f} % "
                      f"(median |diff| {100 * f['median_abs']:.1f} %, max "
                      f"{100 * f['max_abs']:.1f} %, median B/A {100 * f['median_shift']:+.2f} %)")
     return "\n".join(lines)
