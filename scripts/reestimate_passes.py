@@ -13,6 +13,11 @@ moved is what ``bench_protocol.py`` printed for those builds.
 
   .venv/bin/python scripts/reestimate_passes.py /tmp/bp
   .venv/bin/python scripts/reestimate_passes.py /tmp/bp --estimators 'fit={};e1={"elasticity": 1.0}'
+
+With ``--rewrite OUT`` the arguments are tables instead, and each is written to OUT (same
+file name) with ``latency_ms`` derived again under the one estimator given (rows whose
+passes did not all keep their samples are left as they were, and counted), e.g. to fit and
+judge a predictor on labels of another estimator.
 """
 
 from __future__ import annotations
@@ -112,6 +117,29 @@ def compare(a: tuple, b: tuple, over: dict) -> dict:
             "median_shift": sorted(diffs)[len(diffs) // 2]}
 
 
+def rewrite(path: Path, over: dict, out_dir: Path) -> tuple[int, int]:
+    """``path`` written to ``out_dir`` with every row's latency derived again under ``over``
+    (its CI scaled along); returns (rows derived again, rows left as they were)."""
+    from hwprof.latency.table import read_table, write_table
+    t = read_table(path)
+    cfg, rows = load(path)
+    cfg = {**cfg, **over}
+    df = t.df
+    done = 0
+    for i, sig in zip(df.index, df["signature"]):
+        if sig not in rows:
+            continue
+        old, level, passes = rows[sig]
+        new = derive(passes, level, cfg)
+        for col in ("latency_ci_low_ms", "latency_ci_high_ms"):
+            df.at[i, col] = df.at[i, col] * new / old
+        df.at[i, "latency_ms"] = new
+        done += 1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(out_dir / path.name, t)
+    return done, int((df["status"] == "ok").sum()) - done
+
+
 def reproduction(side: tuple) -> float:
     """The largest relative gap between the stored latency and the one derived again."""
     cfg, rows = side
@@ -130,16 +158,34 @@ def pairs(dirs) -> list[tuple[str, Path, Path]]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("dirs", nargs="+", help="bench_protocol.py --out-dir directories")
+    ap.add_argument("dirs", nargs="+", metavar="PATH",
+                    help="bench_protocol.py --out-dir directories (with --rewrite: tables)")
     ap.add_argument("--estimators", default=ESTIMATORS,
                     help="name={protocol overrides as JSON};... (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--rewrite", metavar="OUT",
+                    help="write the tables given with latency_ms derived again under the one "
+                         "estimator of --estimators")
     args = ap.parse_args(argv)
     try:
         ests = parse_estimators(args.estimators)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.rewrite:
+        if len(ests) != 1:
+            print("error: --rewrite takes one estimator (--estimators 'name={...}')",
+                  file=sys.stderr)
+            return 2
+        (over,) = ests.values()
+        for p in args.dirs:
+            if (Path(args.rewrite) / Path(p).name).resolve() == Path(p).resolve():
+                print(f"error: --rewrite {args.rewrite} would overwrite {p}", file=sys.stderr)
+                return 2
+            done, kept = rewrite(Path(p), over, Path(args.rewrite))
+            print(f"{p}: {done} rows derived again, {kept} left as they were -> "
+                  f"{Path(args.rewrite) / Path(p).name}")
+        return 0
     found = pairs(args.dirs)
     if not found:
         print("no *-A.parquet / *-B.parquet pairs in " + ", ".join(args.dirs), file=sys.stderr)
