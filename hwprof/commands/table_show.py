@@ -117,8 +117,8 @@ def protocol_line(p: dict) -> str:
             + (f", {p['max_samples']} samples at most" if p.get("max_samples") else "")
             + (f"; the reference after every {p['ref_gap_ms']:g} ms of op sampling"
                if p.get("ref_gap_ms") else "")
-            + (f"; elasticity fixed at {p['elasticity']:g}"
-               if p.get("elasticity") is not None else ""))
+            + (f"; samples carried with elasticity {p['elasticity']:g}"
+               if p.get("elasticity") is not None else "; elasticity fitted per op"))
 
 
 def format_summary(s: dict) -> str:

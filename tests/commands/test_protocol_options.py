@@ -47,9 +47,11 @@ def test_table_show_names_a_quick_tables_protocol():
     quick = protocol_line(settings(QUICK))
     assert "1 instance of each" in quick and "16 samples at most" in quick
     assert "reference after every 10 ms of op sampling" in quick
-    assert "elasticity fixed at 1" in quick
+    assert "samples carried with elasticity 1" in quick
     default = protocol_line(DEFAULTS)
-    assert "2 instances of each" in default and "elasticity" not in default
+    assert "2 instances of each" in default and "samples carried with elasticity 1" in default
+    # tables of agents before 11 fitted each op's elasticity (their settings say None)
+    assert "elasticity fitted per op" in protocol_line(settings({"elasticity": None}))
     assert "reference after every" not in default
 
 
