@@ -56,10 +56,14 @@ def parse_estimators(text: str) -> dict[str, dict]:
 
 
 def load(path: Path) -> tuple[dict, dict]:
-    """The table's protocol settings and {signature: (stored latency, level, passes)} of the
-    ok rows whose every pass kept its samples."""
+    """:func:`rows_of` the table at ``path``."""
     from hwprof.latency.table import read_table
-    t = read_table(path)
+    return rows_of(read_table(path))
+
+
+def rows_of(t) -> tuple[dict, dict]:
+    """A table's protocol settings and {signature: (stored latency, level, passes)} of the
+    ok rows whose every pass kept its samples."""
     cfg = {**DEFAULTS, **(t.meta.get("protocol") or {})}
     rows = {}
     for r in t.df[t.df["status"] == "ok"].itertuples():
@@ -122,7 +126,7 @@ def rewrite(path: Path, over: dict, out_dir: Path) -> tuple[int, int]:
     (its CI scaled along); returns (rows derived again, rows left as they were)."""
     from hwprof.latency.table import read_table, write_table
     t = read_table(path)
-    cfg, rows = load(path)
+    cfg, rows = rows_of(t)
     cfg = {**cfg, **over}
     df = t.df
     done = 0

@@ -81,14 +81,21 @@ def test_unknown_schema_version_is_refused(tmp_path):
         read_table(path)
 
 
+def _as_version(path, version, dropped):
+    """Rewrite the table at ``path`` as an older schema version would have written it: the
+    columns that version lacked dropped, its number in the metadata. Returns (arrow table, meta)."""
+    tbl = pq.read_table(path)
+    meta = json.loads(tbl.schema.metadata[META_KEY])
+    meta["schema_version"] = version
+    older = tbl.drop_columns(dropped)
+    pq.write_table(older.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
+    return older, meta
+
+
 def test_version_1_table_is_read_with_null_pass_columns_and_written_back_as_current(tmp_path):
     path = tmp_path / "v1.parquet"
     write_table(path, _table())
-    tbl = pq.read_table(path)
-    meta = json.loads(tbl.schema.metadata[META_KEY])
-    meta["schema_version"] = 1
-    v1 = tbl.drop_columns(["passes", "pass_medians_ms"])
-    pq.write_table(v1.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
+    v1, meta = _as_version(path, 1, ["passes", "pass_medians_ms"])
     back = read_table(path)
     assert list(back.df.columns) == COLUMN_NAMES
     assert back.df["passes"].isna().all() and back.df["pass_medians_ms"].isna().all()
@@ -137,11 +144,7 @@ def test_every_pass_s_samples_are_a_nested_list_column_and_a_v3_table_reads_them
     back = pd.read_parquet(path)["pass_sample_ref_ms"].iloc[0]
     assert [list(p) for p in back] == [[1.0, 1.1], [0.9]]
     # a version-3 file has no such columns: read with them null
-    tbl = pq.read_table(path)
-    meta = json.loads(tbl.schema.metadata[META_KEY])
-    meta["schema_version"] = 3
-    v3 = tbl.drop_columns(["pass_samples_ms", "pass_sample_ref_ms"])
-    pq.write_table(v3.replace_schema_metadata({META_KEY: json.dumps(meta)}), path)
+    _as_version(path, 3, ["pass_samples_ms", "pass_sample_ref_ms"])
     old = read_table(path)
     assert list(old.df.columns) == COLUMN_NAMES and old.df["pass_samples_ms"].isna().all()
     assert old.df["pass_medians_ms"].map(list).tolist() == [[0.012, 0.010]]
