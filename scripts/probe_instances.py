@@ -38,15 +38,15 @@ def worst_ops(table, other, n):
 
 def child(ops, level, instances, seconds):
     """One process: every op built ``instances`` times, sampled beside the reference."""
-    from hwprof.latency.backends.agent import interleave, protocol, refstats
-    from hwprof.latency.backends.agent.main import REFERENCE_PLAN
+    from hwprof.latency.backends.agent import interleave, protocol, reference_ops, refstats
     from hwprof.latency.backends.agent.runtime_nnabla import Runtime
     from hwprof.latency.specs import parse_spec
     rt = Runtime("cpu")
     cfg = protocol.settings({"min_span_s": 0.0, "target_ci": 0.0, "max_samples": 100000,
                              "time_cap_s": seconds / (len(ops) * instances)})  # sampling, per op
     clock = time.perf_counter
-    ref = interleave.Timer(rt.build(REFERENCE_PLAN), clock, rt.sync)
+    plan = reference_ops.PLANS[cfg["reference"]]
+    ref = interleave.Timer(reference_ops.build(rt, plan), clock, rt.sync)
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         ref.fn()

@@ -147,15 +147,18 @@ def _specs(args):
     return space.table_specs(), space.name
 
 
-def _reference_level(path) -> float:
-    """The one reference level of another table (--reference-from)."""
+def _reference_from(path, protocol: dict) -> tuple[float, dict]:
+    """The one reference level of another table (--reference-from), and ``protocol`` asking
+    for the reference op that table was measured against."""
     from hwprof.errors import UserError
+    from hwprof.latency.reference import protocol_for
     from hwprof.latency.table import read_table
-    levels = (read_table(path).meta.get("reference") or {}).get("levels") or {}
+    meta = read_table(path).meta
+    levels = (meta.get("reference") or {}).get("levels") or {}
     if len(levels) != 1:
         raise UserError(f"--reference-from {path}: the table holds {len(levels)} reference levels "
                         f"(one per device and environment); it needs exactly one")
-    return float(next(iter(levels.values()))["level_ms"])
+    return float(next(iter(levels.values()))["level_ms"]), protocol_for(meta, protocol)
 
 
 def _default_passes(args) -> None:
@@ -191,7 +194,9 @@ def run(args):
     out = args.out or "tables/{}-{}.parquet".format(
         re.sub(r"[^A-Za-z0-9_.-]+", "_", backends[0].label.split("@")[-1]), name)
     protocol = protocol_of(args)
-    level = _reference_level(args.reference_from) if args.reference_from else None
+    level = None
+    if args.reference_from:
+        level, protocol = _reference_from(args.reference_from, protocol)
     options = dict(seed=args.seed, protocol=protocol, remeasure=args.remeasure, quiet=args.quiet,
                    allow_mixed=args.allow_mixed, passes=args.passes, reference_level_ms=level,
                    extra_passes=args.extra_passes, max_pass_se=args.pass_se,

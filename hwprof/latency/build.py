@@ -35,6 +35,7 @@ from hwprof.latency.buildrun import GroupRunner, reopen
 from hwprof.latency.filelock import table_lock
 from hwprof.latency.passes import PASS_SE
 from hwprof.latency.recorder import Recorder, device_key, hardware, ok_rows, result_row
+from hwprof.latency.reference import protocol_for
 from hwprof.latency.specs import OpSpec
 from hwprof.latency.table import (
     LatencyTable,
@@ -192,7 +193,7 @@ def build_table(specs: Sequence[OpSpec], backends: Sequence[Backend], out: str |
 def _build_locked(specs, backends, out: Path, opts: BuildOptions) -> BuildReport:
     table = read_table(out) if out.exists() else LatencyTable.new()
     t0 = time.monotonic()
-    config = {"seed": opts.seed, "protocol": opts.protocol or {}}
+    config = {"seed": opts.seed, "protocol": protocol_for(table.meta, opts.protocol)}
     sessions: list[AgentSession | None] = list(open_sessions(
         backends, config, opts.max_reconnects, opts.backoff, opts.log))
     try:

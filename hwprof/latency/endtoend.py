@@ -96,6 +96,7 @@ def measure_specs(specs: Sequence[OpSpec], backend, *, protocol: dict | None = N
     another fingerprint is refused before anything is measured. ``progress``
     is called with each of the agent's progress messages.
     """
+    protocol = reference.protocol_for(table_meta or {}, protocol)
     sess = backend.open({"seed": seed, "protocol": network_protocol(len(specs), protocol)})
     try:
         hello = sess.hello

@@ -21,8 +21,7 @@ import time
 from typing import Any, Sequence
 
 from hwprof.errors import UserError
-from hwprof.latency.backends.agent import refstats
-from hwprof.latency.backends.agent.main import REFERENCE_PLAN
+from hwprof.latency.backends.agent import reference_ops, refstats
 from hwprof.latency.backends.agent.protocol import DEFAULTS
 from hwprof.latency.table import environment_key
 
@@ -68,12 +67,24 @@ def check_plan(meta: dict[str, Any], plan: dict[str, Any] | None, where: str) ->
                         f"agent uses {plan}: its rows would not be comparable")
 
 
+def protocol_for(meta: dict[str, Any], protocol: dict[str, Any] | None) -> dict[str, Any]:
+    """``protocol`` asking for the reference op the table (``meta``) was measured against
+    (agents up to 11: one MBConv; since 12: a basket), unless it names one itself: rows, resumed
+    builds and networks measured against a table are then comparable with its rows."""
+    out = dict(protocol or {})
+    name = reference_ops.name_of((meta.get("reference") or {}).get("plan"))
+    if name is not None and "reference" not in out:
+        out["reference"] = name
+    return out
+
+
 def adopt_level(meta: dict[str, Any], key: str, level_ms: float, how: str) -> float:
     """Store ``level_ms`` as the table's level for ``key`` (a first build, or --reference-from)."""
     if not level_ms > 0:
         raise UserError(f"a reference level must be a positive number of ms, got {level_ms!r}")
-    ref = meta.setdefault("reference", {"plan": REFERENCE_PLAN, "levels": {}})
-    ref.setdefault("plan", REFERENCE_PLAN)
+    default_plan = reference_ops.PLANS[DEFAULTS["reference"]]
+    ref = meta.setdefault("reference", {"plan": default_plan, "levels": {}})
+    ref.setdefault("plan", default_plan)
     ref.setdefault("levels", {})[key] = {
         "level_ms": float(level_ms), "chosen": how,
         "set_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

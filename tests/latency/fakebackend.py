@@ -91,6 +91,7 @@ class FakeBackend(Backend):
         self.kill_in_rounds: set[str] = set()
         self.drops_in_rounds = 0
         self.opened = self.closed = 0
+        self.configs: list[dict] = []  # what each open() was given (seed, protocol)
         # signature -> its cost factor in the backend's 1st, 2nd... agent process (cycled): a
         # per-process effect, as a fresh process's buffers land elsewhere
         self.process_jitter: dict[str, list[float]] = {}
@@ -101,4 +102,5 @@ class FakeBackend(Backend):
 
     def open(self, config: dict) -> FakeSession:
         self.opened += 1
+        self.configs.append(config)
         return FakeSession(self)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hwprof.latency.backends.agent import reference_ops
 from hwprof.latency.backends.agent.protocol import BUILD_PASSES
 from hwprof.latency.backends.registry import get_backend
 from hwprof.latency.build import build_table
@@ -105,6 +106,21 @@ def test_passes_measure_every_op_k_times_and_more_passes_add_only_the_rest(tmp_p
     assert summary["spread_p50"] == pytest.approx(float(np.median(spreads)))
     assert _build(specs, out, passes=3).measured == 0
     assert _build(specs, out, passes=1).skipped == 4  # fewer passes than the table has: done
+
+
+def test_a_table_measured_against_the_old_reference_is_extended_against_it(tmp_path):
+    # a table of agents up to 11 (the one-MBConv reference): later builds ask for that
+    # reference, so its rows stay comparable, and are not refused as another reference's
+    out = tmp_path / "old-ref.parquet"
+    specs = get_space("tiny").table_specs()
+    build_table(specs[:2], [get_backend("cpu")], out, quiet=True, log=lambda m: None,
+                protocol={**FAST_PROTOCOL, "reference": "mbconv"})
+    assert read_table(out).meta["reference"]["plan"] == reference_ops.PLANS["mbconv"]
+    rep = _build(specs[:3], out)  # no reference named
+    t = read_table(out)
+    assert rep.measured == 1 and rep.errors == 0 and len(t.df) == 3
+    assert t.meta["protocol"]["reference"] == "mbconv"
+    assert t.meta["reference"]["plan"] == reference_ops.PLANS["mbconv"]
 
 
 def test_an_op_that_fails_in_its_first_pass_is_not_measured_again(tmp_path):

@@ -82,6 +82,23 @@ def test_a_table_level_far_outside_the_sessions_states_is_named_in_one_warning(c
             assert f"({level:.3f} ms)" in msgs[0] and "0.800-1.200 ms" in msgs[0]
 
 
+def test_networks_measured_against_a_table_use_the_tables_reference_op():
+    """A table of the one-MBConv reference (agents up to 11) has its networks measured against
+    that op, not the basket: else they would be carried to its level by another op."""
+    from hwprof.latency.backends.agent.reference_ops import PLANS
+    from hwprof.latency.endtoend import measure_specs
+    from hwprof.latency.specs import parse_spec
+    from tests.latency.fakebackend import FakeBackend
+
+    backend = FakeBackend()
+    net = parse_spec({"kind": "relu", "input": [1, 8, 4, 4]})
+    for plan, name in ((PLANS["mbconv"], "mbconv"), (PLANS["basket"], "basket")):
+        measure_specs([net], backend, table_meta={"reference": {"plan": plan, "levels": {}}})
+        assert backend.configs[-1]["protocol"]["reference"] == name
+    measure_specs([net], backend)  # no table: the agent's default
+    assert "reference" not in backend.configs[-1]["protocol"]
+
+
 def test_networks_are_carried_to_the_level_as_their_ratio_to_the_reference():
     assert network_protocol(3)["elasticity"] == 1.0
     assert network_protocol(3, {"elasticity": None})["elasticity"] is None   # overrides win

@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from hwprof.latency.backends.agent import reference_ops
 from hwprof.latency.backends.agent.runtime_nnabla import Runtime
 from hwprof.latency.backends.bundle import agent_bytes, agent_hash, local_agent_path
 from hwprof.latency.backends.local import PipeTransport
@@ -95,7 +96,7 @@ def test_session_measures_a_real_group_and_reports_failures():
     hello = sess.start({"seed": 0, "protocol": FAST, "runtime": "nnabla", "device": "cpu"})
     try:
         assert hello["protocol"]["time_cap_s"] == 0.1
-        assert hello["reference_plan"]["kind"] == "chain"
+        assert hello["reference_plan"] == reference_ops.PLANS["basket"]
         good = parse_spec({"kind": "relu6", "input": [1, 16, 16, 16]})
         other = parse_spec({"kind": "bn", "input": [1, 16, 16, 16]})
         bad = parse_spec({"kind": "relu6", "input": [1, 16, 16, 16], "dtype": "float16"})

@@ -33,3 +33,9 @@ def test_summary_statistics():
 def test_unknown_setting_is_rejected():
     with pytest.raises(ValueError, match="unknown protocol setting"):
         protocol.settings({"time_cap": 1})
+
+
+def test_reference_setting_names_a_known_reference():
+    assert protocol.settings({"reference": "mbconv"})["reference"] == "mbconv"
+    with pytest.raises(ValueError, match="reference must be one of basket, mbconv"):
+        protocol.settings({"reference": "resnet"})

@@ -24,30 +24,8 @@ import sys
 import time
 import traceback
 
-from . import AGENT_VERSION, device_info, interleave, protocol
+from . import AGENT_VERSION, device_info, interleave, protocol, reference_ops
 
-
-# The reference op, timed beside every op sample so the machine's state at that moment is known:
-# an MBConv block (1x24x16x16, expand 3, kernel 5, stride 1, residual). Chosen by measurement
-# (README, "Measurement protocol"): of a 3x3 conv, a large BN, a tiny MBConv and this block,
-# timed beside mbv2-cifar's ops in two processes 10 minutes apart, its ratio to the ops moved
-# least (within 1 %; the tiny block's moved by 7-10 %, its per-call overhead drifting apart).
-def _reference_plan():
-    f32 = {"dtype": "float32", "layout": "NCHW"}
-
-    def conv(c_in, c_out, k, groups=False):
-        extra = {"multiplier": 1} if groups else {"groups": 1, "out_channels": c_out}
-        return dict(f32, kind="dwconv2d" if groups else "conv2d", input=[1, c_in, 16, 16],
-                    kernel=k, padding=k // 2, stride=1, bias=False, dilation=1, **extra)
-
-    def unary(kind, c):
-        return dict(f32, kind=kind, input=[1, c, 16, 16])
-    return {"kind": "chain", "input": [1, 24, 16, 16], "residual": True, "ops": [
-        conv(24, 72, 1), unary("bn", 72), unary("relu6", 72), conv(72, 72, 5, groups=True),
-        unary("bn", 72), unary("relu6", 72), conv(72, 24, 1), unary("bn", 24)]}
-
-
-REFERENCE_PLAN = _reference_plan()
 RUNTIMES = ("nnabla", "torch", "onnxruntime")
 
 
@@ -86,6 +64,7 @@ class Session:
 
     def __init__(self, runtime, cfg):
         self.rt, self.cfg = runtime, cfg
+        self.plan = reference_ops.PLANS[cfg["reference"]]
         self.clock = getattr(runtime, "clock", time.perf_counter)  # CUDA events on torch
         self.ref = None
 
@@ -98,7 +77,7 @@ class Session:
         The first op of a fresh process on an idle machine runs slow (clock
         ramp-up, first-touch memory): nothing is timed before this.
         """
-        self.ref = self._timer(self.rt.build(REFERENCE_PLAN),
+        self.ref = self._timer(reference_ops.build(self.rt, self.plan),
                                prime_calls=self.cfg["ref_prime_calls"])
         end = time.monotonic() + self.cfg["settle_s"]
         while time.monotonic() < end:
@@ -198,7 +177,7 @@ def main(argv=None):
     if floor and "min_sample_ms" not in (config.get("protocol") or {}):
         cfg["min_sample_ms"] = max(cfg["min_sample_ms"], floor)  # recorded in hello's protocol
     sess = Session(rt, cfg)
-    h["reference_plan"] = REFERENCE_PLAN
+    h["reference_plan"] = sess.plan
     _send(out, h)
     sess.settle()
     for line in sys.stdin:
