@@ -118,7 +118,9 @@ def protocol_line(p: dict) -> str:
             + (f"; the reference after every {p['ref_gap_ms']:g} ms of op sampling"
                if p.get("ref_gap_ms") else "")
             + (f"; samples carried with elasticity {p['elasticity']:g}"
-               if p.get("elasticity") is not None else "; elasticity fitted per op"))
+               if p.get("elasticity") is not None else "; elasticity fitted per op")
+            + ("; reference: a basket of 3 blocks" if p.get("reference") == "basket"
+               else "; reference: one MBConv block"))  # no key: agents up to 11
 
 
 def format_summary(s: dict) -> str:

@@ -52,6 +52,10 @@ def test_table_show_names_a_quick_tables_protocol():
     assert "2 instances of each" in default and "samples carried with elasticity 1" in default
     # tables of agents before 11 fitted each op's elasticity (their settings say None)
     assert "elasticity fitted per op" in protocol_line(settings({"elasticity": None}))
+    assert default.endswith("; reference: a basket of 3 blocks")
+    assert protocol_line(settings({"reference": "mbconv"})).endswith("; reference: one MBConv block")
+    older = {k: v for k, v in DEFAULTS.items() if k != "reference"}  # an agent-11 table's
+    assert protocol_line(older).endswith("; reference: one MBConv block")
     assert "reference after every" not in default
 
 
