@@ -43,6 +43,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op",
         NETWORK_MIN_SPAN_S,
         NETWORK_SAMPLING_S,
         QUICK,
+        REFERENCES,
     )
     g = p.add_argument_group(
         "measurement protocol",
@@ -67,6 +68,10 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op",
                    help=f"build every {what} N times, with buffers of its own, and sample the "
                         f"instances in turn, so the latency averages where buffers landed "
                         f"(default: {DEFAULTS['instances']})")
+    g.add_argument("--reference", choices=REFERENCES,
+                   help="the reference op every sample is timed beside: basket (three unlike "
+                        "small blocks, agent 12 on) or mbconv (the one MBConv block of agents up "
+                        "to 11) (default: the one the table was measured against, else basket)")
     if what == "op":
         g.add_argument("--quick", action="store_true",
                        help="a first look with a shorter protocol (" + ", ".join(
@@ -87,7 +92,8 @@ def protocol_of(args: argparse.Namespace) -> dict:
                                          ("target_ci", args.target_ci),
                                          ("min_span_s", args.min_span),
                                          ("min_samples", args.min_samples),
-                                         ("instances", n))
+                                         ("instances", n),
+                                         ("reference", getattr(args, "reference", None)))
                   if v is not None}}
 
 

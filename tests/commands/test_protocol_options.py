@@ -26,6 +26,16 @@ def test_quick_is_a_shorter_protocol_that_explicit_options_still_override():
     assert _parse("--quick", "--min-span", "10")["time_cap_s"] == QUICK["time_cap_s"]
 
 
+def test_the_reference_op_can_be_named_and_an_unknown_one_is_refused(capsys):
+    import pytest
+    assert _parse("--reference", "mbconv") == {"reference": "mbconv"}
+    assert settings(_parse("--reference", "basket"))["reference"] == "basket"
+    assert _parse("--reference", "mbconv", what="network") == {"reference": "mbconv"}
+    with pytest.raises(SystemExit) as e:
+        _parse("--reference", "resnet")
+    assert e.value.code == 2 and "invalid choice: 'resnet'" in capsys.readouterr().err
+
+
 def test_networks_have_no_quick_preset():
     p = argparse.ArgumentParser()
     add_protocol_arguments(p, "network")
