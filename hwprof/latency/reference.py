@@ -63,8 +63,12 @@ def check_plan(meta: dict[str, Any], plan: dict[str, Any] | None, where: str) ->
     """Refuse to mix rows measured against another reference op."""
     held = (meta.get("reference") or {}).get("plan")
     if held is not None and plan is not None and held != plan:
-        raise UserError(f"{where} was measured against another reference op ({held}); this "
-                        f"agent uses {plan}: its rows would not be comparable")
+        def named(p):
+            name = reference_ops.name_of(p)
+            return f"the {name!r} reference" if name else f"the reference op {p}"
+        raise UserError(f"{where} was measured against {named(held)}; this agent uses "
+                        f"{named(plan)}: its rows would not be comparable (leave out "
+                        f"--reference to measure against the table's own)")
 
 
 def protocol_for(meta: dict[str, Any], protocol: dict[str, Any] | None) -> dict[str, Any]:

@@ -27,6 +27,9 @@ def test_an_explicit_reference_or_an_unknown_plan_leaves_the_protocol_alone():
 
 
 def test_rows_of_another_reference_are_refused():
-    with pytest.raises(UserError, match="another reference op"):
+    with pytest.raises(UserError, match="t.parquet was measured against the 'mbconv' "
+                       "reference; this agent uses the 'basket' reference"):
         reference.check_plan(_meta(PLANS["mbconv"]), PLANS["basket"], "t.parquet")
+    with pytest.raises(UserError, match=r"the reference op \{'kind': 'fake'\}"):
+        reference.check_plan(_meta({"kind": "fake"}), PLANS["basket"], "t.parquet")
     reference.check_plan(_meta(PLANS["mbconv"]), PLANS["mbconv"], "t.parquet")
