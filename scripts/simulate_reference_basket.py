@@ -24,7 +24,7 @@ import statistics
 import sys
 from pathlib import Path
 
-TOL = 0.05
+from reestimate_passes import TOL, pairs  # a sibling script: scripts/ is on the path when run
 
 
 def shifts(pa: Path, pb: Path) -> list[float]:
@@ -62,7 +62,6 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    from reestimate_passes import pairs  # a sibling script: scripts/ is on the path when run
     found = pairs(a.dirs)
     if not found:
         print(f"error: no *-A.parquet / *-B.parquet pairs in {', '.join(a.dirs)}", file=sys.stderr)
