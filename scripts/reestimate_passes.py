@@ -34,7 +34,8 @@ from hwprof.latency.passes import geometric_mean
 
 ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};e1={"elasticity": 1.0};'
               'e1.25={"elasticity": 1.25};fitted-20%={"elasticity": null, "window": 0.2};'
-              'pooled={"pool": "raw"};pooled-within={"pool": "within"}')
+              'pooled={"pool": "raw"};pooled-within={"pool": "within"};'
+              'e1-neighbours={"elasticity": 1.0, "neighbours": 2}')
 TOL = 0.05
 
 
@@ -94,13 +95,18 @@ def pooled_elasticity(passes, within: bool) -> float:
 def derive(passes, level_ms: float, cfg: dict) -> float:
     """A row's latency from its passes' samples under ``cfg``. Beside the protocol settings,
     ``window`` (refstats.estimate's) and ``pool`` ("raw" or "within": one elasticity fitted
-    over all the row's passes, see :func:`pooled_elasticity`) may be given."""
+    over all the row's passes, see :func:`pooled_elasticity`) and ``neighbours`` (k: which
+    samples are near the level judged by the references of their k neighbours on either
+    side, :func:`refstats.neighbour_refs`) may be given."""
     kw = {"window": cfg["window"]} if "window" in cfg else {}
     e = cfg["elasticity"]
     if cfg.get("pool"):
         e = pooled_elasticity(passes, cfg["pool"] == "within")
+    k = cfg.get("neighbours")
     lats = [refstats.estimate(y, x, level_ms, cfg["target_ci"], cfg["min_side"],
-                              fixed_elasticity=e, **kw)["latency_ms"]
+                              fixed_elasticity=e,
+                              select_refs_ms=refstats.neighbour_refs(x, k) if k else None,
+                              **kw)["latency_ms"]
             for y, x in passes]
     return geometric_mean(lats)
 

@@ -79,8 +79,26 @@ def adjusted(samples_ms, refs_ms, level_ms, e):
     return [y * (level_ms / x) ** e for y, x in zip(samples_ms, refs_ms)]
 
 
+def neighbour_refs(refs_ms, k=2):
+    """Each sample's machine state judged from the reference beside its ``k`` neighbours on
+    either side (the op's samples before and after it), leaving out its own reference.
+
+    Choosing which samples are near the level by their own reference selects on that
+    reference's timing noise: where the machine mostly sat on one side of the level, the
+    samples that pass are those whose reference read too near by chance, and their ratios
+    lean the other way. The neighbours' median says what state the machine was in without
+    that sample's own noise.
+    """
+    n = len(refs_ms)
+    out = []
+    for i in range(n):
+        around = [refs_ms[j] for j in range(max(0, i - k), min(n, i + k + 1)) if j != i]
+        out.append(quantile(sorted(around), 0.5) if around else refs_ms[i])
+    return out
+
+
 def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
-             window=0.10, min_near=8, fixed_elasticity=None):
+             window=0.10, min_near=8, fixed_elasticity=None, select_refs_ms=None):
     """The latency of an op at reference level ``level_ms`` from paired samples.
 
     The samples taken while the reference was within ``window`` (relative) of
@@ -90,7 +108,9 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
     fewer than ``min_near`` such samples every sample is carried, with
     elasticity :data:`FAR_ELASTICITY` (the fallback; ``bracketed`` is then
     False). ``fixed_elasticity`` (a number) replaces the elasticity in both
-    cases (the quick protocol's few samples cannot fit one).
+    cases (the quick protocol's few samples cannot fit one). ``select_refs_ms`` (e.g.
+    :func:`neighbour_refs`), when given, says which samples are near the level instead of
+    their own references; each sample is still carried by its own.
 
     Returns latency_ms, its CI (ci_low_ms, ci_high_ms), the elasticity, the
     counts of samples below and above the level and near it, ``bracketed``
@@ -101,7 +121,8 @@ def estimate(samples_ms, refs_ms, level_ms, target_ci=0.015, min_side=3, z=Z95,
     if not samples_ms or len(samples_ms) != len(refs_ms):
         raise ValueError("estimate needs as many reference levels as samples (and at least one)")
     lo_x, hi_x = level_ms / (1.0 + window), level_ms * (1.0 + window)
-    near = [i for i, x in enumerate(refs_ms) if lo_x <= x <= hi_x]
+    chosen_by = refs_ms if select_refs_ms is None else select_refs_ms
+    near = [i for i, x in enumerate(chosen_by) if lo_x <= x <= hi_x]
     use = near if len(near) >= min_near else range(len(samples_ms))
     if fixed_elasticity is not None:
         e = float(fixed_elasticity)
