@@ -10,9 +10,10 @@
    --reference-from, and B', fully independent with a level of its own).
    Share of ops whose row latency (``latency_ms``, what search uses) agrees
    within +-5 %, beside the raw median of the old protocol's statistic.
-   Then the same passes are derived again under other estimators (fixed or
-   pooled elasticities, scripts/reestimate_passes.py), side by side on the
-   very same samples.
+   At the very end, once everything measured is written, the same passes are
+   derived again under other estimators (fixed or pooled elasticities,
+   near-level samples chosen by their neighbours' reference;
+   scripts/reestimate_passes.py), side by side on the very same samples.
 2. Whole networks: during the gap, one random architecture of the first space
    is measured end to end --e2e-times times (spread evenly over the gap) at
    table A's reference level: max/min of those latencies.
@@ -33,6 +34,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+# a sibling script (scripts/ is on the path when run as a script), imported now so that a run
+# analyses its tables with the code it measured them with, even if the file changes meanwhile
+import reestimate_passes
 
 
 def _machine(m: dict | None) -> str:
@@ -226,16 +231,16 @@ def main():
         figs["repeat"][f"{s}{' ' + v if v else ''}"] = _repeat(
             s, v, a[(s, v)], name, variants[v], own_level=not args.no_own_level)
     (out / "bench.json").write_text(json.dumps(figs, indent=1, default=str))
-    print("3b. the same A and B passes derived again under other estimators "
-          "(scripts/reestimate_passes.py)", flush=True)
-    import reestimate_passes  # a sibling script: scripts/ is on the path when run as a script
-    reestimate_passes.main([str(out)])
     print("4. table sum vs end to end", flush=True)
     figs["sum_vs_e2e"] = {s: sum_vs_e2e(s, a[(s, next(iter(variants)))]["path"], args.archs,
                                         args.calib_archs)
                           for s in spaces} if args.archs > 0 else {}
     (out / "bench.json").write_text(json.dumps(figs, indent=1, default=str))
     print(f"figures in {out / 'bench.json'}")
+    # offline, after everything measured is written: it cannot lose a measurement
+    print("5. the same A and B passes derived again under other estimators "
+          "(scripts/reestimate_passes.py)", flush=True)
+    reestimate_passes.main([str(out)])
 
 
 if __name__ == "__main__":
