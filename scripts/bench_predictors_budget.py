@@ -248,8 +248,9 @@ def main(argv=None) -> int:
                          "runtime)")
     ap.add_argument("--threads-runtime", default="torch", metavar="NAME",
                     help="the runtime of the threads part: DIR/train-NAME.parquet (1 thread) and "
-                         "DIR/NAME2-few.parquet, DIR/NAME2-full.parquet (2 threads); default torch, "
-                         "e.g. ort for the onnxruntime runtime")
+                         "DIR/NAME2-few.parquet, DIR/NAME2-full.parquet (2 threads), and if present "
+                         "DIR/NAME-full.parquet (1 thread, held out: the 1-thread predictor judged on "
+                         "its own device); default torch, e.g. ort for the onnxruntime runtime")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
     d = Path(args.dir)
@@ -283,7 +284,24 @@ def _threads(d: Path, args):
           f"({len(train.df)} rows, {_movement(train)})")
     pred = fit_predictor(train.df, candidates=args.models.split(","), sources=[str(paths[0])],
                          log=lambda m: print(f"  fit {m}"))
+    _training_cv(pred)
+    own = d / f"{rt}-full.parquet"  # held-out ops of the 1-thread device, if measured
+    if own.exists():
+        _own_device(pred, own)
     _transfer(pred, paths[1], paths[2])
+
+
+def _own_device(pred, path):
+    """The source predictor on held-out ops of its own device: what a transfer starts from."""
+    import numpy as np
+
+    from hwprof.latency.predictors.evaluate import prediction_frame
+    table = _table(path)
+    frame, _ = prediction_frame(pred, table.df, "latency_ms")
+    rel = np.abs(frame["pred_ms"] / frame["true_ms"] - 1)
+    print(f"  on its own device's held-out ops ({path.name}, {len(frame)}, {_movement(table)}): "
+          f"±10 % {100 * np.mean(rel <= 0.10):.1f} %, ±5 % {100 * np.mean(rel <= 0.05):.1f} %")
+    _print_floor("  their labels", _pairwise_floor(table.df))
 
 
 def _nnabla(d: Path, args):

@@ -82,9 +82,22 @@ def _conv_gemm(prefix: str, spec: OpSpec) -> dict[str, float]:
     return feats
 
 
+def _alignment(channels: float) -> float:
+    """How many times 2 divides ``channels`` (capped at 5, i.e. 32): whether a runtime's
+    blocked kernels (8 floats on AVX2, 16 on AVX-512) take the layer as it is or fall back
+    to a slower path. ONNX Runtime's NCHWc convolutions need whole blocks."""
+    c = int(channels)
+    if c <= 0:
+        return 0.0
+    return float(min((c & -c).bit_length() - 1, 5))
+
+
 def _conv2d(spec: OpSpec) -> dict[str, float]:
-    return {"log_groups": _l(spec["groups"]), "dilation": float(_first(spec["dilation"])),
-            "pointwise": float(_first(spec["kernel"]) == 1), **_conv_gemm("gemm", spec)}
+    g = spec["groups"]
+    return {"log_groups": _l(g), "dilation": float(_first(spec["dilation"])),
+            "pointwise": float(_first(spec["kernel"]) == 1), **_conv_gemm("gemm", spec),
+            "in_align": _alignment(spec.input[1] // g),
+            "out_align": _alignment(spec.output_shape[1] // g)}
 
 
 def _dwconv2d(spec: OpSpec) -> dict[str, float]:
