@@ -7,7 +7,8 @@ the input is padding. Kinds add what
 their cost depends on: an MBConv block the MACs of its expansion, depthwise
 and projection convolutions, its expanded width and its flags (SE, hswish,
 residual), its SE gate's weights and traffic and the bytes each kind of part
-moves; a depthwise conv its channel multiplier; and so on.
+moves; a convolution the GEMM it runs as and how its channels align to the blocks of
+vectorised kernels; a depthwise conv its channel multiplier; and so on.
 
 Counts enter as ``log1p`` so a linear model on these features is a power law
 in the raw quantities; trees do not care about the monotone transform.
