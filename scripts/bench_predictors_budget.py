@@ -293,14 +293,12 @@ def _threads(d: Path, args):
 
 def _own_device(pred, path):
     """The source predictor on held-out ops of its own device: what a transfer starts from."""
-    import numpy as np
-
-    from hwprof.latency.predictors.evaluate import prediction_frame
+    from hwprof.latency.predictors.evaluate import evaluate_frame, prediction_frame
     table = _table(path)
     frame, _ = prediction_frame(pred, table.df, "latency_ms")
-    rel = np.abs(frame["pred_ms"] / frame["true_ms"] - 1)
-    print(f"  on its own device's held-out ops ({path.name}, {len(frame)}, {_movement(table)}): "
-          f"±10 % {100 * np.mean(rel <= 0.10):.1f} %, ±5 % {100 * np.mean(rel <= 0.05):.1f} %")
+    r = evaluate_frame(frame)["overall"]
+    print(f"  on its own device's held-out ops ({path.name}, {r['n']}, {_movement(table)}): "
+          f"±10 % {100 * r['within_10']:.1f} %, ±5 % {100 * r['within_5']:.1f} %")
     _print_floor("  their labels", _pairwise_floor(table.df))
 
 

@@ -67,7 +67,7 @@ def test_feature_matrix_orders_columns_by_the_given_names():
 def test_conv_alignment_counts_the_powers_of_two_in_each_groups_channels():
     def conv(c_in, c_out, groups=1):
         return parse_spec({"kind": "conv2d", "input": [1, c_in, 8, 8], "out_channels": c_out,
-                       "kernel": 3, "stride": 1, "padding": 1, "groups": groups})
+                           "kernel": 3, "stride": 1, "padding": 1, "groups": groups})
     f = spec_features(conv(48, 20))
     assert (f["in_align"], f["out_align"]) == (4.0, 2.0)   # 48 = 16 * 3, 20 = 4 * 5
     f = spec_features(conv(3, 64))
