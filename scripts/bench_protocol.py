@@ -48,7 +48,7 @@ def _machine(m: dict | None) -> str:
 
 
 # variant keys that are build options rather than agent protocol settings
-BUILD_KEYS = ("passes", "extra_passes", "max_pass_se")
+BUILD_KEYS = ("passes", "extra_passes", "max_pass_se", "extra_context")
 
 
 def _build(space, out, level=None, protocol=None):

@@ -28,6 +28,7 @@ from hwprof.latency.buildplan import (
     GROUP_BYTES,
     GROUP_OPS,
     passes_needed,
+    plan_extra,
     plan_groups,
     unsettled,
 )
@@ -145,6 +146,7 @@ class BuildOptions:
     passes: int = 1
     extra_passes: int = 0  # at most this many more passes for ops whose passes disagree
     max_pass_se: float = PASS_SE  # ... by more than this standard error (passes.pass_se)
+    extra_context: bool = True  # an extra pass builds every measured op, as a sweep does
     reference_level_ms: float | None = None
     group_ops: int = GROUP_OPS
     group_bytes: int = GROUP_BYTES
@@ -230,7 +232,9 @@ def _build_locked(specs, backends, out: Path, opts: BuildOptions) -> BuildReport
 def _extra_passes(specs, keys, rec: Recorder, report: BuildReport, opts: BuildOptions,
                   run: Callable[[list], None]) -> None:
     """Up to ``opts.extra_passes`` more passes, one at a time, for the ops whose passes still
-    leave their latency less certain than ``opts.max_pass_se`` (each in a fresh process)."""
+    leave their latency less certain than ``opts.max_pass_se`` (each in a fresh process).
+    With ``opts.extra_context`` each extra pass builds every measured op in a sweep's order
+    and times only those (:func:`plan_extra`); without, it builds them alone."""
     cap = opts.passes + opts.extra_passes
     for e in range(opts.extra_passes):
         if opts.deadline is not None and time.monotonic() >= opts.deadline:
@@ -241,8 +245,14 @@ def _extra_passes(specs, keys, rec: Recorder, report: BuildReport, opts: BuildOp
         opts.log(f"extra pass {e + 1} of {opts.extra_passes}: {len(need)} op(s) whose passes "
                  f"leave their latency uncertain by more than {100 * opts.max_pass_se:.2f} %")
         report.extra_ops += len(need)
-        run(plan_groups(specs, need, opts.seed, opts.group_ops, opts.group_bytes,
-                        first_pass=opts.passes + e))
+        index = opts.passes + e
+        if opts.extra_context:
+            measured = {sig for sig, *_ in ok_rows(rec.table)} - rec.failed
+            run(plan_extra(specs, need, measured, index, opts.seed, opts.group_ops,
+                           opts.group_bytes))
+        else:
+            run(plan_groups(specs, need, opts.seed, opts.group_ops, opts.group_bytes,
+                            first_pass=index))
 
 
 def _recorder(out, table, prior, hellos, opts: BuildOptions) -> Recorder:

@@ -29,6 +29,13 @@ class Group:
     pass_index: int = 0
     losses: int = 0  # times the agent was lost while this group was sampled in rounds
     warmed: set[str] = field(default_factory=set)  # op ids warmed up in the current try
+    # every op the agent builds and warms up for this group, in order, when that is more than
+    # ``specs`` (the ops it times): an extra pass built like a sweep (see plan_extra)
+    context: list[OpSpec] | None = None
+
+    def build_list(self) -> list[OpSpec]:
+        """The ops the agent builds, in order: the context, or the timed ops alone."""
+        return self.context if self.context is not None else self.specs
 
 
 def passes_needed(specs: Sequence[OpSpec], prior: dict[tuple, dict], keys: Iterable[tuple],
@@ -83,6 +90,32 @@ def chunk(specs: Sequence[OpSpec], group_ops: int = GROUP_OPS,
     if cur:
         out.append(cur)
     return out
+
+
+def plan_extra(specs: Sequence[OpSpec], need: dict[str, int], measured: Iterable[str],
+               pass_index: int, seed: int = 0, group_ops: int = GROUP_OPS,
+               group_bytes: int = GROUP_BYTES) -> list[Group]:
+    """One extra pass that times the ops in ``need`` but builds like a sweep: the ops of
+    ``specs`` in ``measured`` (and those in ``need``) in the pass's shuffled order, cut into
+    the sweep's groups; a group keeps them all as its context and times its ops in ``need``
+    (groups with none are dropped).
+
+    Why: an op's latency can sit in one of two levels according to where its buffers land,
+    and that follows what the process allocated before it. An extra pass holding only the
+    unsettled ops is a history of its own, and on the development VM it landed in the slow
+    level about twice as often as the sweeps did (README, issue 12); a sweep's history is what
+    the ops' other passes, and a network's, are built in.
+    """
+    measured = set(measured) | set(need)
+    todo = [s for s in specs if s.signature in measured]
+    sweep = pass_order(todo, pass_index, seed)
+    groups = []
+    for i, part in enumerate(chunk(sweep, group_ops, group_bytes)):
+        timed = [s for s in part if s.signature in need]
+        if timed:
+            groups.append(Group(id=f"p{pass_index}g{i}", specs=timed, pass_index=pass_index,
+                                context=part))
+    return groups
 
 
 def plan_groups(specs: Sequence[OpSpec], need: dict[str, int], seed: int = 0,

@@ -126,6 +126,8 @@ class GroupRunner:
         if skipped:  # e.g. failed in an earlier pass: it stays an error row
             self.on_progress(len(skipped))
             group.specs = [s for s in group.specs if not self.skip(s.signature)]
+            if group.context is not None:
+                group.context = [s for s in group.context if not self.skip(s.signature)]
             if not group.specs:
                 return True
         group.warmed = set()
@@ -142,9 +144,12 @@ class GroupRunner:
         try:
             if sess is None:
                 raise AgentLost(f"{backend.label}: not connected")
-            answer = sess.measure_group(group.id, [(s.signature, s.plan()) for s in group.specs],
+            timed = {s.signature for s in group.specs}
+            answer = sess.measure_group(group.id, [(s.signature, s.plan())
+                                                   for s in group.build_list()],
                                         level_ms=self.level_of(sess.hello),
-                                        seed=group.pass_index, on_progress=progress)
+                                        seed=group.pass_index, on_progress=progress,
+                                        untimed={s.signature for s in group.build_list()} - timed)
         except AgentLost as e:
             self.on_progress(-done[0])
             self._blame(group, e, sess, backend)
@@ -184,6 +189,9 @@ class GroupRunner:
         specs = list(group.specs)
         if sess is None:  # never reached an agent: nothing to blame
             self.work.put(group)
+            return
+        if group.context is not None:  # tried again with its timed ops alone, which take the blame
+            self.work.put(Group(group.id, specs, group.pass_index, group.losses))
             return
         if len(group.warmed) < len(specs):  # lost while the agent built and warmed up ops
             culprit = next(s for s in specs if s.signature not in group.warmed)

@@ -47,20 +47,22 @@ class FakeSession:
                       "device": "cpu", "agent_version": "2", "protocol": {},
                       "reference_plan": {"kind": "fake"}}
 
-    def measure_group(self, group_id, ops, *, level_ms=None, seed=0, on_progress=None):
+    def measure_group(self, group_id, ops, *, level_ms=None, seed=0, on_progress=None,
+                      untimed=()):
         b = self.backend
-        b.groups.append([i for i, _ in ops])
+        b.built.append([i for i, _ in ops])
+        b.groups.append([i for i, _ in ops if i not in untimed])
         for i, _ in ops:
             if b.kill_in_warmup.get(i, 0) > 0:
                 b.kill_in_warmup[i] -= 1
                 raise AgentLost(f"fake: the agent died preparing {i}")
             if on_progress:
                 on_progress({"type": "progress", "id": group_id, "phase": "warmup", "op": i})
-        if any(i in b.kill_in_rounds for i, _ in ops) or b.drops_in_rounds > 0:
+        if any(i in b.kill_in_rounds for i in b.groups[-1]) or b.drops_in_rounds > 0:
             b.drops_in_rounds = max(0, b.drops_in_rounds - 1)
             raise AgentLost("fake: the link dropped during the rounds")
         results, timeline = [], []
-        for i, _ in ops:
+        for i in b.groups[-1]:
             base, e = op_truth(i)
             jitter = b.process_jitter.get(i)
             base *= jitter[self.index % len(jitter)] if jitter else 1.0
@@ -86,7 +88,8 @@ class FakeBackend(Backend):
     def __init__(self, samples=20):  # 10 per state: enough near a level at either state
         super().__init__("cpu")
         self.samples = samples
-        self.groups: list[list[str]] = []
+        self.groups: list[list[str]] = []  # the ops each group timed
+        self.built: list[list[str]] = []  # ... and those it built, timed or not, in order
         self.kill_in_warmup: dict[str, int] = {}
         self.kill_in_rounds: set[str] = set()
         self.drops_in_rounds = 0

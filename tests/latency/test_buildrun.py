@@ -163,6 +163,9 @@ def test_extra_passes_go_to_the_ops_whose_passes_disagree_up_to_the_cap(tmp_path
     assert [sorted(y)[len(y) // 2] for y in ys][1] > [sorted(y)[len(y) // 2] for y in ys][2]
     assert rep.measured == 4 * 3 + 2 and fb.opened == 5
     assert fb.groups[-2:] == [[noisy], [noisy]]
+    # ... each extra pass built every measured op, as a sweep does, in an order of its own
+    assert [sorted(b) for b in fb.built[-2:]] == [sorted(s.signature for s in specs)] * 2
+    assert fb.built[-1] != fb.built[-2]
     # at the cap: a rerun measures nothing more; a higher cap gives one more pass
     assert _build(specs, out, fb, passes=3, extra_passes=2).measured == 0
     assert _build(specs, out, fb, passes=3, extra_passes=3).measured == 1
@@ -218,3 +221,33 @@ def test_an_interrupted_build_does_not_claim_to_reconnect(tmp_path):
     stop.set()  # Ctrl-C: the build is stopping
     assert reopen(FakeBackend(), {}, RuntimeError("link gone"), 5, 0.0, logged.append, stop) is None
     assert logged == []
+
+
+def test_extra_passes_without_context_build_the_unsettled_ops_alone(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(4)
+    noisy = specs[2].signature
+    fb.process_jitter[noisy] = [1.00, 1.06, 0.96, 1.03]
+    rep = _build(specs, out, fb, passes=3, extra_passes=1, extra_context=False)
+    assert rep.extra_ops == 1 and fb.built[-1] == fb.groups[-1] == [noisy]
+
+
+def test_an_extra_pass_that_loses_the_agent_in_its_context_is_retried_without_it(tmp_path):
+    out, fb = tmp_path / "t.parquet", FakeBackend()
+    specs = _specs(3)
+    noisy, other = specs[0].signature, specs[1].signature
+    fb.process_jitter[noisy] = [1.00, 1.06, 0.96, 1.00]
+    # the first three builds of the other op are the sweeps'; the 4th (an untimed context
+    # op) kills the agent once
+    real = fb.open
+
+    def open_(config):
+        if fb.opened == 3:
+            fb.kill_in_warmup[other] = 1
+        return real(config)
+    fb.open = open_
+    rep = _build(specs, out, fb, passes=3, extra_passes=1)
+    df = read_table(out).df.set_index("signature")
+    assert df.loc[noisy, "passes"] == 4 and df.loc[other, "passes"] == 3
+    assert (df["status"] == "ok").all() and rep.reconnects == 1
+    assert fb.built[-1] == fb.groups[-1] == [noisy]

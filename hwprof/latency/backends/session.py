@@ -12,7 +12,7 @@ import json
 import queue
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Collection, Optional
 
 from hwprof.errors import DeviceError
 
@@ -127,14 +127,18 @@ class AgentSession:
 
     def measure_group(self, group_id: str, ops: list[tuple[str, dict]], *,
                       level_ms: float | None = None, seed: int = 0,
-                      on_progress: Callable[[dict], None] | None = None) -> dict:
+                      on_progress: Callable[[dict], None] | None = None,
+                      untimed: Collection[str] = ()) -> dict:
         """Measure ``ops`` ((id, plan) pairs) as one interleaved group; the agent's answer.
 
-        The agent sends progress lines while it works, so the op timeout
+        The ops whose ids are in ``untimed`` are built and warmed up in their place but
+        not timed (an extra pass's context: buildplan.plan_extra); the answer has no result
+        for them. The agent sends progress lines while it works, so the op timeout
         bounds the silence between two of them, not the whole group.
         """
         msg = {"type": "measure_group", "id": group_id, "level_ms": level_ms, "seed": seed,
-               "ops": [{"id": i, "plan": p} for i, p in ops]}
+               "ops": [{"id": i, "plan": p, **({"timed": False} if i in untimed else {})}
+                       for i, p in ops]}
         try:
             self.t.write_line(json.dumps(msg))
         except (OSError, EOFError) as e:

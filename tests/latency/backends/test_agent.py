@@ -116,9 +116,17 @@ def test_session_measures_a_real_group_and_reports_failures():
         assert len(ans["timeline"]) == 1 + sum(len(res[s.signature]["samples_ms"])
                                                for s in (good, other))
         assert {m["phase"] for m in seen} == {"warmup", "rounds"}
-        # the agent carries on after a failure
-        again = sess.measure_group("g2", [(good.signature, good.plan())])
+        # the agent carries on after a failure; ops marked untimed are built in their place
+        # (a warm-up progress line each) but give no result and take no reference sample
+        seen.clear()
+        again = sess.measure_group("g2", [(s.signature, s.plan()) for s in (other, good, bad)],
+                                   untimed={other.signature, bad.signature},
+                                   on_progress=seen.append)
+        assert [r["id"] for r in again["results"]] == [good.signature]
         assert again["results"][0]["status"] == "ok"
+        assert [m["op"] for m in seen if m["phase"] == "warmup"] == \
+            [other.signature, good.signature, bad.signature]
+        assert len(again["timeline"]) == 1 + len(again["results"][0]["samples_ms"])
     finally:
         sess.close()
     assert sess.t.proc.poll() == 0

@@ -4,6 +4,8 @@
     stdout {"type": "hello", "ok": true, "fingerprint": {...}, "environment": {...}, ...}
     stdin  {"type": "measure_group", "id": "g1", "ops": [{"id": "...", "plan": {...}}, ...],
             "level_ms": <the table's reference level, or null>, "seed": 0}
+           (an op with "timed": false is built and warmed up in its place, not timed, and
+            has no result: an extra pass built like a sweep)
     stdout {"type": "progress", "id": "g1", "phase": "warmup" | "rounds", ...}   (many)
     stdout {"type": "group_result", "id": "g1", "timeline": [[s, ref_ms], ...],
             "results": [{"type": "result", "id": "...", "status": "ok", "samples_ms": [...],
@@ -101,9 +103,9 @@ class Session:
         gid = msg.get("id")
         before = device_info.state()
         t_wall = time.time()
-        records = []
+        records, context = [], []  # context: built and warmed up in place, never timed
         for op in msg["ops"]:
-            records.append(self._prepare(op))
+            (records if op.get("timed", True) else context).append(self._prepare(op))
             send({"type": "progress", "id": gid, "phase": "warmup", "op": op.get("id")})
 
         def progress(rounds, active):
@@ -112,6 +114,7 @@ class Session:
         timeline = interleave.run_group(records, self.ref, self.cfg, self.clock,
                                         level_ms=msg.get("level_ms"), seed=msg.get("seed", 0),
                                         progress=progress)
+        del context  # its buffers stayed where they were while the group was sampled
         after = device_info.state()
         state = {"started_at": t_wall, "governor": before["governor"],
                  "freq_mhz": before["freq_mhz"], "temp_c_before": before["temp_c"],
