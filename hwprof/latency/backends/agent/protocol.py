@@ -71,6 +71,9 @@ BUILD_PASSES = 3
 # to this many more, one at a time, each in a fresh process (build-table --extra-passes):
 # side by side on 2026-12-03, two builds 14.5 min apart agreed within +-5 % on 100 % of
 # mbv2-cifar's and mbv2-mini's ops with them, 96.0 % and 93.3 % without (README, issue 12).
+# Since agent 13 an extra pass builds every measured op in a sweep's order and times only the
+# unsettled ones (buildplan.plan_extra): built alone they sat a median 2.6 % above their own
+# row's sweeps, built so 0.6 % (2026-12-05, two side-by-side runs on mbv2-cifar).
 BUILD_EXTRA_PASSES = 4
 
 # Whole networks (measure-arch, calibrate, the search's loop): the networks of one call share
