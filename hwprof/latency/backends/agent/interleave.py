@@ -55,10 +55,13 @@ class Timer:
     reference): whole networks are measured so (``protocol.NETWORK_PRIME_MS``).
     ``prime_calls`` is a fixed number of such calls, however long they take (the
     reference op of a network session: ``protocol.NETWORK_REF_PRIME_CALLS``).
+    ``jitter`` (a :class:`placement.HeapJitter`) moves where each block's per-call
+    buffers land (protocol setting ``placement_jitter``).
     """
 
-    def __init__(self, fn, clock, sync, more=(), prime_ms=0.0, prime_calls=0):
+    def __init__(self, fn, clock, sync, more=(), prime_ms=0.0, prime_calls=0, jitter=None):
         self.fn, self.clock, self.sync = fn, clock, sync
+        self.jitter = jitter  # placement.HeapJitter: each timed block's buffers moved, or None
         self.fns = [fn, *more]
         self.block = 1
         self.prime_ms, self.prime_calls, self.prime = prime_ms, prime_calls, 0
@@ -72,14 +75,19 @@ class Timer:
     def time_block(self, n=None):
         n = n or self.block
         fn = self._next_fn()
-        for _ in range(self.prime):
-            fn()
-        self.sync()
-        t = self.clock()
-        for _ in range(n):
-            fn()
-        self.sync()
-        return (self.clock() - t) / n
+        spacer = self.jitter.take() if self.jitter is not None else None
+        try:
+            for _ in range(self.prime):
+                fn()
+            self.sync()
+            t = self.clock()
+            for _ in range(n):
+                fn()
+            self.sync()
+            return (self.clock() - t) / n
+        finally:
+            if spacer is not None:
+                self.jitter.give(spacer)
 
     def warm_up(self, cfg):
         """First call, then warm-up calls of every instance in turn; sets the block size.

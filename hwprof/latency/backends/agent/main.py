@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 
-from . import AGENT_VERSION, device_info, interleave, protocol, reference_ops
+from . import AGENT_VERSION, device_info, interleave, placement, protocol, reference_ops
 
 RUNTIMES = ("nnabla", "torch", "onnxruntime")
 
@@ -69,9 +69,11 @@ class Session:
         self.plan = reference_ops.PLANS[cfg["reference"]]
         self.clock = getattr(runtime, "clock", time.perf_counter)  # CUDA events on torch
         self.ref = None
+        # ops only: the reference is the yardstick, timed where it was built
+        self.jitter = placement.HeapJitter.create(cfg.get("placement_jitter"))
 
-    def _timer(self, fn, more=(), prime_ms=0.0, prime_calls=0):
-        return interleave.Timer(fn, self.clock, self.rt.sync, more, prime_ms, prime_calls)
+    def _timer(self, fn, more=(), prime_ms=0.0, prime_calls=0, jitter=None):
+        return interleave.Timer(fn, self.clock, self.rt.sync, more, prime_ms, prime_calls, jitter)
 
     def settle(self):
         """Build the reference op and keep the device busy with it for ``settle_s``.
@@ -91,7 +93,7 @@ class Session:
         rec = interleave.OpRecord(op.get("id"), None)
         try:
             fns = [self.rt.build(op["plan"]) for _ in range(self.cfg["instances"])]
-            rec.timer = self._timer(fns[0], fns[1:], self.cfg["prime_ms"])
+            rec.timer = self._timer(fns[0], fns[1:], self.cfg["prime_ms"], jitter=self.jitter)
             first, rec.warmup_calls = rec.timer.warm_up(self.cfg)
             rec.first_call_ms = first * 1e3
         except Exception as e:  # an op that fails is an error row, never a latency

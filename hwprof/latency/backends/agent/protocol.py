@@ -61,6 +61,9 @@ DEFAULTS = {
                              # right before each timed block; 0: none (NETWORK_PRIME_MS)
     "ref_prime_calls": 0,    # untimed calls of the reference right before each of its timed
                              # blocks; 0: none (NETWORK_REF_PRIME_CALLS)
+    "placement_jitter": 0,   # bytes: a block of random size up to this is taken from the C heap
+                             # around each timed op block, so its per-call buffers land elsewhere
+                             # each time (placement.py); 0: none
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
@@ -159,6 +162,10 @@ def settings(overrides=None):
     if not (isinstance(s["prime_ms"], (int, float)) and s["prime_ms"] >= 0):
         raise ValueError("protocol setting prime_ms must be a number >= 0, got %r"
                          % (s["prime_ms"],))
+    j = s["placement_jitter"]
+    if not (isinstance(j, int) and not isinstance(j, bool) and j >= 0):
+        raise ValueError("protocol setting placement_jitter must be a whole number of bytes >= 0, "
+                         "got %r" % (j,))
     r = s["ref_prime_calls"]
     if not (isinstance(r, int) and not isinstance(r, bool) and r >= 0):
         raise ValueError("protocol setting ref_prime_calls must be a whole number >= 0, got %r"
