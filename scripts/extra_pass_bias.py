@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +52,22 @@ def _gmean(values) -> float:
     return float(np.exp(np.mean(np.log(np.asarray(values, dtype=float)))))
 
 
+@lru_cache(maxsize=None)
+def _ok(path: Path):
+    """The ok rows of the table at ``path`` (each table is read once, whatever it is paired with)."""
+    df = read_table(path).df
+    return df[df["status"] == "ok"]
+
+
+def _pass_latencies(row) -> list[float]:
+    return [] if row.pass_medians_ms is None else list(row.pass_medians_ms)
+
+
 def extra_ratios(path: Path, passes: int) -> list[tuple[str, int, float]]:
     """(signature, extra passes, extras' gmean / sweeps' gmean) per row with extra passes."""
-    df = read_table(path).df
     out = []
-    for r in df[df["status"] == "ok"].itertuples():
-        meds = [] if r.pass_medians_ms is None else list(r.pass_medians_ms)
+    for r in _ok(path).itertuples():
+        meds = _pass_latencies(r)
         if len(meds) > passes:
             out.append((r.signature, len(meds) - passes,
                         _gmean(meds[passes:]) / _gmean(meds[:passes])))
@@ -66,10 +77,9 @@ def extra_ratios(path: Path, passes: int) -> list[tuple[str, int, float]]:
 def sweeps_only(path: Path, passes: int) -> dict[str, float]:
     """signature -> its row's latency from its sweeps alone (each pass's share of the row
     taken from ``pass_medians_ms``, scaled so that all passes give ``latency_ms``)."""
-    df = read_table(path).df
     out = {}
-    for r in df[df["status"] == "ok"].itertuples():
-        meds = [] if r.pass_medians_ms is None else list(r.pass_medians_ms)
+    for r in _ok(path).itertuples():
+        meds = _pass_latencies(r)
         out[r.signature] = r.latency_ms * _gmean(meds[:passes]) / _gmean(meds) if meds \
             else r.latency_ms
     return out
@@ -86,8 +96,7 @@ def misses(a: dict[str, float], b: dict[str, float], scale: bool = False) -> tup
 
 
 def _rows(path: Path) -> dict[str, float]:
-    df = read_table(path).df
-    ok = df[df["status"] == "ok"]
+    ok = _ok(path)
     return dict(zip(ok["signature"], ok["latency_ms"]))
 
 

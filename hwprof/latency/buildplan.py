@@ -106,15 +106,14 @@ def plan_extra(specs: Sequence[OpSpec], need: dict[str, int], measured: Iterable
     level about twice as often as the sweeps did (README, issue 12); a sweep's history is what
     the ops' other passes, and a network's, are built in.
     """
-    measured = set(measured) | set(need)
-    todo = [s for s in specs if s.signature in measured]
-    sweep = pass_order(todo, pass_index, seed)
+    sweep = plan_groups(specs, dict.fromkeys(set(measured) | set(need), 1), seed, group_ops,
+                        group_bytes, first_pass=pass_index)
     groups = []
-    for i, part in enumerate(chunk(sweep, group_ops, group_bytes)):
-        timed = [s for s in part if s.signature in need]
+    for g in sweep:
+        timed = [s for s in g.specs if s.signature in need]
         if timed:
-            groups.append(Group(id=f"p{pass_index}g{i}", specs=timed, pass_index=pass_index,
-                                context=part))
+            g.context, g.specs = g.specs, timed
+            groups.append(g)
     return groups
 
 

@@ -144,12 +144,12 @@ class GroupRunner:
         try:
             if sess is None:
                 raise AgentLost(f"{backend.label}: not connected")
-            timed = {s.signature for s in group.specs}
-            answer = sess.measure_group(group.id, [(s.signature, s.plan())
-                                                   for s in group.build_list()],
+            built = group.build_list()
+            untimed = {s.signature for s in built} - {s.signature for s in group.specs}
+            answer = sess.measure_group(group.id, [(s.signature, s.plan()) for s in built],
                                         level_ms=self.level_of(sess.hello),
                                         seed=group.pass_index, on_progress=progress,
-                                        untimed={s.signature for s in group.build_list()} - timed)
+                                        untimed=untimed)
         except AgentLost as e:
             self.on_progress(-done[0])
             self._blame(group, e, sess, backend)

@@ -46,8 +46,9 @@ def test_the_heap_jitter_takes_real_blocks_of_whole_16_byte_units_within_its_lim
     j = HeapJitter.create(4096)
     if j is None:
         pytest.skip("no C library to take blocks from")
-    sizes = [16 * j.rng.randint(1, j.units) for _ in range(200)]
+    sizes = [j.size() for _ in range(200)]
     assert min(sizes) >= 16 and max(sizes) <= 4096 and len(set(sizes)) > 50
+    assert all(n % 16 == 0 for n in sizes)
     blocks = [j.take() for _ in range(20)]
     assert all(blocks) and len(set(blocks)) == 20  # held at once: twenty distinct blocks
     for b in blocks:

@@ -40,8 +40,12 @@ class HeapJitter:
         except (OSError, AttributeError):
             return None
 
+    def size(self):
+        """The next block's size: a whole number of 16-byte units, at most the setting."""
+        return 16 * self.rng.randint(1, self.units)
+
     def take(self):
-        return self._malloc(16 * self.rng.randint(1, self.units))
+        return self._malloc(self.size())
 
     def give(self, block):
         if block:
