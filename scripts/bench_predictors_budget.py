@@ -80,8 +80,8 @@ def _consistent(df) -> set:
 
 def _median_label(frame, df):
     """Per kind and overall: the share within +-10 % against the median of the op's passes
-    (the mean of the two for 2 passes; a table's latency_ms is their geometric mean since
-    agent v8, the lower of the two before)."""
+    (the mean of the two for 2 passes; a table's latency_ms is the geometric mean of their
+    lower half since 2026-12-05, of all of them from agent v8, the lower median before)."""
     import numpy as np
     by_sig = df.set_index("signature")["pass_medians_ms"]
     mid = np.array([float(np.median(p)) if p is not None and len(p) else np.nan

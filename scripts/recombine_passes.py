@@ -1,12 +1,16 @@
 #!/usr/bin/env python
 """Offline: how two builds of one space agree under different ways of combining passes.
 
-Reads kept tables of a ``bench_protocol.py`` run (``--out-dir DIR``: SPACE-A.parquet and
-SPACE-B.parquet, B built with A's reference level) and, from each row's pass latencies
-(``pass_medians_ms``), prints the share of ops within +-5 % between A and B with the row
-latency taken as the median pass (the rule before agent v8), the geometric mean of the passes
-(the rule since), and the geometric mean of the passes within 5-15 % of their median. Nothing
-is measured; the machine's movement is that of the builds (printed by ``bench_protocol.py``).
+Reads kept tables of ``bench_protocol.py`` runs (``--out-dir DIR``: every ``*-A.parquet``
+beside its ``*-B.parquet``, variants included; B built with A's reference level) and, from
+each row's pass latencies (``pass_medians_ms``), counts per pair the ops outside +-5 % of
+each other with the row latency taken as: the median pass (the rule before agent v8), the
+geometric mean of all passes (agent v8 to 2026-12-05), the geometric mean of their lower
+half (the rule since, ``hwprof.latency.passes.row_latency``), the lowest pass, and the
+geometric mean of the passes within 5-15 % of their median; then the totals over every
+pair. Nothing is measured, and the passes are the same for every rule (which ops got extra
+passes does not depend on the rule); the machine's movement is that of the builds (printed
+by ``bench_protocol.py``).
 
   .venv/bin/python scripts/recombine_passes.py /tmp/bp /tmp/bp-evening
 """
@@ -17,9 +21,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from hwprof.latency.passes import geometric_mean, lower_median
+from hwprof.latency.passes import geometric_mean, lower_median, row_latency
 
-RULES = {"median pass": lower_median, "geometric mean": geometric_mean}
+RULES = {"median pass": lower_median, "mean of all": geometric_mean,
+         "lower half": row_latency, "lowest": min}
+TOL = 0.05
 
 
 def _trimmed(tol):
@@ -36,10 +42,22 @@ def _passes(path):
     return {s: [float(x) for x in p] for s, p in zip(df["signature"], df["pass_medians_ms"])}
 
 
-def agreement(a: dict, b: dict, rule) -> tuple[float, float, int]:
+def misses(a: dict, b: dict, rule) -> tuple[int, int, float]:
+    """Ops of both builds outside +-5 % of each other under ``rule``, the ops compared, and the
+    largest difference."""
     common = sorted(set(a) & set(b))
     diffs = [abs(rule(b[s]) / rule(a[s]) - 1) for s in common]
-    return sum(d <= 0.05 for d in diffs) / len(diffs), max(diffs), len(diffs)
+    return sum(d > TOL for d in diffs), len(diffs), max(diffs)
+
+
+def pairs(dirs, spaces) -> list[tuple[Path, Path]]:
+    out = []
+    for d in dirs:
+        for pa in sorted(Path(d).glob("*-A.parquet")):
+            pb = pa.with_name(pa.name[:-len("-A.parquet")] + "-B.parquet")
+            if pb.exists() and any(pa.name.startswith(s + "-") for s in spaces):
+                out.append((pa, pb))
+    return out
 
 
 def main(argv=None) -> int:
@@ -48,17 +66,26 @@ def main(argv=None) -> int:
     ap.add_argument("--spaces", default="mbv2-cifar,mbv2-mini")
     args = ap.parse_args(argv)
     rules = dict(RULES, **{f"trimmed {t:.0%}": _trimmed(t) for t in (0.05, 0.10, 0.15)})
-    for d in args.dirs:
-        for space in args.spaces.split(","):
-            pa, pb = Path(d) / f"{space}-A.parquet", Path(d) / f"{space}-B.parquet"
-            if not (pa.exists() and pb.exists()):
-                continue
-            a, b = _passes(pa), _passes(pb)
-            figs = []
-            for name, rule in rules.items():
-                share, worst, n = agreement(a, b, rule)
-                figs.append(f"{name} {100 * share:.1f} % (max {100 * worst:.1f} %)")
-            print(f"{d} {space} ({n} ops), A vs B within ±5 %: " + "; ".join(figs))
+    found = pairs(args.dirs, args.spaces.split(","))
+    if not found:
+        print("error: no *-A.parquet beside a *-B.parquet of those spaces in " + ", ".join(args.dirs),
+              file=sys.stderr)
+        return 2
+    total = {name: [0, 0, 0] for name in rules}  # misses, ops, pairs without a miss
+    for pa, pb in found:
+        a, b = _passes(pa), _passes(pb)
+        figs = []
+        for name, rule in rules.items():
+            k, n, worst = misses(a, b, rule)
+            total[name][0] += k
+            total[name][1] += n
+            total[name][2] += k == 0
+            figs.append(f"{name} {k} (max {100 * worst:.1f} %)")
+        print(f"{pa.parent.name}/{pa.name[:-len('-A.parquet')]} ({n} ops), outside ±5 %: "
+              + "; ".join(figs))
+    print(f"\nover {len(found)} pairs: op pairs outside ±5 % (pairs with none)")
+    for name, (k, n, clean) in total.items():
+        print(f"  {name:<13} {k:>4} of {n} ({100 * (n - k) / n:.2f} % within; {clean} of {len(found)} pairs)")
     return 0
 
 

@@ -5,7 +5,7 @@ Reads pairs of kept tables (``bench_protocol.py --out-dir DIR``: ``*-A.parquet``
 ``*-B.parquet``, B built at A's reference level) whose rows keep every pass's paired samples
 (``pass_samples_ms``, schema 4). Each pass's latency is derived again from its samples with
 the table's own protocol settings, overridden per estimator (``--estimators``; e.g. a fixed
-elasticity), the row's latency is the geometric mean of its passes as in a build, and the
+elasticity), the row's latency is derived from its passes as in a build (the lower half), and the
 share of ops whose A and B latencies are within +-5 % is printed per estimator, side by
 side on the very same samples. The first line per pair checks that the table's own
 settings give back the stored ``latency_ms``. Nothing is measured; how much the machine
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from hwprof.latency.backends.agent import refstats
 from hwprof.latency.backends.agent.protocol import DEFAULTS, ELASTICITY_BOUNDS
-from hwprof.latency.passes import geometric_mean
+from hwprof.latency.passes import row_latency
 
 ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};e1={"elasticity": 1.0};'
               'e1.25={"elasticity": 1.25};fitted-20%={"elasticity": null, "window": 0.2};'
@@ -108,7 +108,7 @@ def derive(passes, level_ms: float, cfg: dict) -> float:
                               select_refs_ms=refstats.neighbour_refs(x, k) if k else None,
                               **kw)["latency_ms"]
             for y, x in passes]
-    return geometric_mean(lats)
+    return row_latency(lats)
 
 
 def compare(a: tuple, b: tuple, over: dict) -> dict:

@@ -66,16 +66,16 @@ def _add_pass_arguments(p):
     p.add_argument("--passes", type=int, metavar="K",
                    help="measure every op K times, in K sweeps over the ops, each in a fresh "
                         "agent process (later sweeps in a shuffled order); a row's latency is the "
-                        "geometric mean of its passes: an op's latency moves a few per cent "
-                        "from one process to the next, and the passes scatter around the "
-                        "truth rather than one being spoiled. A table built with fewer passes "
+                        "geometric mean of the lower half of its passes: an op's latency moves "
+                        "from one process to the next, a few per cent for most ops and to a "
+                        "slow level 5-15 %% up for some, now and then. A table built with fewer passes "
                         "gets only the passes it lacks "
                         f"(default: {BUILD_PASSES} for a space's table; 1 with --quick, "
                         "--sample or --real-layers, where more ops beat more passes)")
     p.add_argument("--extra-passes", type=int, metavar="E",
                    help="after the --passes sweeps, up to E more, one at a time and each in a "
                         "fresh process, for the ops whose passes still disagree: those whose "
-                        "latency (the passes' geometric mean) has a standard error above "
+                        "passes scatter with a standard error (of their mean log latency) above "
                         f"--pass-se (default: {BUILD_EXTRA_PASSES} for a space's table; 0 with "
                         "--quick, --sample or --real-layers)")
     p.add_argument("--pass-se", type=float, default=PASS_SE, metavar="FRAC",

@@ -9,10 +9,11 @@ each pass's process places its buffers anew, so several passes together say
 what the op costs on that machine.
 
 A row keeps every pass's latency (``pass_medians_ms``, in measurement order);
-``latency_ms`` is their **geometric mean**. The other statistics (sample count,
-IQR, raw median...) are those of one real sweep, not a mix of several: the pass
-nearest that mean; its CI is kept as a relative width around ``latency_ms``
-(the precision of one pass; the passes' own spread is in ``pass_medians_ms``).
+``latency_ms`` is the **geometric mean of the lower half of them** (:func:`row_latency`:
+the ceil(K/2) lowest of K passes; one pass: itself; two: the lower). The other statistics
+(sample count, IQR, raw median...) are those of one real sweep, not a mix of several: the
+pass nearest that latency; its CI is kept as a relative width around ``latency_ms`` (the
+precision of one pass; the passes' own spread is in ``pass_medians_ms``).
 Every pass's paired samples are kept too (``pass_samples_ms`` and
 ``pass_sample_ref_ms``, schema 4, in the same order), so a row can be derived
 again from all its passes under another estimator (``scripts/reestimate_passes.py``);
@@ -20,18 +21,23 @@ a pass whose samples are not known (measured by an older hwprof) has empty lists
 Passes added by a later build (``--passes`` raised, or a resumed build) are
 merged with the row on disk; ``latency_ms`` stays exact, but the statistics of
 passes measured by an earlier build are no longer at hand except for the kept
-one, so the other statistics then come from the pass nearest the mean among
+one, so the other statistics then come from the pass nearest the latency among
 the kept and the new ones.
 
-Why the mean and not the median of the passes (agent v8; the median until
-then): each pass runs in a fresh process, and what differs between passes is
-mostly where that process's buffers landed and the machine's slow drift, a
-spread of a few per cent on every op rather than one pass spoiled now and
-then; the median of three throws two of them away. Re-combining the passes of
-eight kept pairs of builds 10-23 minutes apart (README, issue 12), the geometric
-mean agreed at least as well in all eight and better in four (mbv2-mini one
-evening 73.3 -> 86.7 % of ops within +-5 %, another day 91.1 -> 100 %), while
-dropping passes more than 5-15 % from the median did worse than keeping them.
+Why the lower half (since 2026-12-05; agent v8 to then: the mean of all passes; before
+v8: the median pass). Some ops' latencies fall in two levels, 5-15 % apart, by where a
+process's heap put their per-call buffers (README, issue 12: the glibc probe), and which
+level a pass lands in is luck: one slow pass among three pulled the mean of all of them by
+a third of the gap, so two builds of one space differed on exactly those ops. The slow
+level is the accident (rarer, and not what the same op costs in most processes); the
+lower half keeps the fast one whenever at least half the passes found it, and for an op
+whose passes merely scatter it is still a mean of several. Re-combining the kept passes of
+18 pairs of builds 10-16 minutes apart (13 of mbv2-cifar, 5 of mbv2-mini: 1,200 op pairs,
+``scripts/recombine_passes.py``), ops outside +-5 % of each other: 12 with the mean of all
+passes, 11 with the median pass, 1 with the lower half (2 with the lowest pass alone); on the issue-17 tables the change moved labels by a
+median -0.4 to -0.6 % and left the predictors' figures where they were. Before v8 the
+geometric mean had replaced the median pass for the same reason in another form: the
+median of three throws two of them away.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ def combine(prior: Row | None, new: Sequence[Row]) -> Row:
         medians += _medians(prior)
     candidates += list(new)
     medians += [float(r["latency_ms"]) for r in new]
-    target = geometric_mean(medians)
+    target = row_latency(medians)
     best = min(range(len(candidates)),
                key=lambda i: (abs(float(candidates[i]["latency_ms"]) - target),
                               float(candidates[i]["latency_ms"]), i))
@@ -133,8 +139,15 @@ def geometric_mean(values: Sequence[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-# A row whose passes leave its latency this uncertain (the standard error of their mean log
-# latency) gets extra passes when a build allows them (build-table --extra-passes): two builds
+def row_latency(pass_latencies: Sequence[float]) -> float:
+    """A row's latency from its passes' latencies: the geometric mean of the lower half
+    (the ceil(K/2) lowest of K; the module's docstring says why)."""
+    xs = sorted(pass_latencies)
+    return geometric_mean(xs[:(len(xs) + 1) // 2])
+
+
+# A row whose passes scatter this much (the standard error of their mean log latency: all
+# passes, whichever half the row's latency takes) gets extra passes when a build allows them (build-table --extra-passes): two builds
 # whose rows each carry 1.25 % are within +-5 % of each other for ~99 % of ops.
 PASS_SE = 0.0125
 

@@ -67,7 +67,8 @@ DEFAULTS = {
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
-# keeps the geometric mean of its passes (build-table --passes; hwprof.latency.passes says why): three 10-s
+# keeps the geometric mean of the lower half of its passes (build-table --passes;
+# hwprof.latency.passes says why): three 10-s
 # spans in three processes hold better than one 30-s span in one process.
 BUILD_PASSES = 3
 # ... and the ops whose passes still disagree (a standard error above passes.PASS_SE) get up
