@@ -24,20 +24,20 @@ passes measured by an earlier build are no longer at hand except for the kept
 one, so the other statistics then come from the pass nearest the latency among
 the kept and the new ones.
 
-Why the lower half (since 2026-12-05; agent v8 to then: the mean of all passes; before
-v8: the median pass). Some ops' latencies fall in two levels, 5-15 % apart, by where a
+Why the lower half (since 2026-12-05; agent v8 to then: the mean of all passes; before v8:
+the median pass). Some ops' latencies fall in two levels, 5-15 % apart, by where a
 process's heap put their per-call buffers (README, issue 12: the glibc probe), and which
 level a pass lands in is luck: one slow pass among three pulled the mean of all of them by
 a third of the gap, so two builds of one space differed on exactly those ops. The slow
-level is the accident (rarer, and not what the same op costs in most processes); the
-lower half keeps the fast one whenever at least half the passes found it, and for an op
-whose passes merely scatter it is still a mean of several. Re-combining the kept passes of
-18 pairs of builds 10-16 minutes apart (13 of mbv2-cifar, 5 of mbv2-mini: 1,200 op pairs,
+level is the accident (rarer, and not what the same op costs in most processes); the lower
+half keeps the fast one whenever at least half the passes found it, and for an op whose
+passes merely scatter it is still a mean of several. Re-combining the kept passes of 18
+pairs of builds 10-16 minutes apart (13 of mbv2-cifar, 5 of mbv2-mini: 1,200 op pairs,
 ``scripts/recombine_passes.py``), ops outside +-5 % of each other: 12 with the mean of all
-passes, 11 with the median pass, 1 with the lower half (2 with the lowest pass alone); on the issue-17 tables the change moved labels by a
-median -0.4 to -0.6 % and left the predictors' figures where they were. Before v8 the
-geometric mean had replaced the median pass for the same reason in another form: the
-median of three throws two of them away.
+passes, 11 with the median pass, 1 with the lower half (2 with the lowest pass alone); on
+the issue-17 tables the change moved labels by a median -0.4 to -0.6 % and left the
+predictors' figures where they were. Before v8 the geometric mean had replaced the median
+pass for the same reason in another form: the median of three throws two of them away.
 """
 
 from __future__ import annotations
@@ -147,8 +147,9 @@ def row_latency(pass_latencies: Sequence[float]) -> float:
 
 
 # A row whose passes scatter this much (the standard error of their mean log latency: all
-# passes, whichever half the row's latency takes) gets extra passes when a build allows them (build-table --extra-passes): two builds
-# whose rows each carry 1.25 % are within +-5 % of each other for ~99 % of ops.
+# passes, whichever half the row's latency takes) gets extra passes when a build allows them
+# (build-table --extra-passes): two builds whose rows each carry 1.25 % are within +-5 % of
+# each other for ~99 % of ops.
 PASS_SE = 0.0125
 
 

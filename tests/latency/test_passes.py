@@ -4,8 +4,7 @@ import math
 
 import pytest
 
-from hwprof.latency.passes import (combine, done_passes, lower_median, pass_order, pass_se,
-                                   row_latency)
+from hwprof.latency.passes import combine, done_passes, lower_median, pass_order, pass_se, row_latency
 
 
 def _pass(median, n=10, status="ok"):
