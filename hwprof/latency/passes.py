@@ -36,8 +36,8 @@ pairs of builds 10-16 minutes apart (13 of mbv2-cifar, 5 of mbv2-mini: 1,200 op 
 ``scripts/recombine_passes.py``), ops outside +-5 % of each other: 12 with the mean of all
 passes, 11 with the median pass, 1 with the lower half (2 with the lowest pass alone); on
 the issue-17 tables the change moved labels by a median -0.4 to -0.6 % and left the
-predictors' figures where they were. Before v8 the geometric mean had replaced the median
-pass for the same reason in another form: the median of three throws two of them away.
+predictors' figures where they were. (At agent v8 the mean of all passes had replaced the
+median pass: the median of three throws two of them away.)
 """
 
 from __future__ import annotations
