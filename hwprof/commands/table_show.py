@@ -152,6 +152,9 @@ def format_summary(s: dict) -> str:
         lines.append(f"passes    {n} per op; passes of an op differ by {100 * ps['spread_p50']:.1f} % "
                      f"(median), {100 * ps['spread_p90']:.1f} % (p90); "
                      f"{ps['rows_spread_over_10pct']} rows by more than 10 %")
+        lines.append(f"          a row's latency: the {ps['rule']} of its passes" if ps.get("rule")
+                     else "          a row's latency: not recorded (a table from before 2026-12-05: "
+                          "the geometric mean of all passes, the median pass before agent 8)")
     if s.get("protocol"):
         lines.append(protocol_line(s["protocol"]))
     lines += _calibration_lines(s.get("calibrations") or [])

@@ -140,6 +140,11 @@ def geometric_mean(values: Sequence[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+# What a table's metadata says about its multi-pass rows (``pass_rule``; tables written before
+# 2026-12-05 have none: their rows are the mean of all passes, or the median pass before agent 8).
+ROW_RULE = "lower-half geometric mean"
+
+
 def row_latency(pass_latencies: Sequence[float]) -> float:
     """A row's latency from its passes' latencies: the geometric mean of the lower half
     (the ceil(K/2) lowest of K; the module's docstring says why)."""

@@ -16,7 +16,7 @@ from typing import Any
 from hwprof.latency import reference
 from hwprof.latency.devices import hardware_name
 from hwprof.latency.machine import record_timeline
-from hwprof.latency.passes import combine
+from hwprof.latency.passes import ROW_RULE, combine
 from hwprof.latency.provenance import provenance, timestamp
 from hwprof.latency.reference import device_key
 from hwprof.latency.specs import OpSpec
@@ -80,6 +80,7 @@ class Recorder:
             key = environment_key(hello["environment"], hello["device"])
             meta.setdefault("environments", {})[key] = hello["environment"]
             meta["protocol"] = protocol
+            meta["pass_rule"] = ROW_RULE
             meta.setdefault("agent_version", hello.get("agent_version"))
             reference.check_plan(meta, hello.get("reference_plan"), str(self.out))
             if hello.get("reference_plan") is not None:

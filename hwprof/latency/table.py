@@ -152,7 +152,7 @@ class LatencyTable:
             "reference": self.meta.get("reference"),
             "machine": _machine_summary(self.meta),
             "least_trustworthy": _least_trustworthy(ok),
-            "passes": _passes_summary(ok),
+            "passes": _passes_summary(ok, self.meta.get("pass_rule")),
             "protocol": self.meta.get("protocol"),
             "created_at": self.meta.get("created_at"), "updated_at": self.meta.get("updated_at"),
             "sources": sorted({s for s in df["source"].dropna()}),
@@ -179,8 +179,11 @@ def _least_trustworthy(ok: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
             for r, w in zip(top.itertuples(), order["w"][:n])]
 
 
-def _passes_summary(ok: pd.DataFrame) -> dict[str, Any] | None:
-    """Passes per row, and how far apart the passes of an op were (max / min - 1)."""
+def _passes_summary(ok: pd.DataFrame, rule: str | None) -> dict[str, Any] | None:
+    """Passes per row, how far apart the passes of an op were (max / min - 1), and how a row's
+    latency comes from its passes (``rule``: the table's ``pass_rule``; None: written before
+    2026-12-05, when rows were the geometric mean of all passes, or the median pass before
+    agent 8)."""
     multi = [list(m) for m in ok["pass_medians_ms"] if m is not None and len(m) > 1]
     if not multi:
         return None
@@ -188,7 +191,8 @@ def _passes_summary(ok: pd.DataFrame) -> dict[str, Any] | None:
     counts = ok["passes"].fillna(1)
     return {"min": int(counts.min()), "max": int(counts.max()),
             "spread_p50": float(spread.median()), "spread_p90": float(spread.quantile(0.9)),
-            "rows_spread_over_10pct": int((spread > 0.10).sum())}
+            "rows_spread_over_10pct": int((spread > 0.10).sum()),
+            "rule": rule}
 
 
 def _describe(s: pd.Series) -> dict[str, float] | None:

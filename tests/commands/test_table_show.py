@@ -4,6 +4,7 @@ import json
 from argparse import Namespace
 
 from hwprof.commands import table_show
+from hwprof.latency.passes import ROW_RULE
 from hwprof.latency.predictors.calibration import fit_calibration, refit_with, store_in_meta
 from hwprof.latency.table import write_table
 from tests.synthetic import synthetic_table
@@ -58,3 +59,24 @@ def test_no_calibration_no_line_and_unreadable_ones_said(tmp_path, capsys):
     bad = _table_with(tmp_path, raw={"mbv2-mini": {"format_version": 99}})
     assert "format version 99" in _show(bad, capsys, as_json=True)["calibrations"]["error"]
     assert "calibration unreadable" in _show(bad, capsys)
+
+
+def _multi_pass(tmp_path, rule):
+    t = synthetic_table()
+    t.df["passes"] = 3
+    t.df["pass_medians_ms"] = [[x, 1.02 * x, 1.2 * x] for x in t.df["latency_ms"]]
+    if rule is not None:
+        t.meta["pass_rule"] = rule
+    path = tmp_path / f"t-{rule is None}.parquet"
+    write_table(path, t)
+    return str(path)
+
+
+def test_the_row_rule_of_a_multi_pass_table_is_shown_and_older_tables_say_it_is_not_recorded(
+        tmp_path, capsys):
+    new = _multi_pass(tmp_path, ROW_RULE)
+    assert _show(new, capsys, as_json=True)["passes"]["rule"] == ROW_RULE
+    assert f"a row's latency: the {ROW_RULE} of its passes" in _show(new, capsys)
+    old = _multi_pass(tmp_path, None)
+    assert _show(old, capsys, as_json=True)["passes"]["rule"] is None
+    assert "a row's latency: not recorded (a table from before 2026-12-05" in _show(old, capsys)

@@ -14,6 +14,7 @@ from hwprof.latency.backends.agent import reference_ops
 from hwprof.latency.backends.agent.protocol import BUILD_PASSES
 from hwprof.latency.backends.registry import get_backend
 from hwprof.latency.build import build_table
+from hwprof.latency.passes import ROW_RULE
 from hwprof.latency.spaces import get_space
 from hwprof.latency.specs import parse_spec
 from hwprof.latency.table import KEY, read_table
@@ -103,7 +104,7 @@ def test_passes_measure_every_op_k_times_and_more_passes_add_only_the_rest(tmp_p
         assert r["latency_ms"] == pytest.approx(float(np.exp(np.mean(np.log(low2)))))
     summary = read_table(out).summary()["passes"]
     spreads = sorted(max(m) / min(m) - 1 for m in df3["pass_medians_ms"])
-    assert summary["min"] == summary["max"] == 3
+    assert summary["min"] == summary["max"] == 3 and summary["rule"] == ROW_RULE
     assert summary["spread_p50"] == pytest.approx(float(np.median(spreads)))
     assert _build(specs, out, passes=3).measured == 0
     assert _build(specs, out, passes=1).skipped == 4  # fewer passes than the table has: done
