@@ -50,14 +50,11 @@ def misses(a: dict, b: dict, rule) -> tuple[int, int, float]:
     return sum(d > TOL for d in diffs), len(diffs), max(diffs)
 
 
-def pairs(dirs, spaces) -> list[tuple[Path, Path]]:
-    out = []
-    for d in dirs:
-        for pa in sorted(Path(d).glob("*-A.parquet")):
-            pb = pa.with_name(pa.name[:-len("-A.parquet")] + "-B.parquet")
-            if pb.exists() and any(pa.name.startswith(s + "-") for s in spaces):
-                out.append((pa, pb))
-    return out
+def pairs(dirs, spaces) -> list[tuple[str, Path, Path]]:
+    """reestimate_passes.py's kept A/B pairs, of the given spaces only."""
+    from reestimate_passes import pairs as kept_pairs  # a script beside this one
+    return [(name, pa, pb) for name, pa, pb in kept_pairs(dirs)
+            if any(pa.name.startswith(s + "-") for s in spaces)]
 
 
 def main(argv=None) -> int:
@@ -72,7 +69,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     total = {name: [0, 0, 0] for name in rules}  # misses, ops, pairs without a miss
-    for pa, pb in found:
+    for name, pa, pb in found:
         a, b = _passes(pa), _passes(pb)
         figs = []
         for name, rule in rules.items():
@@ -81,7 +78,7 @@ def main(argv=None) -> int:
             total[name][1] += n
             total[name][2] += k == 0
             figs.append(f"{name} {k} (max {100 * worst:.1f} %)")
-        print(f"{pa.parent.name}/{pa.name[:-len('-A.parquet')]} ({n} ops), outside ±5 %: "
+        print(f"{name} ({n} ops), outside ±5 %: "
               + "; ".join(figs))
     print(f"\nover {len(found)} pairs: op pairs outside ±5 % (pairs with none)")
     for name, (k, n, clean) in total.items():

@@ -5,7 +5,8 @@ Reads pairs of kept tables (``bench_protocol.py --out-dir DIR``: ``*-A.parquet``
 ``*-B.parquet``, B built at A's reference level) whose rows keep every pass's paired samples
 (``pass_samples_ms``, schema 4). Each pass's latency is derived again from its samples with
 the table's own protocol settings, overridden per estimator (``--estimators``; e.g. a fixed
-elasticity), the row's latency is derived from its passes as in a build (the lower half), and the
+elasticity), the row's latency is derived from its passes as its build did (the table's
+``pass_rule``: the lower half; older tables the geometric mean of all passes), and the
 share of ops whose A and B latencies are within +-5 % is printed per estimator, side by
 side on the very same samples. The first line per pair checks that the table's own
 settings give back the stored ``latency_ms``. Nothing is measured; how much the machine
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from hwprof.latency.backends.agent import refstats
 from hwprof.latency.backends.agent.protocol import DEFAULTS, ELASTICITY_BOUNDS
-from hwprof.latency.passes import row_latency
+from hwprof.latency.passes import ROW_RULE, geometric_mean, row_latency
 
 ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};e1={"elasticity": 1.0};'
               'e1.25={"elasticity": 1.25};fitted-20%={"elasticity": null, "window": 0.2};'
@@ -63,9 +64,9 @@ def load(path: Path) -> tuple[dict, dict]:
 
 
 def rows_of(t) -> tuple[dict, dict]:
-    """A table's protocol settings and {signature: (stored latency, level, passes)} of the
-    ok rows whose every pass kept its samples."""
-    cfg = {**DEFAULTS, **(t.meta.get("protocol") or {})}
+    """A table's protocol settings (with its ``pass_rule``) and {signature: (stored latency,
+    level, passes)} of the ok rows whose every pass kept its samples."""
+    cfg = {**DEFAULTS, **(t.meta.get("protocol") or {}), "pass_rule": t.meta.get("pass_rule")}
     rows = {}
     for r in t.df[t.df["status"] == "ok"].itertuples():
         ys, xs = r.pass_samples_ms, r.pass_sample_ref_ms
@@ -108,7 +109,8 @@ def derive(passes, level_ms: float, cfg: dict) -> float:
                               select_refs_ms=refstats.neighbour_refs(x, k) if k else None,
                               **kw)["latency_ms"]
             for y, x in passes]
-    return row_latency(lats)
+    # as the table's build combined its passes (tables from before pass_rule: all of them)
+    return (row_latency if cfg.get("pass_rule") == ROW_RULE else geometric_mean)(lats)
 
 
 def compare(a: tuple, b: tuple, over: dict) -> dict:
