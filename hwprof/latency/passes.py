@@ -35,7 +35,7 @@ passes merely scatter it is still a mean of several. Re-combining the kept passe
 pairs of builds 10-16 minutes apart (13 of mbv2-cifar, 5 of mbv2-mini: 1,200 op pairs,
 ``scripts/recombine_passes.py``), ops outside +-5 % of each other: 12 with the mean of all
 passes, 11 with the median pass, 1 with the lower half (2 with the lowest pass alone); on
-ten pairs measured after the rule was fixed, 2 of 750 against 5, nine pairs without a miss; on
+14 pairs measured after the rule was fixed, 3 of 960 against 7, 12 pairs without a miss; on
 the issue-17 tables the change moved labels by a median -0.4 to -0.6 % and left the
 predictors' figures where they were. (At agent v8 the mean of all passes had replaced the
 median pass: the median of three throws two of them away.)
