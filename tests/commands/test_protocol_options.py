@@ -59,7 +59,7 @@ def test_table_show_names_a_quick_tables_protocol():
     assert "reference after every 10 ms of op sampling" in quick
     assert "samples carried with elasticity 1" in quick
     default = protocol_line(DEFAULTS)
-    assert "2 instances of each" in default and "samples carried with elasticity 1" in default
+    assert "2 instances of each" in default and "samples carried with elasticity 0.5" in default
     # tables of agents before 11 fitted each op's elasticity (their settings say None)
     assert "elasticity fitted per op" in protocol_line(settings({"elasticity": None}))
     assert default.endswith("; reference: a basket of 3 blocks")

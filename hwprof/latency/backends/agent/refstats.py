@@ -8,8 +8,8 @@ more than the reference. So an op's samples are not divided by the reference;
 each sample ``y`` is paired with the reference level ``x`` timed right beside
 it, and every sample is carried to the reference level ``level`` of the
 table with the op's *elasticity* ``e``: ``y * (level / x) ** e``. Since agent
-11 the protocol fixes ``e`` at 1 (each sample as its ratio to the reference,
-``protocol.OP_ELASTICITY`` says why); with the protocol's ``elasticity`` null
+15 the protocol fixes ``e`` at 0.5 for op samples (agents 11-14: 1, each sample as its ratio
+to the reference; ``protocol.OP_ELASTICITY`` says why); with the protocol's ``elasticity`` null
 it is d log y / d log x, a robust Theil-Sen slope over the op's samples. The op's latency is
 the median of the adjusted samples taken near the level (the reference within
 +-10 % of it), with the order-statistics confidence interval of that median:
