@@ -15,10 +15,10 @@ import math
 # that sat above the level kept its rows above it; elasticity 1 fixed that (2026-12-04, on one
 # MBConv as the reference: two builds within +-5 % on mbv2-cifar 98.7 / 98.7 % against fitted
 # 97.3 / 94.7 %). Against the basket reference (agent 12 on) ops follow it about half-way: a
-# whole build of mbv2-cifar whose reference sat 2.5 % above its level read its ops' raw times
-# no slower than a build at the level (median B/A +2.1 % carried with 0, -1.0 % with 1, +0.5 %
-# with 0.5), and a ReLU6 whose raw time was 0.0851-0.0872 ms in every fast pass of 32 builds
-# read 0.082-0.090 ms once carried as a ratio. Every kept pass of 32 pairs of builds 10-16 min
+# whole B build of mbv2-cifar whose reference read 3.6 % above A's read its ops 2.1 % slower
+# (median B/A of the raw samples; carried with 1 -1.0 %, with 0.5 +0.5 %), and a ReLU6 whose
+# raw time was 0.0851-0.0872 ms in every fast pass of 32 builds read 0.082-0.090 ms once
+# carried as a ratio. Every kept pass of 32 pairs of builds 10-16 min
 # apart (24 mbv2-cifar, 8 mbv2-mini, 2026-12-04/05) derived again on the very same samples
 # (scripts/reestimate_passes.py, rows by the lower half of their passes): the median |B/A - 1|
 # of a pair is lower with 0.5 than with 1 in 31 of the 32 pairs (mean 0.42 against 0.62 % on
