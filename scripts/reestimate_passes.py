@@ -173,7 +173,10 @@ def main(argv=None) -> int:
     ap.add_argument("dirs", nargs="+", metavar="PATH",
                     help="bench_protocol.py --out-dir directories (with --rewrite: tables)")
     ap.add_argument("--estimators", default=ESTIMATORS,
-                    help="name={protocol overrides as JSON};... (default: %(default)s)")
+                    help="name={protocol overrides as JSON};... ; beside the protocol settings an "
+                         "estimator may give \"pass_rule\": \"lower-half geometric mean\" to combine "
+                         "the passes of tables written before their metadata named a rule by the "
+                         "lower half (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--rewrite", metavar="OUT",
                     help="write the tables given with latency_ms derived again under the one "

@@ -296,6 +296,23 @@ def test_a_fixed_elasticity_carries_every_op_as_the_reference_moves():
         pytest.approx(3.0))
 
 
+def test_the_default_carries_op_samples_half_way_along_the_reference():
+    e = protocol.DEFAULTS["elasticity"]
+    assert e == protocol.OP_ELASTICITY == 0.5
+    refs = [1.55, 1.6, 1.65] * 6  # the reference a median 1.6 / 1.5 above the level, inside +-10 %
+    half = [0.8 * (x / 1.5) ** 0.5 for x in refs]  # an op that follows it half-way: exact
+    assert refstats.estimate(half, refs, 1.5, fixed_elasticity=e)["latency_ms"] == (
+        pytest.approx(0.8))
+    # an op that does not follow it at all, and one that follows one for one, are carried
+    # wrong by the same (1.6/1.5)**0.5 either way: the window bounds it to (1.1)**0.5
+    flat = refstats.estimate([0.8] * len(refs), refs, 1.5, fixed_elasticity=e)["latency_ms"]
+    full = refstats.estimate([0.8 * x / 1.5 for x in refs], refs, 1.5,
+                             fixed_elasticity=e)["latency_ms"]
+    assert flat == pytest.approx(0.8 * (1.5 / 1.6) ** 0.5)
+    assert full == pytest.approx(0.8 * (1.6 / 1.5) ** 0.5)
+    assert protocol.QUICK["elasticity"] == 1.0  # --quick keeps ratios (a quick build may sit far)
+
+
 @pytest.mark.parametrize("bad", [{"elasticity": 5.0}, {"elasticity": "one"}, {"ref_gap_ms": -1},
                                  {"max_span_s": 0}])
 def test_bad_quick_settings_are_refused(bad):
