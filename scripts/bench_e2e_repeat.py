@@ -99,6 +99,9 @@ def estimators():
     def ratio_near(y, x, lv, common):
         return rs.estimate(y, x, lv, fixed_elasticity=1.0)["latency_ms"]
 
+    def half_near(y, x, lv, common):
+        return rs.estimate(y, x, lv, fixed_elasticity=0.5)["latency_ms"]
+
     def narrow(y, x, lv, common):
         return rs.estimate(y, x, lv, window=0.05, min_near=8)["latency_ms"]
 
@@ -117,6 +120,7 @@ def estimators():
         return statistics.median(rs.adjusted(y, x, lv, rs.elasticity(y, x)))
 
     return {"±10 %, fitted e (until 12-03)": current, "±10 %, e = 1 (networks now)": ratio_near,
+            "±10 %, e = 0.5 (ops since v15)": half_near,
             "±5 % window": narrow, "ratio over all samples": ratio_all,
             "ratio in the session's state": ratio_common,
             "every sample, fitted e": all_fitted,
