@@ -69,7 +69,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     total = {name: [0, 0, 0] for name in rules}  # misses, ops, pairs without a miss
-    for name, pa, pb in found:
+    for pair, pa, pb in found:
         a, b = _passes(pa), _passes(pb)
         figs = []
         for name, rule in rules.items():
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
             total[name][1] += n
             total[name][2] += k == 0
             figs.append(f"{name} {k} (max {100 * worst:.1f} %)")
-        print(f"{name} ({n} ops), outside ±5 %: "
+        print(f"{pair} ({n} ops), outside ±5 %: "
               + "; ".join(figs))
     print(f"\nover {len(found)} pairs: op pairs outside ±5 % (pairs with none)")
     for name, (k, n, clean) in total.items():
