@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-measure", action="store_true", help="use the tables as they are")
     ap.add_argument("--measure-only", action="store_true", help="measure the tables, fit nothing")
     ap.add_argument("--target", default="latency_ms", help="table column to learn and evaluate")
-    ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
+    ap.add_argument("--models", default="rf,gbr,linear,linear+gbr,linear+gbr-sq")
     ap.add_argument("--cv", type=int, default=5)
     ap.add_argument("--out-dir", default=None, help="write predictor, report JSON, parity PNG")
     args = ap.parse_args(argv)

@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", default="/tmp/pred", help="where the measured tables are")
     ap.add_argument("--out", default=None, help="predictor file to write (default: DIR/bench.predictor)")
-    ap.add_argument("--models", default="rf,gbr,linear,linear+gbr")
+    ap.add_argument("--models", default="rf,gbr,linear,linear+gbr,linear+gbr-sq")
     ap.add_argument("--parts", default="nnabla,threads",
                     help="nnabla: fit on train-*.parquet, judge on the held-out, real and second-device "
                          "tables; threads: one runtime's transfer from 1 to 2 threads (--threads-runtime); "

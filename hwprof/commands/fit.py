@@ -29,8 +29,10 @@ def add_arguments(p):
     p.add_argument("--out", required=True, metavar="FILE", help="predictor file to write")
     p.add_argument("--kinds", metavar="K1,K2", help="op kinds to fit (default: every kind in "
                    "the table; each needs enough rows)")
-    p.add_argument("--models", metavar="M1,M2", default="rf,gbr,linear,linear+gbr",
-                   help="candidate models compared per kind (default: rf,gbr,linear,linear+gbr)")
+    p.add_argument("--models", metavar="M1,M2", default="rf,gbr,linear,linear+gbr,linear+gbr-sq",
+                   help="candidate models compared per kind (default: rf,gbr,linear,linear+gbr,"
+                        "linear+gbr-sq: the last two are ridge plus boosted trees on its "
+                        "residuals, with the Huber and with the squared loss)")
     p.add_argument("--cv", type=int, default=5, metavar="K", help="cross-validation folds (5)")
     p.add_argument("--scoring", default="mape", choices=("mape", "rmspe"),
                    help="what the cross-validation minimises to pick a model (default: mape)")

@@ -66,3 +66,13 @@ def test_unfitted_predict_raises():
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError):
         KindRegressor().predict(np.ones((2, 3)))
+
+
+def test_the_squared_loss_candidate_is_the_deeper_l2_boosting_and_the_cli_offers_every_candidate():
+    from hwprof.cli import build_parser
+    from hwprof.latency.predictors.regressors import make_candidate
+    sq, huber = make_candidate("linear+gbr-sq"), make_candidate("linear+gbr")
+    assert sq.get_params()["loss"] == "squared_error" and huber.get_params()["loss"] == "huber"
+    assert sq.get_params()["max_depth"] > huber.get_params()["max_depth"]
+    args = build_parser().parse_args(["fit", "--table", "t.parquet", "--out", "p.predictor"])
+    assert tuple(args.models.split(",")) == CANDIDATES
