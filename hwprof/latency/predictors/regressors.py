@@ -17,7 +17,7 @@ Candidate models:
             model: the power law carries the trend (and extrapolates), the trees
             correct it, and the Huber loss keeps a few timings disturbed by other
             processes from pulling the fit
-``linear+gbr-sq``  the same with deeper trees (depth 5, 1,500 rounds at rate 0.02) and the
+``linear+gbr-sq``  the same with deeper trees (depth 5, 600 rounds at rate 0.05) and the
             squared loss: where the labels are clean (the measurement protocol since
             2026-12-05) the Huber loss mostly discounts real structure, not disturbed
             timings. On the issue-17 nnabla tables (2026-12-05, labels of agent v15) its
@@ -98,7 +98,7 @@ def make_candidate(name: str, random_state: int = 0):
     if name == "linear+gbr":
         return LinearResidualBoosting(random_state=random_state)
     if name == "linear+gbr-sq":
-        return LinearResidualBoosting(n_estimators=1500, learning_rate=0.02, max_depth=5,
+        return LinearResidualBoosting(n_estimators=600, learning_rate=0.05, max_depth=5,
                                       loss="squared_error", random_state=random_state)
     raise UserError(f"unknown model {name!r}; expected one of: {', '.join(CANDIDATES)}")
 
