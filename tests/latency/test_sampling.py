@@ -78,3 +78,13 @@ def test_mbconv_blocks_are_drawn_at_bottleneck_widths():
             if s.kind == kind and s.input[1] != 3 and s.input[2] in (7, 14, 28))
 
     assert geo_width("mbconv") < 0.6 * geo_width("conv2d")
+
+
+def test_some_widths_are_exact_powers_of_two_as_in_resnets():
+    from hwprof.latency.sampling import POW2_SHARE
+    specs = sample_specs(400, ["conv2d"], 3)
+    wide = [s["out_channels"] for s in specs if s["out_channels"] >= 64]
+    pow2 = [c for c in wide if c & (c - 1) == 0]
+    # snapped ones, plus the few a rounded draw hits anyway
+    assert len(pow2) >= 0.5 * POW2_SHARE * len(wide)
+    assert {128, 256, 512} <= set(pow2)

@@ -74,3 +74,28 @@ def test_conv_alignment_counts_the_powers_of_two_in_each_groups_channels():
     assert (f["in_align"], f["out_align"]) == (0.0, 5.0)   # capped at 32
     f = spec_features(conv(64, 96, groups=4))               # per group: 16 in, 24 out
     assert (f["in_align"], f["out_align"]) == (4.0, 3.0)
+
+
+def test_aliasing_counts_the_powers_of_two_beyond_64_in_convs_depthwise_and_blocks():
+    def conv(c_in, c_out):
+        return parse_spec({"kind": "conv2d", "input": [1, c_in, 8, 8], "out_channels": c_out,
+                           "kernel": 1, "stride": 1, "padding": 0})
+    f = spec_features(conv(128, 512))
+    assert (f["in_aliasing"], f["out_aliasing"]) == (1.0, 3.0)   # 128 = 2**7, 512 = 2**9
+    f = spec_features(conv(136, 528))                             # 8 * 17, 16 * 33
+    assert (f["in_aliasing"], f["out_aliasing"]) == (0.0, 0.0)
+    assert f["out_align"] == 4.0                                  # the capped count is kept
+    dw = parse_spec({"kind": "dwconv2d", "input": [1, 1024, 7, 7], "kernel": 3, "stride": 1,
+                     "padding": 1})
+    assert spec_features(dw)["aliasing"] == 4.0
+    mb = parse_spec({"kind": "mbconv", "input": [1, 64, 8, 8], "out_channels": 96, "expand": 4,
+                     "kernel": 3, "stride": 1})
+    f = spec_features(mb)
+    assert (f["in_aliasing"], f["mid_aliasing"], f["out_aliasing"]) == (0.0, 2.0, 0.0)
+
+
+def test_a_predictor_fitted_before_the_aliasing_features_reads_its_own_columns():
+    specs = sample_specs(4, ["conv2d"], 1)
+    names = [n for n in spec_features(specs[0]) if "aliasing" not in n]
+    x, got = feature_matrix(specs, names)
+    assert got == names and x.shape == (4, len(names))
