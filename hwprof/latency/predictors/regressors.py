@@ -21,9 +21,10 @@ Candidate models:
             squared loss: where the labels are clean (the measurement protocol since
             2026-12-05) the Huber loss mostly discounts real structure, not disturbed
             timings. On the issue-17 nnabla tables (2026-12-05, labels of agent v15) its
-            5-fold CV MAPE was 3.58 against 3.82 % on MBConv blocks (within +-10 %: 95.3
-            against 93.5 % of 971 rows), 2.37 against 2.54 % on conv2d, 1.88 against
-            1.92 % on depthwise convs
+            5-fold CV MAPE was 3.7 against 4.0 % on MBConv blocks (within +-10 %: 94.1
+            against 93.0 % of 971 rows), 2.4 against 2.5 % on conv2d, 1.8 against 1.9 %
+            on depthwise convs, and held-out configs within +-10 % rose from 95.9 to
+            97.4 % (README, issue 17)
 
 Each is scored by K-fold cross-validation of the predicted latency (``scoring``:
 mean absolute percentage error by default, which unlike RMSPE is not ruled by
