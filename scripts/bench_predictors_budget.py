@@ -142,9 +142,25 @@ def _intervals(pred, frame) -> float:
     return float(np.mean((t >= lo) & (t <= hi)))
 
 
+def _untrained_sum(pred, specs, predicted, lut) -> str:
+    """Predicted over measured for the network's layers that are not training rows (a layer
+    the predictor was fitted on is predicted in-sample), and how many those are."""
+    trained = set(pred.meta.get("training_signatures") or [])
+    keep = [i for i, s in enumerate(specs) if s.signature not in trained]
+    if len(keep) == len(specs):
+        return ""
+    if not keep:
+        return f"  (all {len(specs)} layers are training rows)"
+    ratio = sum(predicted[i] for i in keep) / sum(lut[specs[i].signature] for i in keep)
+    n = len(specs) - len(keep)
+    rows = "1 is a training row" if n == 1 else f"{n} are training rows"
+    return f"  ({rows}; the other {len(keep)}: {100 * (ratio - 1):+.1f} %)"
+
+
 def _network_sums(pred, real_df):
     """Per real network: measured vs predicted sum of its listed layers, and whether the
-    measured sum lies in the sum's interval (RHO), the quadrature one and the sum of bounds."""
+    measured sum lies in the sum's interval (RHO), the quadrature one and the sum of bounds;
+    where some layers are training rows, also the sum over the others."""
     import numpy as np
 
     from hwprof.latency.predictors.intervals import sum_interval
@@ -162,13 +178,13 @@ def _network_sums(pred, real_df):
         _, ql, qh = sum_interval(p, lo, hi, rho=0.0)
         _, bl, bh = sum_interval(p, lo, hi, rho=1.0)
         rows.append((name, len(specs), true, total, low, high, low <= true <= high,
-                     ql <= true <= qh, bl <= true <= bh))
+                     ql <= true <= qh, bl <= true <= bh, _untrained_sum(pred, specs, p, lut)))
     print("\n== real networks: sum of their listed layers (conv2d / dwconv2d / mbconv), measured "
           "vs predicted with the 90 % interval of the sum")
-    for name, n, true, total, low, high, inside, _, _ in rows:
+    for name, n, true, total, low, high, inside, _, _, untrained in rows:
         print(f"{name:<20}{n:>4} layers  measured {true:8.2f} ms  predicted {total:8.2f} ms "
               f"({100 * (total / true - 1):+5.1f} %)  interval {low:8.2f}-{high:8.2f}"
-              f"{'' if inside else '  (outside)'}")
+              f"{'' if inside else '  (outside)'}{untrained}")
     if rows:
         cov = [np.mean([r[i] for r in rows]) for i in (6, 7, 8)]
         print(f"networks inside the interval: rho=0.1 {100 * cov[0]:.0f} %, quadrature (rho=0) "
