@@ -18,13 +18,16 @@ how far the machine moved while it ran (the reference's p95/p5).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# sibling scripts (this folder is on sys.path when a script is run, as bench_protocol.py does)
+from bench_foundation import cv, pct
+from reestimate_passes import parse_estimators
 
 from hwprof.latency.backends.agent.protocol import QUICK
 from hwprof.latency.backends.agent.refstats import adjusted
@@ -37,26 +40,6 @@ VARIANTS = ('quick={};no-warmup={"warmup_s": 0.0};'
             'samples-16-32={"min_samples": 16, "max_samples": 32, "time_cap_s": 0.2};'
             'samples-24-32={"min_samples": 24, "max_samples": 32, "time_cap_s": 0.2};'
             'instances-2={"instances": 2};primed={"prime_ms": 0.3};elasticity-0.5={"elasticity": 0.5}')
-
-
-def parse_variants(text: str) -> dict[str, dict]:
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        name, _, js = part.partition("=")
-        over = json.loads(js)
-        if not isinstance(over, dict):
-            raise ValueError(f"variant {name!r}: give a JSON object, got {js!r}")
-        out[name.strip()] = over
-    return out
-
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
-def cv(xs):
-    return statistics.stdev(xs) / statistics.mean(xs)
 
 
 def within_se(samples, refs, level, e) -> float:
@@ -110,8 +93,8 @@ def main(argv=None) -> int:
                     "folder)")
     args = ap.parse_args(argv)
     try:
-        variants = parse_variants(args.variants)
-    except (ValueError, json.JSONDecodeError) as e:
+        variants = parse_estimators(args.variants, what="variant")
+    except ValueError as e:
         sys.exit(f"--variants: {e}")
     if args.rounds < 2:
         sys.exit("--rounds: at least 2 builds per variant are needed for a CV")

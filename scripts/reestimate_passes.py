@@ -40,20 +40,21 @@ ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};e1={"elastic
 TOL = 0.05
 
 
-def parse_estimators(text: str) -> dict[str, dict]:
-    """``name={json};name={json}`` -> {name: overrides}."""
+def parse_estimators(text: str, what: str = "estimator") -> dict[str, dict]:
+    """``name={json};name={json}`` -> {name: overrides}; ``what`` names an item in errors
+    (``bench_quick_variants.py`` parses its variants with it too)."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, _, js = part.partition("=")
         try:
             over = json.loads(js)
         except json.JSONDecodeError as e:
-            raise ValueError(f"estimator {name!r}: {js!r} is not JSON ({e.msg})") from None
+            raise ValueError(f"{what} {name!r}: {js!r} is not JSON ({e.msg})") from None
         if not isinstance(over, dict):
-            raise ValueError(f"estimator {name!r}: give a JSON object, got {js!r}")
+            raise ValueError(f"{what} {name!r}: give a JSON object, got {js!r}")
         out[name.strip()] = over
     if not out:
-        raise ValueError("--estimators names no estimator")
+        raise ValueError(f"--{what}s names no {what}")
     return out
 
 
