@@ -117,7 +117,8 @@ def test_session_measures_a_real_group_and_reports_failures():
                                                for s in (good, other))
         assert {m["phase"] for m in seen} == {"warmup", "rounds"}
         # the agent carries on after a failure; ops marked untimed are built in their place
-        # (a warm-up progress line each) but give no result and take no reference sample
+        # (a warm-up progress line each) and give no result; by default (sample_context) the
+        # one that built is sampled in the rounds as a spacer, each sample beside the reference
         seen.clear()
         again = sess.measure_group("g2", [(s.signature, s.plan()) for s in (other, good, bad)],
                                    untimed={other.signature, bad.signature},
@@ -126,10 +127,27 @@ def test_session_measures_a_real_group_and_reports_failures():
         assert again["results"][0]["status"] == "ok"
         assert [m["op"] for m in seen if m["phase"] == "warmup"] == \
             [other.signature, good.signature, bad.signature]
-        assert len(again["timeline"]) == 1 + len(again["results"][0]["samples_ms"])
+        assert len(again["timeline"]) > 1 + len(again["results"][0]["samples_ms"])
     finally:
         sess.close()
     assert sess.t.proc.poll() == 0
+
+
+def test_without_sample_context_untimed_ops_are_only_built():
+    sess = AgentSession(PipeTransport([sys.executable, str(local_agent_path())]), "cpu")
+    hello = sess.start({"seed": 0, "protocol": {**FAST, "sample_context": False},
+                        "runtime": "nnabla", "device": "cpu"})
+    try:
+        assert hello["protocol"]["sample_context"] is False
+        good = parse_spec({"kind": "relu6", "input": [1, 16, 16, 16]})
+        other = parse_spec({"kind": "bn", "input": [1, 16, 16, 16]})
+        ans = sess.measure_group("g", [(s.signature, s.plan()) for s in (other, good)],
+                                 untimed={other.signature})
+        assert [r["id"] for r in ans["results"]] == [good.signature]
+        # no spacer: one reference sample before the first op sample and one after each
+        assert len(ans["timeline"]) == 1 + len(ans["results"][0]["samples_ms"])
+    finally:
+        sess.close()
 
 
 def _old_python():

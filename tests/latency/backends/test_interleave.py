@@ -482,3 +482,70 @@ def test_choosing_near_samples_by_their_neighbours_removes_the_bias_of_own_refer
     # so their ratios lean high; judged by their neighbours they stay out
     assert own > 0.5 * 1.015
     assert abs(by_neighbours / 0.5 - 1) < 0.01
+
+
+class Evicting:
+    """A fake machine where an op runs ``cold`` times slower when another op (not the
+    reference) ran since its last call: its data was evicted."""
+
+    def __init__(self, cold=1.2):
+        self.now, self.cold, self.last = 0.0, cold, None
+
+    def __call__(self):
+        return self.now
+
+    def op(self, name, base, ref=False):
+        def run():
+            slow = not ref and self.last not in (None, name)
+            self.now += base * (self.cold if slow else 1.0)
+            if not ref:
+                self.last = name
+        return run
+
+
+def _cached_group(c, timed, spacers, cfg):
+    ref = interleave.Timer(c.op("ref", 0.3e-3, ref=True), c, lambda: None)
+    ref.warm_up(cfg)
+
+    def recs(names):
+        out = []
+        for name in names:
+            rec = interleave.OpRecord(name, interleave.Timer(c.op(name, 1e-3), c, lambda: None))
+            rec.timer.warm_up(cfg)
+            out.append(rec)
+        return out
+    records, extra = recs(timed), recs(spacers)
+    timeline = interleave.run_group(records, ref, cfg, c, level_ms=0.3, spacers=extra)
+    return records, extra, timeline
+
+
+def test_spacers_are_sampled_in_the_rounds_and_the_rounds_end_with_the_timed_ops():
+    cfg = protocol.settings({"min_samples": 12, "min_span_s": 0.5, "max_samples": 200})
+    records, extra, timeline = _cached_group(Evicting(), ["x"], ["a", "b", "c"], cfg)
+    assert records[0].stop_reason == "converged"
+    assert all(len(s.samples_ms) > 0 for s in extra)
+    # every sample, the spacers' too, sits beside the reference; the spacers stop with the
+    # round in which the timed op was done (a round here lasts ~5 ms of fake time)
+    assert len(timeline) == 1 + sum(len(r.samples_ms) for r in records + extra)
+    assert max(r.at_s[-1] for r in extra) <= records[0].at_s[-1] + 0.01
+    assert all(len(s.samples_ms) <= len(records[0].samples_ms) for s in extra)
+
+
+def test_an_extra_pass_with_spacers_reads_an_op_as_its_sweep_did():
+    cfg = protocol.settings({"min_samples": 12, "min_span_s": 0.5, "max_samples": 200})
+    group = ["x", "a", "b", "c"]
+    sweep, _, _ = _cached_group(Evicting(), group, [], cfg)
+    alone, _, _ = _cached_group(Evicting(), ["x"], [], cfg)
+    spaced, _, _ = _cached_group(Evicting(), ["x"], group[1:], cfg)
+    at = {name: _at_level(recs[0], 0.3) for name, recs in
+          (("sweep", sweep), ("alone", alone), ("spaced", spaced))}
+    assert at["sweep"] == pytest.approx(1.2, rel=0.02)   # evicted by its neighbours
+    assert at["alone"] == pytest.approx(1.0, rel=0.02)   # beside the reference only: warm
+    assert at["spaced"] == pytest.approx(at["sweep"], rel=0.02)
+
+
+def test_sample_context_is_a_protocol_setting_on_by_default():
+    assert protocol.settings()["sample_context"] is True
+    assert protocol.settings({"sample_context": False})["sample_context"] is False
+    with pytest.raises(ValueError, match="sample_context"):
+        protocol.settings({"sample_context": 1})

@@ -23,6 +23,12 @@ round in which every op sits out times the reference alone, so the timeline
 goes on. With ``ref_gap_ms`` > 0 (the quick protocol) the reference is timed
 after that much op sampling instead of after every op sample (:class:`Pairing`).
 
+``spacers`` are ops sampled in the rounds like the others, by the same pacing and
+stopping rule, whose samples are thrown away: the rounds end once every timed op is
+done. An extra pass times a few unsettled ops of a sweep's group; with the rest of the
+group as spacers each of them is sampled between the same kind of neighbours as in
+the sweep (protocol setting ``sample_context``).
+
 Standard library only; the clock and the synchronisation hook are parameters
 so the schedule can be tested with a fake clock that switches speed states.
 """
@@ -189,19 +195,23 @@ class Pairing:
             self.reference()
 
 
-def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
+def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None, spacers=()):
     """Sample ``records`` (warmed up) in rounds paired with ``ref`` (a warmed :class:`Timer`).
 
     ``level_ms`` is the table's reference level, or None (a new table): the
     reference's fastest common state so far (refstats.level_of) stands in for the stopping rule.
+    ``spacers`` (warmed up too) take their turns in the rounds until every record is done
+    (see the module doc); what they collect is not a result.
     Returns the reference timeline: (seconds since the start, ms) per sample.
     """
     rng = random.Random("hwprof-rounds:%s" % seed)
     pairing = Pairing(ref, clock, cfg.get("ref_gap_ms", 0.0))
     active = [r for r in records if r.error is None]
+    idle = [r for r in spacers if r.error is None]
     rounds = 0
     while active:
-        order = [rec for rec in active if due(rec, cfg, clock() - pairing.t0)]
+        now = clock() - pairing.t0
+        order = [rec for rec in active + idle if due(rec, cfg, now)]
         rng.shuffle(order)
         if not order:  # every op is ahead of its pace: the reference alone marks the time
             pairing.reference()
@@ -216,6 +226,7 @@ def run_group(records, ref, cfg, clock, level_ms=None, seed=0, progress=None):
         rounds += 1
         level = level_ms or refstats.level_of([v for _, v in pairing.timeline])
         active = [rec for rec in active if rec.error is None and not rec.done(cfg, level)]
+        idle = [rec for rec in idle if rec.error is None and not rec.done(cfg, level)]
         if progress is not None:
             progress(rounds, len(active))
     return pairing.timeline

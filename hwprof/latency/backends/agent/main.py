@@ -4,8 +4,9 @@
     stdout {"type": "hello", "ok": true, "fingerprint": {...}, "environment": {...}, ...}
     stdin  {"type": "measure_group", "id": "g1", "ops": [{"id": "...", "plan": {...}}, ...],
             "level_ms": <the table's reference level, or null>, "seed": 0}
-           (an op with "timed": false is built and warmed up in its place, not timed, and
-            has no result: an extra pass built like a sweep)
+           (an op with "timed": false is built and warmed up in its place and has no
+            result: an extra pass built like a sweep; with protocol setting sample_context
+            it is sampled in the rounds too, as a spacer)
     stdout {"type": "progress", "id": "g1", "phase": "warmup" | "rounds", ...}   (many)
     stdout {"type": "group_result", "id": "g1", "timeline": [[s, ref_ms], ...],
             "results": [{"type": "result", "id": "...", "status": "ok", "samples_ms": [...],
@@ -105,7 +106,9 @@ class Session:
         gid = msg.get("id")
         before = device_info.state()
         t_wall = time.time()
-        records, context = [], []  # context: built and warmed up in place, never timed
+        # context: built and warmed up in place, never a result; sampled as spacers in the
+        # rounds with protocol setting sample_context (interleave.run_group)
+        records, context = [], []
         for op in msg["ops"]:
             (records if op.get("timed", True) else context).append(self._prepare(op))
             send({"type": "progress", "id": gid, "phase": "warmup", "op": op.get("id")})
@@ -115,7 +118,8 @@ class Session:
                   "active": active})
         timeline = interleave.run_group(records, self.ref, self.cfg, self.clock,
                                         level_ms=msg.get("level_ms"), seed=msg.get("seed", 0),
-                                        progress=progress)
+                                        progress=progress,
+                                        spacers=context if self.cfg["sample_context"] else ())
         del context  # its buffers stayed where they were while the group was sampled
         after = device_info.state()
         state = {"started_at": t_wall, "governor": before["governor"],

@@ -42,6 +42,15 @@ OP_ELASTICITY = 0.5
 # the host asks for the reference a table's plan names (reference.protocol_for).
 REFERENCE = "basket"
 
+# An extra pass times the few ops of a sweep whose passes disagreed, in a process that builds
+# the whole sweep's group (agent 13): with the rest of the group only built, each timed op was
+# sampled beside the reference alone, with its own and the reference's data warm, and read
+# apart from its sweeps (a k7 MBConv at 1x32x16x16: extra passes 3-5 % below its sweeps in one
+# build, an e6 one 4-10 % above in two; 75 extra passes of 2026-12-04/05, median +1.3 %).
+# Since agent 16 the group's other ops are sampled too, in the same rounds and by the same
+# rules, and their samples thrown away, so an extra pass is a sweep that reports a few ops.
+SAMPLE_CONTEXT = True
+
 # Defaults of the protocol; every build records the settings it used.
 DEFAULTS = {
     "settle_s": 0.3,         # the device runs the reference op this long before the first group
@@ -72,6 +81,8 @@ DEFAULTS = {
     "placement_jitter": 0,   # bytes: a block of random size up to this is taken from the C heap
                              # around each timed op block, so its per-call buffers land elsewhere
                              # each time (placement.py); 0: none
+    "sample_context": SAMPLE_CONTEXT,  # an extra pass's context ops (built, never a result) are
+                             # sampled in the rounds as spacers (interleave.run_group)
 }
 
 # A space's table is measured in this many passes, each in a fresh agent process, and a row
@@ -171,6 +182,9 @@ def settings(overrides=None):
     if not (isinstance(s["prime_ms"], (int, float)) and s["prime_ms"] >= 0):
         raise ValueError("protocol setting prime_ms must be a number >= 0, got %r"
                          % (s["prime_ms"],))
+    if not isinstance(s["sample_context"], bool):
+        raise ValueError("protocol setting sample_context must be true or false, got %r"
+                         % (s["sample_context"],))
     j = s["placement_jitter"]
     if not (isinstance(j, int) and not isinstance(j, bool) and j >= 0):
         raise ValueError("protocol setting placement_jitter must be a whole number of bytes >= 0, "
