@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -48,6 +49,22 @@ class PipeTransport(Transport):
 
     def stderr_tail(self) -> str:
         return "".join(self._err)
+
+    def exit_cause(self) -> str:
+        try:
+            code = self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return ""
+        if code >= 0:
+            return ""
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            return (f"killed by {name}; if no one sent it, the system ran out of memory "
+                    f"(the kernel's OOM killer: see dmesg)")
+        return f"killed by {name}"
 
     def close(self, wait: float = 5.0) -> None:
         try:

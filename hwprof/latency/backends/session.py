@@ -47,6 +47,10 @@ class Transport:
     def stderr_tail(self) -> str:
         return ""
 
+    def exit_cause(self) -> str:
+        """How the agent process ended, when that says more than its stderr (a signal), or ''."""
+        return ""
+
     def close(self, wait: float = 5.0) -> None:
         """Let the agent exit, killing it when it does not within ``wait``."""
         raise NotImplementedError
@@ -105,7 +109,7 @@ class AgentSession:
                 raise AgentHung(f"{self.label}: no answer from the agent within {timeout:.0f} s; "
                                 f"it was stopped") from None
             if line is None:
-                cause = last_error_line(self.t.stderr_tail())
+                cause = last_error_line(self.t.stderr_tail()) or self.t.exit_cause()
                 raise AgentLost(f"{self.label}: the agent stopped unexpectedly"
                                 + (f": {cause}" if cause else ""))
             if line.startswith("{"):

@@ -12,7 +12,7 @@ from hwprof.latency.backends.agent import reference_ops
 from hwprof.latency.backends.agent.runtime_nnabla import Runtime
 from hwprof.latency.backends.bundle import agent_bytes, agent_hash, local_agent_path
 from hwprof.latency.backends.local import PipeTransport
-from hwprof.latency.backends.session import AgentSession
+from hwprof.latency.backends.session import AgentLost, AgentSession
 from hwprof.latency.specs import parse_spec
 
 FAST = {"time_cap_s": 0.1, "min_samples": 3, "warmup_s": 0.005, "min_span_s": 0.0}
@@ -173,3 +173,11 @@ def test_agent_source_is_python38_compatible(tmp_path):
             "for n in sys.argv[2:]: compile(z.read(n), n, 'exec')\n")
     p = subprocess.run([py38, "-c", code, str(pyz), *names], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_an_agent_killed_by_sigkill_is_reported_as_such():
+    # what the kernel's OOM killer does to an agent that built too much at once
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    sess = AgentSession(PipeTransport([sys.executable, "-c", code]), "cpu", start_timeout=30)
+    with pytest.raises(AgentLost, match="killed by SIGKILL.*out of memory"):
+        sess.start({"seed": 0, "protocol": FAST, "runtime": "nnabla", "device": "cpu"})
