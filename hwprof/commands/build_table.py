@@ -99,7 +99,8 @@ def _add_output_arguments(p):
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     p.add_argument("--group-ops", type=int, default=None, metavar="N",
                    help="ops measured together, interleaved, in one group (at most; default: "
-                        "100, and about 1 GiB of tensors); rows reach the table group by group")
+                        "100, and about 1 GiB of tensors and convolution workspace); rows reach "
+                        "the table group by group")
     p.add_argument("--reference-from", metavar="TABLE",
                    help="a new table adopts this table's reference level, so the two tables' "
                         "latencies are comparable row by row (default: the centre of the "
