@@ -244,6 +244,7 @@ def _budget_rounds(args, backends, out, options):
     from pathlib import Path
 
     from hwprof.latency.build import BuildReport, build_table
+    from hwprof.latency.machine import merge_movements
     from hwprof.latency.predictors.adaptive import BudgetRounds, run_budget_rounds
     from hwprof.latency.sampling import parse_kinds
     from hwprof.latency.table import read_table
@@ -252,6 +253,7 @@ def _budget_rounds(args, backends, out, options):
     rounds = BudgetRounds(args.sample, kinds, args.seed, batch=args.group_ops or 100)
     total = BuildReport(out=str(out), requested=0, skipped=0, passes=args.passes)
     t0 = time.monotonic()
+    moved = []  # each round's machine movement
 
     def measured():
         if not Path(out).exists():
@@ -266,8 +268,9 @@ def _budget_rounds(args, backends, out, options):
         for k in ("requested", "skipped", "measured", "errors", "reconnects", "sampled_s",
                   "groups", "not_started"):
             setattr(total, k, getattr(total, k) + getattr(r, k))
+        moved.append(r.machine)
         total.reference_level_ms, total.machine, total.devices = (
-            r.reference_level_ms, r.machine, r.devices)
+            r.reference_level_ms, merge_movements(moved), r.devices)
 
     log = None if args.quiet else (lambda m: print(f"hwprof: {m}", file=sys.stderr))
     run_budget_rounds(rounds, measure, measured, options["deadline"], log=log)

@@ -211,7 +211,6 @@ def _build_locked(specs, backends, out: Path, opts: BuildOptions) -> BuildReport
         report = BuildReport(out=str(out), requested=len(specs), skipped=len(specs) - len(todo),
                              devices=[b.label for b in backends], passes=opts.passes,
                              groups=len(groups))
-        timelines_before = len(table.meta.get("timelines", []))
 
         pass_of: dict[int, int] = {}  # backend -> pass of its last group, over every run
 
@@ -225,7 +224,7 @@ def _build_locked(specs, backends, out: Path, opts: BuildOptions) -> BuildReport
     finally:
         close_all(sessions)
     report.wall_s = time.monotonic() - t0
-    _describe_machine(report, table, hellos, timelines_before)
+    _describe_machine(report, table, hellos, rec)
     return report
 
 
@@ -266,12 +265,14 @@ def _recorder(out, table, prior, hellos, opts: BuildOptions) -> Recorder:
     return rec
 
 
-def _describe_machine(report: BuildReport, table: LatencyTable, hellos, before: int) -> None:
+def _describe_machine(report: BuildReport, table: LatencyTable, hellos, rec: Recorder) -> None:
     from hwprof.latency.machine import combined_movement
     levels = [table.meta.get("reference", {}).get("levels", {}).get(device_key(h), {})
               for h in hellos]
     report.reference_level_ms = levels[0].get("level_ms") if levels else None
-    report.machine = combined_movement(table.meta.get("timelines", [])[before:])
+    # this build's groups, however many the table kept: slicing the kept list by its length
+    # before the build gave nothing once it was full (a 60-group build reported no movement)
+    report.machine = combined_movement(rec.timelines)
 
 
 class _Tally:

@@ -53,11 +53,25 @@ def combined_movement(timelines: Sequence[dict[str, Any]]) -> dict[str, Any] | N
             "first": timelines[0].get("started_at"), "last": timelines[-1].get("started_at")}
 
 
+def merge_movements(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Several builds' :func:`combined_movement` as one (the rounds of an adaptive build)."""
+    ms = [m for m in parts if m]
+    if not ms:
+        return None
+    p5, p95 = min(m["p5_ms"] for m in ms), max(m["p95_ms"] for m in ms)
+    return {"groups": sum(m["groups"] for m in ms), "min_ms": min(m["min_ms"] for m in ms),
+            "p5_ms": p5, "p50_ms": quantile([m["p50_ms"] for m in ms], 0.5), "p95_ms": p95,
+            "max_ms": max(m["max_ms"] for m in ms), "spread": p95 / p5 if p5 > 0 else None,
+            "first": ms[0].get("first"), "last": ms[-1].get("last")}
+
+
 def record_timeline(meta: dict[str, Any], key: str, started_at: float,
-                    timeline: Sequence[Sequence[float]], label: str) -> None:
-    """Append one group's reference timeline to the table's record of its builds."""
+                    timeline: Sequence[Sequence[float]], label: str) -> dict[str, Any]:
+    """Append one group's reference timeline to the table's record of its builds (the latest
+    :data:`TIMELINES_KEPT`); returns the entry."""
     pts = timeline_points(timeline)
-    meta.setdefault("timelines", []).append({
-        "key": key, "device": label, "started_at": started_at, "points": pts,
-        "movement": movement([v for _, v in timeline])})
+    entry = {"key": key, "device": label, "started_at": started_at, "points": pts,
+             "movement": movement([v for _, v in timeline])}
+    meta.setdefault("timelines", []).append(entry)
     del meta["timelines"][:-TIMELINES_KEPT]
+    return entry

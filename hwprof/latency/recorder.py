@@ -72,6 +72,8 @@ class Recorder:
         self.pending: dict[tuple, dict] = {}
         self.lock = threading.RLock()
         self.last = 0.0
+        # this build's groups' reference timelines (the table keeps only the latest ones)
+        self.timelines: list[dict] = []
 
     def note_device(self, hello: dict, protocol: dict) -> None:
         with self.lock:
@@ -103,8 +105,8 @@ class Recorder:
                 level = self.adopt_level(hello, reference.level_from_timeline(answer["timeline"]),
                                          "the reference's fastest common state, first group")
             started = min((r.get("started_at") or time.time()) for r in answer["results"])
-            record_timeline(self.table.meta, device_key(hello), started,
-                                      answer["timeline"], label)
+            self.timelines.append(record_timeline(self.table.meta, device_key(hello), started,
+                                                  answer["timeline"], label))
             by_id = {r["id"]: r for r in answer["results"]}
             rows = [result_row(s, by_id[s.signature], hello, label, level, self.protocol)
                     for s in specs]

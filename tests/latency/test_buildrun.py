@@ -251,3 +251,29 @@ def test_an_extra_pass_that_loses_the_agent_in_its_context_is_retried_without_it
     assert df.loc[noisy, "passes"] == 4 and df.loc[other, "passes"] == 3
     assert (df["status"] == "ok").all() and rep.reconnects == 1
     assert fb.built[-1] == fb.groups[-1] == [noisy]
+
+
+def test_a_build_reports_its_own_groups_movement_when_the_table_keeps_fewer(tmp_path,
+                                                                           monkeypatch):
+    from hwprof.latency import machine
+    monkeypatch.setattr(machine, "TIMELINES_KEPT", 3)
+    out = tmp_path / "t.parquet"
+    specs = _specs(9)
+    first = _build(specs[:5], out, FakeBackend(), group_ops=1)
+    assert first.machine["groups"] == 5
+    # the table keeps the latest 3; a later build still sees all of its own groups
+    again = _build(specs, out, FakeBackend(), group_ops=1)
+    assert again.measured == 4 and again.machine is not None and again.machine["groups"] == 4
+    assert len(read_table(out).meta["timelines"]) == 3
+
+
+def test_rounds_movements_merge_into_one():
+    from hwprof.latency.machine import merge_movements
+    a = {"groups": 2, "min_ms": 0.9, "p5_ms": 1.0, "p50_ms": 1.1, "p95_ms": 1.2, "max_ms": 1.3,
+         "spread": 1.2, "first": 1.0, "last": 2.0}
+    b = {"groups": 3, "min_ms": 0.8, "p5_ms": 0.95, "p50_ms": 1.2, "p95_ms": 1.5, "max_ms": 1.6,
+         "spread": 1.5 / 0.95, "first": 3.0, "last": 4.0}
+    m = merge_movements([a, None, b])
+    assert m["groups"] == 5 and m["min_ms"] == 0.8 and m["max_ms"] == 1.6
+    assert m["spread"] == pytest.approx(1.5 / 0.95) and (m["first"], m["last"]) == (1.0, 4.0)
+    assert merge_movements([None]) is None
