@@ -48,7 +48,8 @@ REFERENCE = "basket"
 # apart from its sweeps (60 rows with extra passes in mbv2-cifar / mini builds of 2026-12-05:
 # median +1.7 %; a k7 MBConv e3 at 1x32x16x16 -4.3 % in one build, the e6 +4.7 and +5.4 % in
 # two, a two-level ReLU6 up to +10 %). Side by side, mbv2-cifar (2026-12-05, two instances of
-# each): extras over their own sweeps a median 1.024 so, 0.998 with the group sampled.
+# each): extras over their own sweeps a median 1.024 with the group only built, 0.998 with it
+# sampled.
 # Since agent 16 the group's other ops are sampled too, in the same rounds and by the same
 # rules, and their samples thrown away, so an extra pass is a sweep that reports a few ops.
 SAMPLE_CONTEXT = True
