@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from hwprof.latency.passes import done_passes, pass_order, pass_se
-from hwprof.latency.specs import DTYPE_BYTES, OpSpec
+from hwprof.latency.specs import OpSpec, workspace_bytes
 
 GROUP_OPS = 100
 GROUP_BYTES = 1 << 30  # memory built at once by one group (tensors and convolution workspace)
@@ -72,28 +72,6 @@ def _op_bytes(spec: OpSpec) -> int:
     f = spec.features()
     tensors = int(f.get("bytes_read", 0) or 0) + int(f.get("bytes_written", 0) or 0)
     return tensors + workspace_bytes(spec)
-
-
-def workspace_bytes(spec: OpSpec) -> int:
-    """The unfolded input (im2col) a CPU runtime keeps for each convolution of ``spec``:
-    input channels per group x kernel taps x output pixels.
-
-    nnabla holds it for as long as the op exists, so a group's ops hold theirs all at once:
-    a k7 depthwise conv of 1x384x112x112 took 938 MB where its tensors take 37 MB, and an
-    adaptive dwconv2d build whose groups were cut by tensor bytes alone drove its agent to
-    24 GB and the kernel's OOM killer (2026-12-05).
-    """
-    parts = spec.children()
-    if parts:
-        return sum(workspace_bytes(p) for p in parts)
-    if spec.kind not in ("conv2d", "dwconv2d"):
-        return 0
-    n, c = spec.input[0], spec.input[1]
-    per_tap = c if spec.kind == "dwconv2d" else c // max(1, int(spec.get("groups", 1) or 1))
-    k = spec["kernel"]
-    taps = k * k if isinstance(k, int) else k[0] * k[1]
-    out = spec.output_shape
-    return n * per_tap * taps * out[2] * out[3] * DTYPE_BYTES[spec["dtype"]]
 
 
 def chunk(specs: Sequence[OpSpec], group_ops: int = GROUP_OPS,

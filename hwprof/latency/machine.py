@@ -43,18 +43,14 @@ def movement(values_ms: Sequence[float]) -> dict[str, float] | None:
 def combined_movement(timelines: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """How far the reference moved over several recorded groups (from each group's raw samples:
     the stored 0.5 s medians would hide state flips faster than that)."""
-    ms = [tl["movement"] for tl in timelines if tl.get("movement")]
-    if not ms:
-        return None
-    p5, p95 = min(m["p5_ms"] for m in ms), max(m["p95_ms"] for m in ms)
-    return {"groups": len(ms), "min_ms": min(m["min_ms"] for m in ms), "p5_ms": p5,
-            "p50_ms": quantile([m["p50_ms"] for m in ms], 0.5), "p95_ms": p95,
-            "max_ms": max(m["max_ms"] for m in ms), "spread": p95 / p5 if p5 > 0 else None,
-            "first": timelines[0].get("started_at"), "last": timelines[-1].get("started_at")}
+    return merge_movements([{**tl["movement"], "groups": 1, "first": tl.get("started_at"),
+                             "last": tl.get("started_at")}
+                            for tl in timelines if tl.get("movement")])
 
 
 def merge_movements(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Several builds' :func:`combined_movement` as one (the rounds of an adaptive build)."""
+    """Movements of several groups or builds as one: the widest p5-p95 range, the median of
+    their medians (each a :func:`combined_movement`, e.g. the rounds of an adaptive build)."""
     ms = [m for m in parts if m]
     if not ms:
         return None

@@ -516,6 +516,28 @@ def max_op_bytes() -> int:
     return value
 
 
+def workspace_bytes(spec: OpSpec) -> int:
+    """The unfolded input (im2col) a CPU runtime keeps for each convolution of ``spec``: the
+    whole input's channels x kernel taps x output pixels, grouped or not.
+
+    nnabla holds it for as long as the op exists, so ops built together hold theirs all at
+    once (2026-12-05, RSS of one op built alone): a k7 depthwise conv of 1x384x112x112 took
+    938 MB where its tensors take 37 MB; a 3x3 conv 512 -> 512 at 56x56 86 MB with 1 group
+    and 71 MB with 8 (its tensors 21 / 13 MB): the unfolded input is the same 58 MB. An
+    adaptive dwconv2d build whose groups were cut by tensor bytes alone drove its agent to
+    24 GB and the kernel's OOM killer.
+    """
+    parts = spec.children()
+    if parts:
+        return sum(workspace_bytes(p) for p in parts)
+    if spec.kind not in ("conv2d", "dwconv2d"):
+        return 0
+    kh, kw = _pair("", "", spec["kernel"])
+    n, c = spec.input[0], spec.input[1]
+    out = spec.output_shape
+    return n * c * kh * kw * out[2] * out[3] * DTYPE_BYTES[spec["dtype"]]
+
+
 def _check_sizes(spec: OpSpec) -> None:
     """Refuse a spec whose features overflow int64 or whose tensors exceed the memory limit."""
     try:
