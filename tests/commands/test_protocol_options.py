@@ -85,6 +85,11 @@ def test_build_table_pass_defaults_depend_on_what_is_built():
         assert resolved(*one) == (1, 0)
     assert resolved("--space", "tiny", "--passes", "2", "--extra-passes", "0") == (2, 0)
     assert resolved("--sample", "20", "--passes", "2", "--extra-passes", "3") == (2, 3)
+    # several passes of sampled or real layers are meant to settle rows: extra passes too
+    assert resolved("--sample", "20", "--passes", "3") == (3, BUILD_EXTRA_PASSES)
+    assert resolved("--real-layers", "--passes", "2") == (2, BUILD_EXTRA_PASSES)
+    assert resolved("--space", "tiny", "--passes", "1") == (1, 0)  # nothing to compare
+    assert resolved("--space", "tiny", "--quick", "--passes", "3") == (3, 0)
 
 
 def test_the_searchs_sessions_span_less_unless_asked_and_measure_arch_keeps_its_span():
