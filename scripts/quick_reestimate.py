@@ -25,8 +25,13 @@ import sys
 import time
 from pathlib import Path
 
+# sibling scripts (this folder is on sys.path when a script is run)
+from bench_foundation import cv, pct
+from bench_quick_variants import within_se
+
 from hwprof.latency.backends.agent import refstats
 from hwprof.latency.backends.agent.protocol import QUICK
+from hwprof.latency.machine import movement
 
 
 def capture(space: str, rounds: int, out: Path) -> None:
@@ -43,13 +48,12 @@ def capture(space: str, rounds: int, out: Path) -> None:
                                      level_ms=level, seed=r)
         finally:
             sess.close()
-        refs = sorted(v for _, v in ans["timeline"])
+        refs = [v for _, v in ans["timeline"]]
         level = level or refstats.level_of(refs)
         ans.update(level_ms=level, wall_s=time.perf_counter() - t0)
         (out / f"r{r}.json").write_text(json.dumps(ans))
-        moved = refs[int(0.95 * (len(refs) - 1))] / refs[int(0.05 * (len(refs) - 1))]
         print(f"  round {r + 1}: {ans['wall_s']:.2f} s, {len(refs)} reference samples; the "
-              f"machine moved {moved:.3f}x (reference p95/p5)", flush=True)
+              f"machine moved {movement(refs)['spread']:.3f}x (reference p95/p5)", flush=True)
 
 
 def smoothed(timeline, at_s, half_s: float) -> list[float]:
@@ -85,24 +89,16 @@ def rules(level: float):
             "raw median": lambda r, tl: statistics.median(r["samples_ms"])}
 
 
-def cv(xs) -> float:
-    return statistics.stdev(xs) / statistics.mean(xs)
-
-
 def derive(rounds: list[dict]) -> None:
     level = rounds[0]["level_ms"]
     ok = [{r["id"]: r for r in a["results"] if r["status"] == "ok"} for a in rounds]
     ids = sorted(set.intersection(*(set(o) for o in ok)))
     for name, f in rules(level).items():
-        cvs = sorted(cv([f(o[i], a["timeline"]) for o, a in zip(ok, rounds)]) for i in ids)
+        cvs = [cv([f(o[i], a["timeline"]) for o, a in zip(ok, rounds)]) for i in ids]
         print(f"  {name:26s} per-op CV over {len(rounds)} rounds median "
-              f"{100 * statistics.median(cvs):.2f} %, p90 {100 * cvs[int(0.9 * (len(cvs) - 1))]:.2f} %")
-    se = []
-    for o in ok:
-        for i in ids:
-            a = refstats.adjusted(o[i]["samples_ms"], o[i]["refs_ms"], level, 1.0)
-            if len(a) >= 3:
-                se.append(1.2533 * statistics.stdev(a) / math.sqrt(len(a)) / statistics.median(a))
+              f"{100 * statistics.median(cvs):.2f} %, p90 {100 * pct(cvs, 0.9):.2f} %")
+    se = [within_se(o[i]["samples_ms"], o[i]["refs_ms"], level, 1.0) for o in ok for i in ids]
+    se = [x for x in se if not math.isnan(x)]  # ops with fewer than 3 samples
     print(f"  within-round standard error of an op's latency (as built): median "
           f"{100 * statistics.median(se):.2f} %")
 
