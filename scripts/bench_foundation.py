@@ -75,7 +75,7 @@ def main():
     plans.write_text(json.dumps({s.signature: s.plan() for s in specs}))
     builds, runs, nas_version = [], [], None
     # passes of the two tools alternate, so both see the same machine load
-    level = None
+    level = elasticity = None
     for r in range(max(2, args.repeats)):
         out = tmp / f"build{r + 1}.parquet"
         if out.exists():
@@ -83,9 +83,9 @@ def main():
         t0 = time.perf_counter()
         rep = build_table(specs, [get_backend("cpu")], out, quiet=True, log=lambda m: None,
                           protocol=protocol, passes=args.passes,
-                          reference_level_ms=level)
+                          reference_level_ms=level, reference_elasticity=elasticity)
         wall = time.perf_counter() - t0
-        level = rep.reference_level_ms
+        level, elasticity = rep.reference_level_ms, rep.reference_elasticity
         df = read_table(out).df.set_index("signature")
         builds.append({"wall_s": wall, "sampled_s": rep.sampled_s, "errors": rep.errors,
                        "median": df["latency_ms"].to_dict(), "unstable": int(df["unstable"].sum()),

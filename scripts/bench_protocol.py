@@ -51,7 +51,7 @@ def _machine(m: dict | None) -> str:
 BUILD_KEYS = ("passes", "extra_passes", "max_pass_se", "extra_context")
 
 
-def _build(space, out, level=None, protocol=None):
+def _build(space, out, level=None, protocol=None, elasticity=None):
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.build import build_table
     from hwprof.latency.spaces import get_space
@@ -65,12 +65,14 @@ def _build(space, out, level=None, protocol=None):
              **{k: protocol.pop(k) for k in BUILD_KEYS if k in protocol}}
     rep = build_table(get_space(space).table_specs(), [get_backend("cpu")], out, quiet=True,
                       log=lambda m: None, reference_level_ms=level, protocol=protocol or None,
+                      reference_elasticity=elasticity,
                       **build)
     wall = time.perf_counter() - t0
     extra = f", {rep.extra_ops} extra op passes" if rep.extra_ops else ""
     print(f"  {space}: built {out.name} in {wall:.1f} s{extra}, level "
           f"{rep.reference_level_ms:.4f} ms; {_machine(rep.machine)}", flush=True)
     return {"path": str(out), "wall_s": wall, "level_ms": rep.reference_level_ms,
+            "elasticity": rep.reference_elasticity,
             "machine": rep.machine, "at": time.time(), "extra_ops": rep.extra_ops}
 
 
@@ -157,7 +159,8 @@ def _variants(text):
 
 def _repeat(s, v, a, name, protocol, own_level=True):
     """Build B (and B') of space ``s`` under variant ``v`` and compare with A."""
-    b = _build(s, name(s, v, "B"), level=a["level_ms"], protocol=protocol)
+    b = _build(s, name(s, v, "B"), level=a["level_ms"], protocol=protocol,
+               elasticity=a.get("elasticity"))
     rep = {"variant": v, "protocol": protocol, "A": a, "B": b,
            "minutes_apart": (b["at"] - a["at"]) / 60,
            "latency": _agreement(a["path"], b["path"], "latency_ms"),

@@ -19,6 +19,17 @@ With ``--rewrite OUT`` the arguments are tables instead, and each is written to 
 file name) with ``latency_ms`` derived again under the one estimator given (rows whose
 passes did not all keep their samples are left as they were, and counted), e.g. to fit and
 judge a predictor on labels of another estimator.
+
+An estimator's ``"elasticity": "fit"`` is the elasticity a build fits on its own passes
+(:mod:`hwprof.latency.elasticity`): for a pair, fitted on A's rows and used for both (B
+adopts A's level, and with it A's elasticity); with ``--rewrite``, fitted on each table, or
+with ``"elasticity": "from:PATH"`` on the table at PATH (a table that adopted PATH's level),
+and kept in the rewritten table's reference level as a build keeps it.
+
+  .venv/bin/python scripts/reestimate_passes.py /tmp/bp \
+      --estimators 'e0.5={"elasticity": 0.5};fit={"elasticity": "fit"}'
+  .venv/bin/python scripts/reestimate_passes.py --rewrite /tmp/fitted --estimators \
+      'fit={"elasticity": "from:/tmp/pred/heldout.parquet"}' /tmp/pred/*.parquet
 """
 
 from __future__ import annotations
@@ -95,7 +106,14 @@ def pooled_elasticity(passes, within: bool) -> float:
 
 
 def derive(passes, level_ms: float, cfg: dict) -> float:
-    """A row's latency from its passes' samples under ``cfg``. Beside the protocol settings,
+    """A row's latency from its passes' samples under ``cfg`` (see :func:`derive_passes`)."""
+    lats = derive_passes(passes, level_ms, cfg)
+    # as the table's build combined its passes (tables from before pass_rule: all of them)
+    return (row_latency if cfg.get("pass_rule") == ROW_RULE else geometric_mean)(lats)
+
+
+def derive_passes(passes, level_ms: float, cfg: dict) -> list[float]:
+    """Each pass's latency from its samples under ``cfg``. Beside the protocol settings,
     ``window`` (refstats.estimate's) and ``pool`` ("raw" or "within": one elasticity fitted
     over all the row's passes, see :func:`pooled_elasticity`) and ``neighbours`` (k: which
     samples are near the level judged by the references of their k neighbours on either
@@ -105,17 +123,27 @@ def derive(passes, level_ms: float, cfg: dict) -> float:
     if cfg.get("pool"):
         e = pooled_elasticity(passes, cfg["pool"] == "within")
     k = cfg.get("neighbours")
-    lats = [refstats.estimate(y, x, level_ms, cfg["target_ci"], cfg["min_side"],
+    return [refstats.estimate(y, x, level_ms, cfg["target_ci"], cfg["min_side"],
                               fixed_elasticity=e,
                               select_refs_ms=refstats.neighbour_refs(x, k) if k else None,
                               **kw)["latency_ms"]
             for y, x in passes]
-    # as the table's build combined its passes (tables from before pass_rule: all of them)
-    return (row_latency if cfg.get("pass_rule") == ROW_RULE else geometric_mean)(lats)
+
+
+def fitted(over: dict, rows: dict, cfg: dict) -> tuple[dict, dict | None]:
+    """``over`` with ``"elasticity": "fit"`` replaced by the elasticity fitted on ``rows``
+    ({signature: (latency, level, passes)}, :func:`rows_of`) and that fit (None: ``over`` as
+    it is, or too few ops with several passes to fit: the protocol's own then)."""
+    from hwprof.latency import elasticity
+    if over.get("elasticity") != "fit":
+        return over, None
+    fit = elasticity.fit([(lvl, p) for _, lvl, p in rows.values()], cfg)
+    return {**over, "elasticity": fit["elasticity"] if fit else cfg["elasticity"]}, fit
 
 
 def compare(a: tuple, b: tuple, over: dict) -> dict:
     (ca, ra), (cb, rb) = a, b
+    over, fit = fitted(over, ra, ca)
     common = sorted(set(ra) & set(rb))
     if not common:
         return {"n": 0}
@@ -127,15 +155,23 @@ def compare(a: tuple, b: tuple, over: dict) -> dict:
     ad = sorted(abs(d) for d in diffs)
     return {"n": len(common), "share": sum(d <= TOL for d in ad) / len(ad),
             "median_abs": ad[len(ad) // 2], "max_abs": ad[-1],
-            "median_shift": sorted(diffs)[len(diffs) // 2]}
+            "median_shift": sorted(diffs)[len(diffs) // 2],
+            **({"elasticity": over["elasticity"]} if fit else {})}
 
 
-def rewrite(path: Path, over: dict, out_dir: Path) -> tuple[int, int]:
-    """``path`` written to ``out_dir`` with every row's latency derived again under ``over``
-    (its CI scaled along); returns (rows derived again, rows left as they were)."""
+def rewrite(path: Path, over: dict, out_dir: Path) -> tuple[int, int, float | None]:
+    """``path`` written to ``out_dir`` with every row's latency and its passes' latencies
+    (``pass_medians_ms``) derived again under ``over`` (its CI scaled along); returns (rows
+    derived again, rows left as they were, the elasticity used)."""
     from hwprof.latency.table import read_table, write_table
     t = read_table(path)
     cfg, rows = rows_of(t)
+    source = str(over.get("elasticity"))
+    if source.startswith("from:"):
+        base_cfg, base_rows = load(Path(source[5:]))
+        over, fit = fitted({**over, "elasticity": "fit"}, base_rows, base_cfg)
+    else:
+        over, fit = fitted(over, rows, cfg)
     cfg = {**cfg, **over}
     df = t.df
     done = 0
@@ -143,14 +179,23 @@ def rewrite(path: Path, over: dict, out_dir: Path) -> tuple[int, int]:
         if sig not in rows:
             continue
         old, level, passes = rows[sig]
-        new = derive(passes, level, cfg)
+        per_pass = derive_passes(passes, level, cfg)
+        new = (row_latency if cfg.get("pass_rule") == ROW_RULE else geometric_mean)(per_pass)
+        df.at[i, "pass_medians_ms"] = per_pass
         for col in ("latency_ci_low_ms", "latency_ci_high_ms"):
             df.at[i, col] = df.at[i, col] * new / old
         df.at[i, "latency_ms"] = new
         done += 1
+    own = not source.startswith("from:") or Path(source[5:]).resolve() == Path(path).resolve()
+    if fit or not own:  # kept beside the level, as a build keeps it
+        for entry in (t.meta.get("reference") or {}).get("levels", {}).values():
+            entry["elasticity"] = cfg["elasticity"]
+            if fit and own:
+                entry["elasticity_fit"] = {k: fit[k] for k in
+                                           ("ops", "disagreement", "default", "disagreement_default")}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_table(out_dir / path.name, t)
-    return done, int((df["status"] == "ok").sum()) - done
+    return done, int((df["status"] == "ok").sum()) - done, cfg["elasticity"]
 
 
 def reproduction(side: tuple) -> float:
@@ -198,9 +243,9 @@ def main(argv=None) -> int:
             if (Path(args.rewrite) / Path(p).name).resolve() == Path(p).resolve():
                 print(f"error: --rewrite {args.rewrite} would overwrite {p}", file=sys.stderr)
                 return 2
-            done, kept = rewrite(Path(p), over, Path(args.rewrite))
-            print(f"{p}: {done} rows derived again, {kept} left as they were -> "
-                  f"{Path(args.rewrite) / Path(p).name}")
+            done, kept, e = rewrite(Path(p), over, Path(args.rewrite))
+            print(f"{p}: {done} rows derived again (elasticity {e}), {kept} left as they were "
+                  f"-> {Path(args.rewrite) / Path(p).name}")
         return 0
     found = pairs(args.dirs)
     if not found:
@@ -230,7 +275,8 @@ def _format(e: dict) -> str:
             continue
         lines.append(f"  {name:>13}: {100 * f['share']:5.1f} % within +-{100 * TOL:.0f} % "
                      f"(median |diff| {100 * f['median_abs']:.1f} %, max "
-                     f"{100 * f['max_abs']:.1f} %, median B/A {100 * f['median_shift']:+.2f} %)")
+                     f"{100 * f['max_abs']:.1f} %, median B/A {100 * f['median_shift']:+.2f} %)"
+                     + (f", fitted elasticity {f['elasticity']:g}" if "elasticity" in f else ""))
     return "\n".join(lines)
 
 

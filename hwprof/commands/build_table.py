@@ -149,9 +149,10 @@ def _specs(args):
     return space.table_specs(), space.name
 
 
-def _reference_from(path, protocol: dict) -> tuple[float, dict]:
-    """The one reference level of another table (--reference-from), and ``protocol`` asking
-    for the reference op that table was measured against."""
+def _reference_from(path, protocol: dict) -> tuple[float, float | None, dict]:
+    """The one reference level of another table (--reference-from), the elasticity its rows
+    are carried with (None: the protocol's), and ``protocol`` asking for the reference op
+    that table was measured against."""
     from hwprof.errors import UserError
     from hwprof.latency.reference import protocol_for
     from hwprof.latency.table import read_table
@@ -160,7 +161,10 @@ def _reference_from(path, protocol: dict) -> tuple[float, dict]:
     if len(levels) != 1:
         raise UserError(f"--reference-from {path}: the table holds {len(levels)} reference levels "
                         f"(one per device and environment); it needs exactly one")
-    return float(next(iter(levels.values()))["level_ms"]), protocol_for(meta, protocol)
+    entry = next(iter(levels.values()))
+    e = entry.get("elasticity")
+    return (float(entry["level_ms"]), None if e is None else float(e),
+            protocol_for(meta, protocol))
 
 
 def _default_passes(args) -> None:
@@ -201,11 +205,12 @@ def run(args):
     out = args.out or "tables/{}-{}.parquet".format(
         re.sub(r"[^A-Za-z0-9_.-]+", "_", backends[0].label.split("@")[-1]), name)
     protocol = protocol_of(args)
-    level = None
+    level = elasticity = None
     if args.reference_from:
-        level, protocol = _reference_from(args.reference_from, protocol)
+        level, elasticity, protocol = _reference_from(args.reference_from, protocol)
     options = dict(seed=args.seed, protocol=protocol, remeasure=args.remeasure, quiet=args.quiet,
                    allow_mixed=args.allow_mixed, passes=args.passes, reference_level_ms=level,
+                   reference_elasticity=elasticity,
                    extra_passes=args.extra_passes, max_pass_se=args.pass_se,
                    **({"group_ops": args.group_ops} if args.group_ops else {}))
     if args.minutes is not None:
@@ -236,7 +241,10 @@ def run(args):
             m = report.machine
             print(f"the machine moved {m['spread']:.2f}x while measuring (reference p5 "
                   f"{m['p5_ms']:.4f} ms, p95 {m['p95_ms']:.4f} ms); latencies are at the "
-                  f"table's reference level {report.reference_level_ms:.4f} ms")
+                  f"table's reference level {report.reference_level_ms:.4f} ms"
+                  + (f", op samples carried to it with elasticity "
+                     f"{report.reference_elasticity:g}"
+                     if report.reference_elasticity is not None else ""))
         summary = read_table(out).summary()
         summary["path"] = out
         print(format_summary(summary))
@@ -277,6 +285,8 @@ def _budget_rounds(args, backends, out, options):
         moved.append(r.machine)
         total.reference_level_ms, total.machine, total.devices = (
             r.reference_level_ms, merge_movements(moved), r.devices)
+        total.reference_elasticity = r.reference_elasticity
+        total.elasticity = total.elasticity or r.elasticity
 
     log = None if args.quiet else (lambda m: print(f"hwprof: {m}", file=sys.stderr))
     run_budget_rounds(rounds, measure, measured, options["deadline"], log=log)

@@ -91,6 +91,13 @@ def _reference_lines(s: dict) -> list[str]:
     for key, lv in ((s.get("reference") or {}).get("levels") or {}).items():
         lines.append(f"reference {lv['level_ms']:.4f} ms for {key} ({lv.get('chosen')}): every "
                      f"latency is the op's at this level of the reference op")
+        if lv.get("elasticity") is not None:
+            fit = lv.get("elasticity_fit")
+            how = (f"fitted on {fit['ops']} ops' passes: they sit {100 * fit['disagreement']:.2f} %"
+                   f" apart in the mean, {100 * fit['disagreement_default']:.2f} % with "
+                   f"{fit['default']:g}" if fit else "adopted with the level")
+            lines.append(f"          op samples carried to it with elasticity "
+                         f"{lv['elasticity']:g} ({how})")
     mach = s.get("machine")
     if mach:
         lines.append(f"machine   the reference moved {mach['spread']:.2f}x (p5 {mach['p5_ms']:.4f}, "

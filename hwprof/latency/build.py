@@ -63,8 +63,10 @@ class BuildReport:
     passes: int = 1
     groups: int = 0
     reference_level_ms: float | None = None
+    reference_elasticity: float | None = None  # the table's, after the build (None: protocol's)
     machine: dict | None = None  # how far the reference moved during this build
     not_started: int = 0  # ops left unmeasured because the time budget was spent
+    elasticity: dict | None = None  # fitted on this build's passes (elasticity.fit), if it was
     extra_ops: int = 0  # op measurements of extra passes (ops whose passes disagreed)
     devices: list[str] = field(default_factory=list)
 
@@ -148,6 +150,7 @@ class BuildOptions:
     max_pass_se: float = PASS_SE  # ... by more than this standard error (passes.pass_se)
     extra_context: bool = True  # an extra pass builds every measured op, as a sweep does
     reference_level_ms: float | None = None
+    reference_elasticity: float | None = None  # ... and the elasticity that table carries with
     group_ops: int = GROUP_OPS
     group_bytes: int = GROUP_BYTES
     log: Callable[[str], None] | None = None
@@ -220,12 +223,28 @@ def _build_locked(specs, backends, out: Path, opts: BuildOptions) -> BuildReport
             run(groups)
         else:
             rec.flush()
+        _fit_elasticity(rec, hellos, report, opts)
         _extra_passes(specs, keys, rec, report, opts, run)
     finally:
         close_all(sessions)
     report.wall_s = time.monotonic() - t0
     _describe_machine(report, table, hellos, rec)
     return report
+
+
+def _fit_elasticity(rec: Recorder, hellos, report: BuildReport, opts: BuildOptions) -> None:
+    """A new table's elasticity, fitted on its first passes (before the extra passes, which
+    then go to the ops whose passes disagree once carried with it); see
+    :meth:`Recorder.fit_elasticity`."""
+    for h in hellos:
+        fitted = rec.fit_elasticity(h)
+        if fitted is None:
+            continue
+        report.elasticity = fitted
+        opts.log(f"elasticity {fitted['elasticity']:g} fitted on {fitted['ops']} ops' passes "
+                 f"(one op's passes apart by {100 * fitted['disagreement']:.2f} % in the mean, "
+                 f"{100 * fitted['disagreement_default']:.2f} % with the protocol's "
+                 f"{fitted['default']:g}); every row is carried to the level with it")
 
 
 def _extra_passes(specs, keys, rec: Recorder, report: BuildReport, opts: BuildOptions,
@@ -261,7 +280,8 @@ def _recorder(out, table, prior, hellos, opts: BuildOptions) -> Recorder:
     for h in hellos:
         rec.note_device(h, agent_protocol)
         if opts.reference_level_ms is not None and rec.level(h) is None:
-            rec.adopt_level(h, opts.reference_level_ms, "given (--reference-from / level)")
+            rec.adopt_level(h, opts.reference_level_ms, "given (--reference-from / level)",
+                            opts.reference_elasticity)
     return rec
 
 
@@ -270,6 +290,7 @@ def _describe_machine(report: BuildReport, table: LatencyTable, hellos, rec: Rec
     levels = [table.meta.get("reference", {}).get("levels", {}).get(device_key(h), {})
               for h in hellos]
     report.reference_level_ms = levels[0].get("level_ms") if levels else None
+    report.reference_elasticity = levels[0].get("elasticity") if levels else None
     # this build's groups, however many the table kept: slicing the kept list by its length
     # before the build gave nothing once it was full (a 60-group build reported no movement)
     report.machine = combined_movement(rec.timelines)

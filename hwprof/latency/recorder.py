@@ -93,9 +93,53 @@ class Recorder:
         with self.lock:
             return reference.table_level(self.table.meta, device_key(hello))
 
-    def adopt_level(self, hello: dict, level_ms: float, how: str) -> float:
+    def adopt_level(self, hello: dict, level_ms: float, how: str,
+                    elasticity: float | None = None) -> float:
         with self.lock:
-            return reference.adopt_level(self.table.meta, device_key(hello), level_ms, how)
+            return reference.adopt_level(self.table.meta, device_key(hello), level_ms, how,
+                                         elasticity)
+
+    def fit_elasticity(self, hello: dict) -> dict | None:
+        """Fit the elasticity of this device's rows on their passes and derive every one of
+        them again with it (:mod:`hwprof.latency.elasticity`), when the table set its level
+        from this device's own first group, has no elasticity yet, carries op samples with
+        the protocol's default and every row of the device kept its passes' samples; returns
+        the fit (None: not fitted)."""
+        from hwprof.latency import elasticity
+        from hwprof.latency.backends.agent.protocol import OP_ELASTICITY
+        with self.lock:
+            self._flush()
+            key = device_key(hello)
+            entry = (self.table.meta.get("reference") or {}).get("levels", {}).get(key) or {}
+            if (entry.get("chosen") != reference.FIRST_GROUP or "elasticity" in entry
+                    or self.protocol.get("elasticity", OP_ELASTICITY) != OP_ELASTICITY):
+                return None
+            rows = self._device_rows(hello)
+            passes = [elasticity.row_passes(r) for r in rows.values()]
+            if any(p is None for p in passes):
+                return None
+            fitted = elasticity.fit([(float(r["ref_level_ms"]), p)
+                                     for r, p in zip(rows.values(), passes)], self.protocol)
+            if fitted is None:
+                return None
+            reference.set_elasticity(self.table.meta, key, fitted)
+            df = self.table.df
+            for i, row in rows.items():
+                for col, v in elasticity.rederive(row, fitted["elasticity"], self.protocol).items():
+                    df.at[i, col] = v
+            write_table(self.out, self.table)
+            # later passes (extra passes) merge with the rows as they now stand
+            self.prior.update(ok_rows(self.table))
+            self.fresh = {}
+            return fitted
+
+    def _device_rows(self, hello: dict) -> dict[Any, dict]:
+        """The table's ok rows measured on this agent's device and environment, by index."""
+        df = self.table.df
+        env = environment_key(hello["environment"], hello["device"])
+        mask = ((df["status"] == "ok") & (df["device_fingerprint"] == hello["fingerprint_id"])
+                & (df["env_key"] == env))
+        return {i: df.loc[i].to_dict() for i in df.index[mask]}
 
     def record_group(self, specs: list[OpSpec], answer: dict, hello: dict, label: str) -> list[dict]:
         """Rows of one group's answer; the first group of a new table sets its level."""
@@ -103,12 +147,14 @@ class Recorder:
             level = self.level(hello)
             if level is None:
                 level = self.adopt_level(hello, reference.level_from_timeline(answer["timeline"]),
-                                         "the reference's fastest common state, first group")
+                                         reference.FIRST_GROUP)
             started = min((r.get("started_at") or time.time()) for r in answer["results"])
             self.timelines.append(record_timeline(self.table.meta, device_key(hello), started,
                                                   answer["timeline"], label))
             by_id = {r["id"]: r for r in answer["results"]}
-            rows = [result_row(s, by_id[s.signature], hello, label, level, self.protocol)
+            proto = reference.protocol_with(
+                self.protocol, reference.table_elasticity(self.table.meta, device_key(hello)))
+            rows = [result_row(s, by_id[s.signature], hello, label, level, proto)
                     for s in specs]
             for row in rows:
                 self.add(row)

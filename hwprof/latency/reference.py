@@ -82,17 +82,52 @@ def protocol_for(meta: dict[str, Any], protocol: dict[str, Any] | None) -> dict[
     return out
 
 
-def adopt_level(meta: dict[str, Any], key: str, level_ms: float, how: str) -> float:
-    """Store ``level_ms`` as the table's level for ``key`` (a first build, or --reference-from)."""
+def adopt_level(meta: dict[str, Any], key: str, level_ms: float, how: str,
+                elasticity: float | None = None) -> float:
+    """Store ``level_ms`` as the table's level for ``key`` (a first build, or --reference-from),
+    with the elasticity its rows are carried with where it is known (another table's, given
+    with its level; a first build fits its own later, :func:`set_elasticity`)."""
     if not level_ms > 0:
         raise UserError(f"a reference level must be a positive number of ms, got {level_ms!r}")
     default_plan = reference_ops.PLANS[DEFAULTS["reference"]]
     ref = meta.setdefault("reference", {"plan": default_plan, "levels": {}})
     ref.setdefault("plan", default_plan)
-    ref.setdefault("levels", {})[key] = {
+    entry = ref.setdefault("levels", {})[key] = {
         "level_ms": float(level_ms), "chosen": how,
         "set_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if elasticity is not None:
+        entry["elasticity"] = float(elasticity)
     return float(level_ms)
+
+
+FIRST_GROUP = "the reference's fastest common state, first group"
+
+
+def table_elasticity(meta: dict[str, Any], key: str) -> float | None:
+    """The elasticity the table's rows for ``key`` are carried with (see
+    :mod:`hwprof.latency.elasticity`), or None: the protocol's own."""
+    entry = (meta.get("reference") or {}).get("levels", {}).get(key) or {}
+    e = entry.get("elasticity")
+    return None if e is None else float(e)
+
+
+def set_elasticity(meta: dict[str, Any], key: str, fitted: dict[str, Any]) -> None:
+    """Keep a fitted elasticity (:func:`hwprof.latency.elasticity.fit`) beside ``key``'s level."""
+    entry = meta["reference"]["levels"][key]
+    entry["elasticity"] = float(fitted["elasticity"])
+    entry["elasticity_fit"] = {k: fitted[k] for k in
+                               ("ops", "disagreement", "default", "disagreement_default")}
+
+
+def protocol_with(protocol: dict[str, Any] | None, elasticity: float | None) -> dict[str, Any]:
+    """``protocol`` with the table's ``elasticity`` where the protocol carries op samples with
+    the default one (``protocol.OP_ELASTICITY``); a protocol that chose its own (the quick
+    one's 1, or null: fitted per op) keeps it."""
+    from hwprof.latency.backends.agent.protocol import OP_ELASTICITY
+    out = dict(protocol or {})
+    if elasticity is not None and out.get("elasticity", OP_ELASTICITY) == OP_ELASTICITY:
+        out["elasticity"] = elasticity
+    return out
 
 
 def level_from_timeline(timeline: Sequence[Sequence[float]]) -> float:

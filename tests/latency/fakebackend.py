@@ -5,7 +5,9 @@ when the reference is at 1.0 ms and follows the reference with elasticity
 ``e``; the fake machine alternates between a fast (reference 0.8 ms) and a
 slow (1.2 ms) state, so an op's latency at reference level L is exactly
 ``base * L ** e`` where L is one of the states (between them, too few samples are near L
-and they are carried there as ratios: agent v8).
+and they are carried there as ratios: agent v8). ``process_offsets`` moves each agent
+process's states by a factor (a machine whose states drift between passes), and
+``op_elasticity`` makes every op follow the reference alike.
 """
 
 from __future__ import annotations
@@ -64,9 +66,12 @@ class FakeSession:
         results, timeline = [], []
         for i in b.groups[-1]:
             base, e = op_truth(i)
+            e = e if b.op_elasticity is None else b.op_elasticity
             jitter = b.process_jitter.get(i)
             base *= jitter[self.index % len(jitter)] if jitter else 1.0
-            refs = [STATES[k % 2] for k in range(b.samples)]
+            offs = b.process_offsets
+            off = offs[self.index % len(offs)] if offs else 1.0
+            refs = [STATES[k % 2] * off for k in range(b.samples)]
             results.append({"type": "result", "id": i, "status": "ok", "error": None,
                             "samples_ms": [base * r ** e for r in refs], "refs_ms": refs,
                             "median_ms": base, "n_samples": b.samples, "block_size": 1,
@@ -98,6 +103,8 @@ class FakeBackend(Backend):
         # signature -> its cost factor in the backend's 1st, 2nd... agent process (cycled): a
         # per-process effect, as a fresh process's buffers land elsewhere
         self.process_jitter: dict[str, list[float]] = {}
+        self.process_offsets: list[float] | None = None  # the states' factor per process (cycled)
+        self.op_elasticity: float | None = None  # every op's elasticity, instead of its own
 
     @property
     def label(self) -> str:

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from hwprof.latency.backends.agent import reference_ops
-from hwprof.latency.backends.agent.protocol import BUILD_PASSES
+from hwprof.latency.backends.agent.protocol import BUILD_PASSES, DEFAULTS, OP_ELASTICITY
 from hwprof.latency.backends.registry import get_backend
 from hwprof.latency.build import build_table
+from hwprof.latency.elasticity import pass_latencies, row_passes
 from hwprof.latency.passes import ROW_RULE
 from hwprof.latency.spaces import get_space
 from hwprof.latency.specs import parse_spec
@@ -199,12 +200,19 @@ def test_kill_9_mid_build_then_resume_gives_the_exact_row_set(tmp_path, hwprof_c
     assert len(t.df) == len(want)
     assert not t.df.duplicated(list(KEY)).any()
     # every op got all its passes (each pass in a fresh agent process), and the passes measured
-    # before the kill were kept, not measured again: they open each row's list of passes
+    # before the kill were kept, not measured again: their samples open each row's list of
+    # passes, and so do their latencies, carried with the elasticity the whole build fitted
     kept = partial.df.set_index("signature")
     now = t.df.set_index("signature")
     assert (now["passes"] == BUILD_PASSES).all()
+    (level,) = t.meta["reference"]["levels"].values()
+    e = level.get("elasticity", OP_ELASTICITY)
     for sig, row in kept.iterrows():
-        assert list(now.loc[sig, "pass_medians_ms"])[:row["passes"]] == list(row["pass_medians_ms"])
+        n = row["passes"]
+        assert [list(p) for p in now.loc[sig, "pass_samples_ms"]][:n] == \
+            [list(p) for p in row["pass_samples_ms"]]
+        again = pass_latencies(row_passes(row.to_dict()), level["level_ms"], e, DEFAULTS)
+        assert list(now.loc[sig, "pass_medians_ms"])[:n] == pytest.approx(again, rel=1e-12)
     rep = json.loads(done.stdout)
     assert rep["measured"] == len(want) * BUILD_PASSES - int(kept["passes"].sum())
 
