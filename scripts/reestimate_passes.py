@@ -44,7 +44,8 @@ from hwprof.latency.backends.agent import refstats
 from hwprof.latency.backends.agent.protocol import DEFAULTS, ELASTICITY_BOUNDS
 from hwprof.latency.passes import ROW_RULE, geometric_mean, row_latency
 
-ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};e1={"elasticity": 1.0};'
+ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};table-fit={"elasticity": "fit"};'
+              'e1={"elasticity": 1.0};'
               'e1.25={"elasticity": 1.25};fitted-20%={"elasticity": null, "window": 0.2};'
               'pooled={"pool": "raw"};pooled-within={"pool": "within"};'
               'e1-neighbours={"elasticity": 1.0, "neighbours": 2}')
