@@ -41,7 +41,7 @@ import sys
 from pathlib import Path
 
 from hwprof.latency.backends.agent import refstats
-from hwprof.latency.backends.agent.protocol import DEFAULTS, ELASTICITY_BOUNDS
+from hwprof.latency.backends.agent.protocol import DEFAULTS, ELASTICITY_BOUNDS, OP_ELASTICITY
 from hwprof.latency.passes import ROW_RULE, geometric_mean, row_latency
 
 ESTIMATORS = ('fitted={"elasticity": null};e0.5={"elasticity": 0.5};table-fit={"elasticity": "fit"};'
@@ -80,6 +80,11 @@ def rows_of(t) -> tuple[dict, dict]:
     """A table's protocol settings (with its ``pass_rule``) and {signature: (stored latency,
     level, passes)} of the ok rows whose every pass kept its samples."""
     cfg = {**DEFAULTS, **(t.meta.get("protocol") or {}), "pass_rule": t.meta.get("pass_rule")}
+    # a table that fitted (or adopted) an elasticity carries its rows with it (one level)
+    kept = [lv["elasticity"] for lv in ((t.meta.get("reference") or {}).get("levels") or {}).values()
+            if lv.get("elasticity") is not None]
+    if len(kept) == 1 and cfg.get("elasticity") == OP_ELASTICITY:
+        cfg["elasticity"] = kept[0]
     rows = {}
     for r in t.df[t.df["status"] == "ok"].itertuples():
         ys, xs = r.pass_samples_ms, r.pass_sample_ref_ms
