@@ -103,10 +103,12 @@ def _add_output_arguments(p):
                         "100, and about 1 GiB of tensors and convolution workspace); rows reach "
                         "the table group by group")
     p.add_argument("--reference-from", metavar="TABLE",
-                   help="a new table adopts this table's reference level, so the two tables' "
-                        "latencies are comparable row by row (default: the centre of the "
-                        "reference op's fastest state holding >= 25 %% of its samples over the "
-                        "first group of ops)")
+                   help="a new table adopts this table's reference level, and the elasticity "
+                        "its op samples are carried there with, so the two tables' latencies "
+                        "are comparable row by row (default: the centre of the reference op's "
+                        "fastest state holding >= 25 %% of its samples over the first group of "
+                        "ops, and with --passes >= 2 an elasticity fitted on the build's own "
+                        "passes)")
 
 
 def _specs(args):
