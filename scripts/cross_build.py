@@ -47,15 +47,11 @@ def main(argv=None) -> int:
     ap.add_argument("--estimators", default='e0.5={"elasticity": 0.5};fit={"elasticity": "fit"}',
                     help="name={protocol overrides as JSON};... (default: %(default)s)")
     args = ap.parse_args(argv)
-    try:
-        ests = parse_estimators(args.estimators)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     from hwprof.errors import UserError
-    try:
+    try:  # a bad estimator or an unreadable table: one line, exit 2
+        ests = parse_estimators(args.estimators)
         a, b = load(args.a), load(args.b)
-    except UserError as e:
+    except (ValueError, UserError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not set(a[1]) & set(b[1]):
