@@ -113,9 +113,13 @@ def pooled_elasticity(passes, within: bool) -> float:
 
 def derive(passes, level_ms: float, cfg: dict) -> float:
     """A row's latency from its passes' samples under ``cfg`` (see :func:`derive_passes`)."""
-    lats = derive_passes(passes, level_ms, cfg)
-    # as the table's build combined its passes (tables from before pass_rule: all of them)
-    return (row_latency if cfg.get("pass_rule") == ROW_RULE else geometric_mean)(lats)
+    return combine_rule(cfg)(derive_passes(passes, level_ms, cfg))
+
+
+def combine_rule(cfg: dict):
+    """How the table's build combined a row's passes (tables from before pass_rule: the
+    geometric mean of all of them)."""
+    return row_latency if cfg.get("pass_rule") == ROW_RULE else geometric_mean
 
 
 def derive_passes(passes, level_ms: float, cfg: dict) -> list[float]:
@@ -169,6 +173,7 @@ def rewrite(path: Path, over: dict, out_dir: Path) -> tuple[int, int, float | No
     """``path`` written to ``out_dir`` with every row's latency and its passes' latencies
     (``pass_medians_ms``) derived again under ``over`` (its CI scaled along); returns (rows
     derived again, rows left as they were, the elasticity used)."""
+    from hwprof.latency import elasticity
     from hwprof.latency.table import read_table, write_table
     t = read_table(path)
     cfg, rows = rows_of(t)
@@ -184,13 +189,10 @@ def rewrite(path: Path, over: dict, out_dir: Path) -> tuple[int, int, float | No
     for i, sig in zip(df.index, df["signature"]):
         if sig not in rows:
             continue
-        old, level, passes = rows[sig]
-        per_pass = derive_passes(passes, level, cfg)
-        new = (row_latency if cfg.get("pass_rule") == ROW_RULE else geometric_mean)(per_pass)
-        df.at[i, "pass_medians_ms"] = per_pass
-        for col in ("latency_ci_low_ms", "latency_ci_high_ms"):
-            df.at[i, col] = df.at[i, col] * new / old
-        df.at[i, "latency_ms"] = new
+        _, level, passes = rows[sig]
+        lats = derive_passes(passes, level, cfg)
+        for col, v in elasticity.carried(df.loc[i].to_dict(), lats, combine_rule(cfg)).items():
+            df.at[i, col] = v
         done += 1
     own = not source.startswith("from:") or Path(source[5:]).resolve() == Path(path).resolve()
     if fit or not own:  # kept beside the level, as a build keeps it

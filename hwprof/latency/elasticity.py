@@ -26,11 +26,11 @@ Standard library only, like refstats (the agent never calls it, the host does).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from hwprof.latency.backends.agent import refstats
 from hwprof.latency.backends.agent.protocol import DEFAULTS, OP_ELASTICITY
-from hwprof.latency.passes import row_latency
+from hwprof.latency.passes import recentre_ci, row_latency
 
 GRID = tuple(round(0.05 * i, 2) for i in range(41))  # 0.0 .. 2.0
 CAP = 0.2  # a pair of passes further apart than this (log) counts as this far
@@ -88,6 +88,16 @@ def row_passes(row: dict[str, Any]) -> Passes | None:
     return out
 
 
+def carried(row: dict[str, Any], lats: Sequence[float],
+            combine: Callable[[Sequence[float]], float] = row_latency) -> dict[str, Any]:
+    """The columns of ``row`` once its passes' latencies are ``lats``: those, the row's latency
+    (``combine``: the table's rule) and its CI recentred on it (passes.recentre_ci)."""
+    new = combine(lats)
+    ci = {k: row.get(k) for k in ("latency_ms", "latency_ci_low_ms", "latency_ci_high_ms")}
+    recentre_ci(ci, new)
+    return {**ci, "latency_ms": new, "pass_medians_ms": list(lats)}
+
+
 def rederive(row: dict[str, Any], e: float, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """The columns of ``row`` that change when its passes are carried with ``e``: every
     pass's latency, the row's (by the table's rule), its CI scaled along, the elasticity.
@@ -97,12 +107,4 @@ def rederive(row: dict[str, Any], e: float, cfg: dict[str, Any] | None = None) -
     if passes is None or level is None or not float(level) > 0:
         return {}
     cfg = {**DEFAULTS, **(cfg or {})}
-    lats = pass_latencies(passes, float(level), e, cfg)
-    new = row_latency(lats)
-    old = float(row["latency_ms"])
-    out = {"latency_ms": new, "pass_medians_ms": lats, "ref_elasticity": e}
-    for col in ("latency_ci_low_ms", "latency_ci_high_ms"):
-        v = row.get(col)
-        if v is not None and not (isinstance(v, float) and math.isnan(v)) and old > 0:
-            out[col] = float(v) * new / old
-    return out
+    return {**carried(row, pass_latencies(passes, float(level), e, cfg)), "ref_elasticity": e}

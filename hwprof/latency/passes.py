@@ -102,7 +102,7 @@ def combine(prior: Row | None, new: Sequence[Row]) -> Row:
                key=lambda i: (abs(float(candidates[i]["latency_ms"]) - target),
                               float(candidates[i]["latency_ms"]), i))
     out = dict(candidates[best])
-    _recentre_ci(out, target)
+    recentre_ci(out, target)
     out["latency_ms"] = target  # exact even when most passes' statistics are gone
     out["passes"], out["pass_medians_ms"] = len(medians), medians
     out["pass_samples_ms"], out["pass_sample_ref_ms"] = _pass_samples(prior, new)
@@ -172,8 +172,9 @@ def pass_se(row: Row | None) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in logs) / (n - 1) / n)
 
 
-def _recentre_ci(row: Row, latency_ms: float) -> None:
-    """The kept pass's CI as the same relative width around the row's latency."""
+def recentre_ci(row: Row, latency_ms: float) -> None:
+    """The kept pass's CI as the same relative width around the row's latency ``latency_ms``
+    (``row["latency_ms"]`` is the latency the CI is around now)."""
     own = float(row["latency_ms"])
     for col in ("latency_ci_low_ms", "latency_ci_high_ms"):
         if not _null(row.get(col)) and own > 0:

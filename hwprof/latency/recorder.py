@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwprof.latency import reference
+from hwprof.latency import elasticity, reference
+from hwprof.latency.backends.agent.protocol import OP_ELASTICITY
 from hwprof.latency.devices import hardware_name
 from hwprof.latency.machine import record_timeline
 from hwprof.latency.passes import ROW_RULE, combine
@@ -105,8 +106,6 @@ class Recorder:
         from this device's own first group, has no elasticity yet, carries op samples with
         the protocol's default and every row of the device kept its passes' samples; returns
         the fit (None: not fitted)."""
-        from hwprof.latency import elasticity
-        from hwprof.latency.backends.agent.protocol import OP_ELASTICITY
         with self.lock:
             self._flush()
             key = device_key(hello)

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from hwprof.errors import UserError
 from hwprof.latency.backends.agent import reference_ops, refstats
-from hwprof.latency.backends.agent.protocol import DEFAULTS
+from hwprof.latency.backends.agent.protocol import DEFAULTS, OP_ELASTICITY
 from hwprof.latency.table import environment_key
 
 
@@ -123,7 +123,6 @@ def protocol_with(protocol: dict[str, Any] | None, elasticity: float | None) -> 
     """``protocol`` with the table's ``elasticity`` where the protocol carries op samples with
     the default one (``protocol.OP_ELASTICITY``); a protocol that chose its own (the quick
     one's 1, or null: fitted per op) keeps it."""
-    from hwprof.latency.backends.agent.protocol import OP_ELASTICITY
     out = dict(protocol or {})
     if elasticity is not None and out.get("elasticity", OP_ELASTICITY) == OP_ELASTICITY:
         out["elasticity"] = elasticity
