@@ -6,6 +6,8 @@
 Prints the median and geometric-mean ratio, its spread (p10-p90), the median
 ratio per op kind, and the ops furthest from the median ratio (those that do
 not scale like the rest). --plot draws B against A and the ratio histogram.
+Where both tables hold a reference level it prints both, and says so when they are one
+device at two levels (the ratio then holds a common factor: `table merge --rescale`).
 """
 
 VERB = "table diff"
@@ -42,6 +44,8 @@ def run(args):
         return 0
     print(f"A = {args.a}\nB = {args.b}")
     print(f"common ops {res['common']}, only in A {res['only_a']}, only in B {res['only_b']}")
+    if res.get("levels"):
+        print(_levels_line(res["levels"], args.a, args.b))
     if not res["common"]:
         print("no op in common: nothing to compare")
         return 0
@@ -58,6 +62,17 @@ def run(args):
     if res.get("plot"):
         print(f"plot       {res['plot']}")
     return 0
+
+
+def _levels_line(lv: dict, a: str, b: str) -> str:
+    def one(ms, e):
+        return f"{ms:.4g} ms (elasticity {'per op' if e is None else f'{e:g}'})"
+    line = f"levels     A {one(lv['a_ms'], lv['a_elasticity'])}, B {one(lv['b_ms'], lv['b_elasticity'])}"
+    if lv["same_device"] and not lv["same_level"]:
+        line += (f": one device at two reference levels, so the ratio holds a common factor; "
+                 f"`hwprof table merge {a} {b} --rescale --on-conflict keep-last` carries B's "
+                 f"rows to A's level")
+    return line
 
 
 def _short(spec: dict) -> str:

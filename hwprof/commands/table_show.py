@@ -113,8 +113,12 @@ def _reference_lines(s: dict) -> list[str]:
     return lines
 
 
-def protocol_line(p: dict) -> str:
-    """The measurement protocol a table was built with, in one line."""
+def protocol_line(p: dict, own_elasticity: bool = False) -> str:
+    """The measurement protocol a table was built with, in one line; ``own_elasticity``: the
+    table's levels carry their rows with their own elasticity (the reference lines say which)."""
+    from hwprof.latency.backends.agent.protocol import OP_ELASTICITY
+
+    own_elasticity = own_elasticity and p.get("elasticity") == OP_ELASTICITY  # else its own
     span = f", spanning >= {p['min_span_s']:g} s" if p.get("min_span_s") else ""
     n = p.get("instances")
     return (f"protocol  CI of the latency within +-{100 * p.get('target_ci', 0):.3g} %, "
@@ -124,7 +128,9 @@ def protocol_line(p: dict) -> str:
             + (f", {p['max_samples']} samples at most" if p.get("max_samples") else "")
             + (f"; the reference after every {p['ref_gap_ms']:g} ms of op sampling"
                if p.get("ref_gap_ms") else "")
-            + (f"; samples carried with elasticity {p['elasticity']:g}"
+            + (("; samples carried with the level's elasticity (above), not the protocol's "
+                f"{p['elasticity']:g}" if own_elasticity else
+                f"; samples carried with elasticity {p['elasticity']:g}")
                if p.get("elasticity") is not None else "; elasticity fitted per op")
             + ("; reference: a basket of 3 blocks" if p.get("reference") == "basket"
                else "; reference: one MBConv block"))  # no key: agents up to 11
@@ -163,7 +169,9 @@ def format_summary(s: dict) -> str:
                      else "          a row's latency: not recorded (a table from before 2026-12-05: "
                           "the geometric mean of all passes, the median pass before agent 8)")
     if s.get("protocol"):
-        lines.append(protocol_line(s["protocol"]))
+        levels = ((s.get("reference") or {}).get("levels") or {}).values()
+        lines.append(protocol_line(s["protocol"],
+                                   any(lv.get("elasticity") is not None for lv in levels)))
     lines += _calibration_lines(s.get("calibrations") or [])
     imp = s.get("imported")
     if imp:

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from hwprof.errors import TableError, UserError
 from hwprof.latency.atomic import atomic_write
+from hwprof.latency.levelmerge import key_levels, merged_reference, mismatches, refuse
 from hwprof.latency.table import (
     COLUMN_NAMES,
     COLUMNS,
@@ -64,7 +65,17 @@ def _part_meta(meta: dict[str, Any], fp: str, envs: set[str]) -> dict[str, Any]:
     out["devices"] = {fp: (meta.get("devices") or {}).get(fp, {})}
     out["environments"] = {k: v for k, v in (meta.get("environments") or {}).items() if k in envs}
     out["fleet_partition"] = fp
-    return out
+    return _own_levels(out, fp)
+
+
+def _own_levels(meta: dict[str, Any], fp: str) -> dict[str, Any]:
+    """``meta`` with only device ``fp``'s reference levels (a partition written before this
+    kept the whole table's, other devices' included)."""
+    ref = meta.get("reference")
+    if not ref or not ref.get("levels"):
+        return meta
+    levels = {k: v for k, v in ref["levels"].items() if k.startswith(f"{fp}/")}
+    return {**meta, "reference": {**ref, "levels": levels}}
 
 
 def _write_part(path: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -149,6 +160,10 @@ def _write_device(root: Path, fp: str, grp: pd.DataFrame, table: LatencyTable, m
     meta = table.meta
     if mode == "upsert" and target.exists():
         old = _read_part(target, fp)
+        levels = [key_levels(old.df, old.meta), key_levels(grp, table.meta)]
+        for m in mismatches(levels):
+            raise refuse(m, [str(target), "the table"],
+                         "carry one to the other's level first (`hwprof table merge --rescale`)")
         old.upsert(grp)
         grp = old.df
         meta = {**old.meta, **{k: v for k, v in table.meta.items()
@@ -156,6 +171,9 @@ def _write_device(root: Path, fp: str, grp: pd.DataFrame, table: LatencyTable, m
                 "devices": {**old.meta.get("devices", {}), **table.meta.get("devices", {})},
                 "environments": {**old.meta.get("environments", {}),
                                  **table.meta.get("environments", {})}}
+        reference = merged_reference([old.meta, table.meta], levels)
+        if reference is not None:
+            meta["reference"] = reference
     _write_part(target, grp, _part_meta(meta, fp, set(grp["env_key"])))
     return int(len(grp))
 
@@ -211,7 +229,7 @@ def read_fleet(root: str | os.PathLike, devices: list[str] | None = None) -> Lat
         fp = Path(f).parent.name.split("=", 1)[1]
         if devices and fp not in devices:
             continue
-        metas.append(_check_meta(Path(f), _read_schema(Path(f))))
+        metas.append(_own_levels(_check_meta(Path(f), _read_schema(Path(f))), fp))
     flt = ds.field(PARTITION).isin(devices) if devices else None
     try:
         df = dataset.to_table(filter=flt).to_pandas()

@@ -11,6 +11,11 @@ max, mean), each described there.
 Rows that agree on every statistic are duplicates, not conflicts. An ``ok``
 row always beats an ``error`` row of the same key (a failed attempt does not
 hide a measurement); of two error rows the later one is kept.
+
+Inputs that hold one device at different reference levels (or elasticities) are
+refused unless ``rescale``: then the later inputs' rows of that device are carried
+to the first input's level first (:mod:`hwprof.latency.levelmerge`). The merged
+table keeps the inputs' levels, so it can be extended and adopted like a built one.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import pandas as pd
 import pyarrow as pa
 
 from hwprof.errors import UserError
+from hwprof.latency import levelmerge
 from hwprof.latency.conflicts import POLICIES, isnull
 from hwprof.latency.devices import hardware_name
+from hwprof.latency.machine import TIMELINES_KEPT
 from hwprof.latency.specs import parse_spec
 from hwprof.latency.table import (
     COLUMN_NAMES,
@@ -78,7 +85,12 @@ def _device_label(fp: str, df: pd.DataFrame, meta: dict[str, Any]) -> str:
     return f"{fp} ({', '.join(parts) or 'unknown'})"
 
 
-def merge_meta(metas: Sequence[dict[str, Any]], sources: Sequence[str] | None = None) -> dict:
+def merge_meta(metas: Sequence[dict[str, Any]], sources: Sequence[str] | None = None,
+               levels: Sequence[dict[str, levelmerge.Level]] | None = None) -> dict:
+    """The metadata of the tables ``metas`` combined: devices, environments, protocol(s),
+    imports, the reference levels (per key the first input's; ``levels`` as
+    :func:`levelmerge.key_levels` read them, else from the metadata alone), the machine's
+    timelines, and the pass rule and agent version where the inputs agree on them."""
     out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "devices": {}, "environments": {},
                            "protocol": None}
     protocols = []
@@ -97,6 +109,19 @@ def merge_meta(metas: Sequence[dict[str, Any]], sources: Sequence[str] | None = 
         out["protocols"] = protocols
     if imports:
         out["imports"] = imports
+    for k in ("pass_rule", "agent_version"):
+        vals = {json.dumps(m[k], sort_keys=True) for m in metas if m.get(k) is not None}
+        if len(vals) == 1:
+            out[k] = next(m[k] for m in metas if m.get(k) is not None)
+    if levels is None:
+        levels = [levelmerge.key_levels(None, m) for m in metas]
+    reference = levelmerge.merged_reference(metas, levels)
+    if reference is not None:
+        out["reference"] = reference
+    timelines = sorted((tl for m in metas for tl in m.get("timelines") or []),
+                       key=lambda tl: tl.get("started_at") or 0)
+    if timelines:
+        out["timelines"] = timelines[-TIMELINES_KEPT:]
     if sources:
         out["merged_from"] = list(sources)
     return out
@@ -147,27 +172,41 @@ class MergeReport:
     duplicates: int = 0
     conflicts: int = 0
     conflict_keys: list[str] = field(default_factory=list)
+    rescaled: int = 0  # rows carried to another input's reference level
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": int(len(self.table.df)), "inputs": self.inputs, "rows_in": self.rows_in,
-                "duplicates": self.duplicates, "conflicts": self.conflicts}
+                "duplicates": self.duplicates, "conflicts": self.conflicts,
+                "rescaled": self.rescaled}
 
 
 def merge(tables: Sequence[LatencyTable], on_conflict: str = "error", allow_mixed: bool = False,
-          sources: Sequence[str] | None = None) -> MergeReport:
-    """One table holding every row of ``tables``; same-key rows go through the policy."""
+          sources: Sequence[str] | None = None, rescale: bool = False) -> MergeReport:
+    """One table holding every row of ``tables``; same-key rows go through the policy. Inputs
+    holding one device at different reference levels are refused, or with ``rescale`` the
+    later ones' rows are carried to the first's level (:mod:`hwprof.latency.levelmerge`)."""
     if on_conflict not in POLICIES:
         raise UserError(f"unknown conflict policy {on_conflict!r}; expected one of: "
                         f"{', '.join(POLICIES)}")
     if not tables:
         raise UserError("merge needs at least one table")
-    frames = [t.df for t in tables if len(t.df)]
-    meta = merge_meta([t.meta for t in tables], sources)
-    df = pa.concat_tables([pa.Table.from_pandas(normalise(f.copy()), schema=SCHEMA,
-                                                preserve_index=False) for f in frames]
-                          ).to_pandas() if frames else tables[0].df.iloc[:0]
+    names = list(sources) if sources else [f"input {i + 1}" for i in range(len(tables))]
+    metas = [t.meta for t in tables]
+    levels = [levelmerge.key_levels(t.df, t.meta) for t in tables]
+    meta = merge_meta(metas, sources, levels)
+    df = _concat([t.df for t in tables]) if any(len(t.df) for t in tables) else tables[0].df.iloc[:0]
     if not allow_mixed and len(df):
         check_mixed(df, meta)
+    levelmerge.check_plans(metas, names)
+    frames, rescaled = [t.df for t in tables], 0
+    for m in levelmerge.mismatches(levels):
+        if not rescale:
+            raise levelmerge.refuse(m, names)
+        frames[m.other], n = levelmerge.relevel_frame(frames[m.other], m.key, m.target,
+                                                      metas[m.other])
+        rescaled += n
+    if rescaled:
+        df = _concat(frames)
     groups: dict[tuple, list[dict]] = {}
     for r in df.to_dict("records"):
         groups.setdefault(row_key(r), []).append(r)
@@ -179,7 +218,13 @@ def merge(tables: Sequence[LatencyTable], on_conflict: str = "error", allow_mixe
         conf += what == "conflict"
     out = normalise(pd.DataFrame(rows, columns=COLUMN_NAMES)) if rows else df
     return MergeReport(LatencyTable(out.reset_index(drop=True), meta), len(tables), int(len(df)),
-                       dup, conf)
+                       dup, conf, rescaled=rescaled)
+
+
+def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    return pa.concat_tables([pa.Table.from_pandas(normalise(f.copy()), schema=SCHEMA,
+                                                  preserve_index=False)
+                             for f in frames if len(f)]).to_pandas()
 
 
 # --------------------------------------------------------------------------- #
@@ -262,6 +307,8 @@ def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> D
     out: dict[str, Any] = {"a": names[0], "b": names[1], "common": int(len(j)),
                            "only_a": int(len(set(da["signature"]) - set(j["signature"]))),
                            "only_b": int(len(set(db["signature"]) - set(j["signature"])))}
+    out["levels"] = _diff_levels(levelmerge.key_levels(da, a.meta),
+                                 levelmerge.key_levels(db, b.meta))
     if j.empty:
         out.update({"median_ratio": None, "geomean_ratio": None, "spread": None, "worst": [],
                     "kinds": {}})
@@ -282,6 +329,18 @@ def diff(a: LatencyTable, b: LatencyTable, top: int = 10, names=("a", "b")) -> D
                      "a_ms": float(w["latency_ms_a"]), "b_ms": float(w["latency_ms_b"]),
                      "ratio": float(w["ratio"])} for _, w in worst.iterrows()]
     return DiffResult(out, j.drop(columns=["dev"]))
+
+
+def _diff_levels(la: dict[str, levelmerge.Level], lb: dict[str, levelmerge.Level]
+                 ) -> dict[str, Any] | None:
+    """The two tables' reference levels, and whether they are one device's at two levels
+    (their rows then differ by a common factor before any op does)."""
+    if len(la) != 1 or len(lb) != 1:
+        return None
+    (ka, va), (kb, vb) = next(iter(la.items())), next(iter(lb.items()))
+    return {"a_ms": va.level_ms, "a_elasticity": va.elasticity, "b_ms": vb.level_ms,
+            "b_elasticity": vb.elasticity, "same_device": ka == kb,
+            "same_level": ka == kb and va.same(vb)}
 
 
 # --------------------------------------------------------------------------- #

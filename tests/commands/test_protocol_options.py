@@ -60,6 +60,11 @@ def test_table_show_names_a_quick_tables_protocol():
     assert "samples carried with elasticity 1" in quick
     default = protocol_line(DEFAULTS)
     assert "2 instances of each" in default and "samples carried with elasticity 0.5" in default
+    # a table whose level carries its own (fitted) elasticity says the protocol's is not used;
+    # the quick protocol's 1 is its own either way
+    assert "with the level's elasticity (above), not the protocol's 0.5" in protocol_line(
+        DEFAULTS, own_elasticity=True)
+    assert "samples carried with elasticity 1" in protocol_line(settings(QUICK), True)
     # tables of agents before 11 fitted each op's elasticity (their settings say None)
     assert "elasticity fitted per op" in protocol_line(settings({"elasticity": None}))
     assert default.endswith("; reference: a basket of 3 blocks")
