@@ -108,7 +108,8 @@ def _add_output_arguments(p):
                         "are comparable row by row (default: the centre of the reference op's "
                         "fastest state holding >= 25 %% of its samples over the first group of "
                         "ops, and with --passes >= 2 an elasticity fitted on the build's own "
-                        "passes)")
+                        "passes); an existing --out table keeps its own level, and the build "
+                        "says so (`hwprof table rescale` carries a table to another's level)")
 
 
 def _specs(args):

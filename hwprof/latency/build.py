@@ -14,6 +14,7 @@ passes still disagree get up to that many more, one sweep of them at a time.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -279,9 +280,17 @@ def _recorder(out, table, prior, hellos, opts: BuildOptions) -> Recorder:
     rec = Recorder(out, table, prior, opts.checkpoint_every, agent_protocol)
     for h in hellos:
         rec.note_device(h, agent_protocol)
-        if opts.reference_level_ms is not None and rec.level(h) is None:
+        if opts.reference_level_ms is None:
+            continue
+        held = rec.level(h)
+        if held is None:
             rec.adopt_level(h, opts.reference_level_ms, "given (--reference-from / level)",
                             opts.reference_elasticity)
+        elif not math.isclose(held, opts.reference_level_ms, rel_tol=1e-9):
+            # the table's rows are at its own level, and new ones must be too
+            opts.log(f"{out} keeps its own reference level {held:.4g} ms; the given "
+                     f"{opts.reference_level_ms:.4g} ms is not used (`hwprof table rescale "
+                     f"{out} --reference-from ...` carries a table to another's level)")
     return rec
 
 

@@ -39,7 +39,11 @@ def test_a_given_level_is_used_and_a_later_build_keeps_the_tables(tmp_path):
     out = tmp_path / "t.parquet"
     specs = _specs(6)
     _build(specs[:3], out, FakeBackend(), reference_level_ms=STATES[1])
-    _build(specs, out, FakeBackend(), reference_level_ms=5.0)  # the table's own level wins
+    said = []
+    build_table(specs, [FakeBackend()], out, quiet=True, log=said.append, backoff=0.0,
+                reference_level_ms=5.0)  # the table's own level wins, and the build says so
+    assert any(f"keeps its own reference level {STATES[1]:.4g} ms; the given 5 ms is not used"
+               in m for m in said)
     df = read_table(out).df.set_index("signature")
     assert len(df) == 6
     for s in specs:
