@@ -124,8 +124,9 @@ def relevel_row(row: dict[str, Any], target: Level, cfg: dict[str, Any]) -> dict
     """The columns of ``row`` that change when it is carried to ``target``: from its kept
     samples (every pass derived again at the target level with the target's elasticity), else
     its latency and CI scaled by ``(target / level) ** e``."""
-    e = target.elasticity if target.elasticity is not None else float(
-        row.get("ref_elasticity") or OP_ELASTICITY)
+    own = row.get("ref_elasticity")
+    e = (target.elasticity if target.elasticity is not None
+         else OP_ELASTICITY if _null(own) else float(own))
     passes = el.row_passes(row) or _single_pass(row)
     if passes is not None:
         ests = [refstats.estimate(y, x, target.level_ms, cfg["target_ci"], cfg["min_side"],

@@ -205,3 +205,16 @@ def test_table_rescale_carries_one_table_to_another_level(tmp_path, capsys):
     assert main(["table", "rescale", str(both), "--reference-from", str(ref),
                  "--out", str(tmp_path / "x.parquet")]) == 2
     assert "holds 2 reference levels" in capsys.readouterr().err
+
+
+def test_tables_of_per_op_elasticities_carry_each_row_with_its_own():
+    """Agents before 11 fitted each op's elasticity (protocol "elasticity": null): a row is
+    carried with the one it was recorded with."""
+    a, b = _table(1.0), _table(1.25)
+    for t in (a, b):
+        t.meta["protocol"]["elasticity"] = None
+        del t.meta["reference"]["levels"][KEY]["elasticity"]
+    assert levelmerge.key_levels(b.df, b.meta)[KEY].elasticity is None
+    rep = merge([a, b], on_conflict="keep-last", rescale=True)
+    assert set(rep.table.df["ref_elasticity"]) == {E}
+    assert _lat(rep.table) == pytest.approx(_lat(a))
