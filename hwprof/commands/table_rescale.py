@@ -8,9 +8,8 @@ elasticity. Two tables of one device built at different levels (two sessions tha
 machine in different states) differ by a common factor before any op does: carry one to the
 other's level before comparing, fitting on both or searching with both. Each row's passes are
 derived again from their kept samples at the new level with the new elasticity; a row without
-samples is scaled by (new level / its level) ** e. The table must hold one device and
-environment (filter it first); the reference table must hold exactly one level. Nothing is
-measured.
+samples is scaled by (new level / its level) ** e. Both tables must hold one level, of the
+same device and environment (filter first). Nothing is measured.
 """
 
 VERB = "table rescale"
@@ -30,6 +29,7 @@ def add_arguments(p):
 
 def run(args):
     from hwprof.commands._common import check_output, print_json
+    from hwprof.errors import UserError
     from hwprof.latency.fleet import load_table
     from hwprof.latency.levelmerge import one_level, rescale_table
     from hwprof.latency.table import check_writable, write_table
@@ -37,8 +37,13 @@ def run(args):
     check_output(args.out, [args.table, args.reference_from], force=args.force)
     check_writable(args.out)
     table = load_table(args.table)
-    _, src = one_level(table, args.table)
-    _, target = one_level(load_table(args.reference_from), f"--reference-from {args.reference_from}")
+    key, src = one_level(table, args.table)
+    ref_key, target = one_level(load_table(args.reference_from),
+                                f"--reference-from {args.reference_from}")
+    if key != ref_key:
+        raise UserError(f"{args.table} holds device/environment {key}, {args.reference_from} "
+                        f"{ref_key}: a level is a time of the reference op on one device in one "
+                        f"environment, so rows are carried only between tables of the same one")
     out, n = rescale_table(table, target, f"carried from {src.level_ms:.6g} ms to the level of "
                                           f"{args.reference_from}")
     write_table(args.out, out)

@@ -205,6 +205,12 @@ def test_table_rescale_carries_one_table_to_another_level(tmp_path, capsys):
     assert main(["table", "rescale", str(both), "--reference-from", str(ref),
                  "--out", str(tmp_path / "x.parquet")]) == 2
     assert "holds 2 reference levels" in capsys.readouterr().err
+    other = tmp_path / "other.parquet"
+    write_table(other, _table(1.0, fp="fp-other"))
+    assert main(["table", "rescale", str(src), "--reference-from", str(other),
+                 "--out", str(tmp_path / "y.parquet")]) == 2
+    assert "carried only between tables of the same one" in capsys.readouterr().err
+    assert not (tmp_path / "y.parquet").exists()
 
 
 def test_tables_of_per_op_elasticities_carry_each_row_with_its_own():
