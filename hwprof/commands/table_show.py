@@ -156,6 +156,9 @@ def format_summary(s: dict) -> str:
         lines.append(f"latency   median {m['p50']:.4g} ms (min {m['min']:.4g}, "
                      f"max {m['max']:.4g}); sum {s['total_latency_ms']:.4g} ms")
     lines += _reference_lines(s)
+    if s.get("merged_from"):
+        lines.append(f"merged    from {len(s['merged_from'])} tables: {', '.join(s['merged_from'])} "
+                     f"(`table merge`: a device's level is the first of them holding it)")
     if s.get("measured_rows"):
         lines.append(f"converged {s['measured_rows'] - s['not_converged']} of "
                      f"{s['measured_rows']} measured rows reached the CI target")

@@ -156,6 +156,7 @@ class LatencyTable:
             "protocol": self.meta.get("protocol"),
             "created_at": self.meta.get("created_at"), "updated_at": self.meta.get("updated_at"),
             "sources": sorted({s for s in df["source"].dropna()}),
+            "merged_from": self.meta.get("merged_from"),
         }
 
 

@@ -161,6 +161,9 @@ def test_cli_refuses_then_rescales(tmp_path, capsys):
     back = read_table(out)
     assert reference.table_level(back.meta, KEY) == 1.0
     assert _lat(back) == pytest.approx(_lat(read_table(a)))
+    assert main(["table", "show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert f"merged    from 2 tables: {a}, {b}" in shown and "reference 1.0000 ms" in shown
 
 
 def test_diff_names_one_device_at_two_levels(tmp_path, capsys):
