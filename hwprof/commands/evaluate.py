@@ -10,6 +10,9 @@ rows inside their 90 % prediction interval; absent for older predictor files).
 Held-out real-CNN layers: measure them with `hwprof build-table --real-layers` and
 evaluate on that table.
 Rows whose kind the predictor has no model for are left out (and listed).
+A table that holds the predictor's device at another reference level than it was fitted at
+gets a note (`level_note` in --json): its latencies then hold a common factor against the
+predictions; `hwprof table rescale` puts it at the predictor's level.
 """
 
 VERB = "evaluate"
@@ -43,7 +46,8 @@ def run(args):
     if args.plot:
         check_output(args.plot, [args.predictor, args.table], force=args.force, flag="--plot")
     pred = load_predictor(args.predictor)
-    df = read_table(args.table).df
+    table = read_table(args.table)
+    df = table.df
     if args.exclude_trained:
         df = df[~df["signature"].isin(set(pred.meta.get("training_signatures") or []))]
     target = args.target or pred.meta.get("target", "median_ms")
@@ -54,6 +58,7 @@ def run(args):
     report = evaluate_frame(frame)
     report["target"] = target
     report["skipped_kinds"] = skipped
+    report["level_note"] = _level_note(pred, table, args.table, target)
     if args.plot:
         from hwprof.latency.predictors.plotting import parity_plot
         parity_plot(frame, args.plot)
@@ -61,8 +66,21 @@ def run(args):
         print_json(report)
     else:
         print(format_report(report))
+        if report["level_note"]:
+            print(f"hwprof: note: {report['level_note']}", file=sys.stderr)
         if skipped:
             print(f"left out kinds with no model: {', '.join(skipped)}", file=sys.stderr)
         if args.plot:
             print(f"parity plot: {args.plot}")
     return 0
+
+
+def _level_note(pred, table, path: str, target: str):
+    """Where the table holds the predictor's device at another reference level than it was
+    fitted at, a note saying so (the figures then hold a common factor); else None."""
+    if target != "latency_ms":
+        return None
+    from hwprof.latency.levelmerge import level_note
+    sources = pred.meta.get("sources") or []
+    return level_note(pred.meta.get("reference_levels"), table, path,
+                      sources[0] if sources else None)

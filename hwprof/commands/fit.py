@@ -15,6 +15,9 @@ is an error. --transfer-from adapts a predictor of another device with the few
 rows of --table (a learned correction of its predictions; see
 hwprof/latency/predictors/transfer.py). Every prediction carries a 90 %
 interval from the model's cross-validated (or leave-one-out) errors.
+Several --table of one device must be at one reference level (`hwprof table merge
+--rescale` or `hwprof table rescale` puts them there); the predictor keeps that level, and
+`hwprof evaluate` says when a table it is judged on sits at another.
 """
 
 VERB = "fit"
@@ -73,7 +76,9 @@ def run(args):
         raise UserError(f"--cv must be at least 2, got {args.cv}")
     check_output(args.out, args.table, force=args.force)
     check_writable(args.out)
-    frames = [read_table(t).df for t in args.table]
+    tables = [read_table(t) for t in args.table]
+    levels = _training_levels(tables, args)
+    frames = [t.df for t in tables]
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     kinds = None
     if args.kinds:
@@ -83,7 +88,7 @@ def run(args):
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     log = None if (args.quiet or args.json) else (lambda m: print(m, file=sys.stderr))
     if args.transfer_from:
-        return _transfer(args, df, log)
+        return _transfer(args, df, log, levels)
     pred = fit_predictor(df, kinds=kinds, candidates=models, cv=args.cv, min_rows=args.min_rows,
                          target=args.target, scoring=args.scoring, random_state=args.seed,
                          max_ci=args.max_ci if args.max_ci > 0 else None,
@@ -91,6 +96,7 @@ def run(args):
                          device_fingerprint=args.device_fingerprint, env_key=args.env_key,
                          log=log if log else lambda m: (m.startswith("note:") and print(
                              f"hwprof: {m}", file=sys.stderr)))
+    _record_levels(pred, levels)
     save_predictor(args.out, pred)
     report = {"out": args.out, **pred.describe()}
     if args.json:
@@ -102,7 +108,27 @@ def run(args):
     return 0
 
 
-def _transfer(args, df, log):
+def _training_levels(tables, args) -> dict:
+    """The reference level of each device key the tables hold (refused where two tables hold
+    one at different levels: their latencies differ by a common factor). Raw-statistic targets
+    (median_ms, ...) are no level's, so they are not checked."""
+    if args.target != "latency_ms":
+        return {}
+    from hwprof.latency.levelmerge import agreed_levels
+    return agreed_levels(tables, args.table,
+                         "put them at one level first (`hwprof table merge A B --rescale --out "
+                         "AB.parquet`, or `hwprof table rescale B --reference-from A`)")
+
+
+def _record_levels(pred, levels) -> None:
+    """Keep the level the predictor's device was fitted at, so that `evaluate` can say when a
+    table it is judged on sits at another."""
+    from hwprof.latency.levelmerge import level_record
+    key = f"{pred.meta.get('device_fingerprint')}/{pred.meta.get('env_key')}"
+    pred.meta["reference_levels"] = level_record(levels, key)
+
+
+def _transfer(args, df, log, levels):
     import sys
 
     from hwprof.commands._common import print_json
@@ -118,6 +144,7 @@ def _transfer(args, df, log):
     pred = transferred(base, df, target=args.target, source=",".join(args.table),
                        from_path=args.transfer_from,
                        log=log or (lambda m: None))
+    _record_levels(pred, levels)
     save_predictor(args.out, pred)
     t = pred.meta["transfer"]
     report = {"out": args.out, "transfer_from": args.transfer_from, "rows": t["rows"],

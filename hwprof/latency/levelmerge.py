@@ -227,3 +227,44 @@ def _single_pass(row: dict[str, Any]):
 
 def _null(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def agreed_levels(tables: Sequence[LatencyTable], sources: Sequence[str], hint: str
+                  ) -> dict[str, Level]:
+    """Per device key the one level the ``tables`` hold it at (refused, with ``hint``, where
+    two of them hold one key at different levels): what a fit on all of them is at."""
+    levels = [key_levels(t.df, t.meta) for t in tables]
+    for m in mismatches(levels):
+        raise refuse(m, sources, hint)
+    out: dict[str, Level] = {}
+    for per_key in levels:
+        for key, lv in per_key.items():
+            out.setdefault(key, lv)
+    return out
+
+
+def level_record(levels: dict[str, Level], key: str | None = None) -> dict[str, Any]:
+    """``levels`` (or only ``key``'s) as JSON for a predictor's metadata."""
+    return {k: {"level_ms": lv.level_ms, "elasticity": lv.elasticity}
+            for k, lv in levels.items() if key is None or k == key}
+
+
+def level_note(record: dict[str, Any] | None, table: LatencyTable, path: str,
+               fitted_on: str | None) -> str | None:
+    """A one-line note when ``table`` holds a device the predictor was fitted on (its
+    ``record``, :func:`level_record`) at another reference level; else None."""
+    held = key_levels(table.df, table.meta)
+    for key, r in (record or {}).items():
+        lv = held.get(key)
+        fit = Level(float(r["level_ms"]), r.get("elasticity"), None)
+        if lv is None or lv.same(fit):
+            continue
+        e = fit.elasticity if fit.elasticity is not None else OP_ELASTICITY
+        factor = (lv.level_ms / fit.level_ms) ** e
+        how = (f"`hwprof table rescale {path} --reference-from {fitted_on} --out ...` puts it at "
+               f"the predictor's level" if fitted_on else "`hwprof table rescale` puts it at the "
+               "predictor's level")
+        return (f"{path} is at reference level {lv.describe()}, the predictor was fitted at "
+                f"{fit.describe()}: its latencies hold a common factor of about {factor:.3f} "
+                f"against the predictions; {how}")
+    return None

@@ -227,3 +227,44 @@ def test_tables_of_per_op_elasticities_carry_each_row_with_its_own():
     rep = merge([a, b], on_conflict="keep-last", rescale=True)
     assert set(rep.table.df["ref_elasticity"]) == {E}
     assert _lat(rep.table) == pytest.approx(_lat(a))
+
+
+def _conv_table(level: float, path):
+    """24 conv2d rows at ``level`` (latency = truth * level ** E), no samples: enough to fit."""
+    specs = [{"kind": "conv2d", "input": [1, c, 16, 16], "out_channels": o, "kernel": 1}
+             for c in (8, 16, 24, 32) for o in (8, 16, 24, 32, 40, 48)]
+    truth = [0.01 + 1e-6 * 256 * s["input"][1] * s["out_channels"] for s in specs]
+    t = synthetic_table(specs=specs, medians=[v * level ** E for v in truth])
+    df = t.df.copy()
+    df["latency_ms"] = df["median_ms"]
+    df["ref_level_ms"], df["ref_elasticity"] = level, E
+    t = LatencyTable(normalise(df), t.meta)
+    t.meta["reference"] = {"plan": PLAN, "levels": {}}
+    reference.adopt_level(t.meta, KEY, level, reference.FIRST_GROUP, E)
+    write_table(path, t)
+    return path
+
+
+def test_fit_refuses_tables_at_two_levels_and_evaluate_names_another_level(tmp_path, capsys):
+    import json
+
+    from hwprof.cli import main
+    from hwprof.latency.predictors.persist import load_predictor
+
+    a, b = _conv_table(1.0, tmp_path / "a.parquet"), _conv_table(1.25, tmp_path / "b.parquet")
+    fit = ["fit", "--cv", "3", "--min-rows", "10", "--models", "linear", "--quiet"]
+    pred = tmp_path / "p.predictor"
+    assert main(fit + ["--table", str(a), "--table", str(b), "--out", str(pred)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "put them at one level first" in err and not pred.exists()
+    assert main(fit + ["--table", str(a), "--out", str(pred)]) == 0
+    assert load_predictor(pred).meta["reference_levels"] == {
+        KEY: {"level_ms": 1.0, "elasticity": E}}
+    capsys.readouterr()
+    assert main(["evaluate", "--predictor", str(pred), "--table", str(a), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["level_note"] is None
+    assert main(["evaluate", "--predictor", str(pred), "--table", str(b)]) == 0
+    err = capsys.readouterr().err
+    assert f"{b} is at reference level 1.25 ms (elasticity 0.9), the predictor was fitted at " \
+           f"1 ms (elasticity 0.9): its latencies hold a common factor of about 1.222" in err
+    assert f"table rescale {b} --reference-from {a}" in err
