@@ -171,3 +171,10 @@ def size_bytes(text: str) -> float:
     units = (("KiB", 2.0 ** 10), ("MiB", 2.0 ** 20), ("GiB", 2.0 ** 30), ("kB", 1e3),
              ("MB", 1e6), ("GB", 1e9), ("B", 1.0))
     return _scaled(text, units, "a memory size", "4MB, 512kB or 1GiB")
+
+
+def print_level_note(model) -> None:
+    """Say on stderr when a command's table and predictor sit at different reference levels
+    (:func:`hwprof.latency.levelmerge.level_note`): their answers differ by a common factor."""
+    if getattr(model, "level_note", None):
+        print(f"hwprof: note: {model.level_note}", file=sys.stderr)

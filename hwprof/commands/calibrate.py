@@ -38,7 +38,7 @@ def add_arguments(p):
 def run(args):
     import sys
 
-    from hwprof.commands._common import backend_options, print_json, protocol_of
+    from hwprof.commands._common import backend_options, print_json, print_level_note, protocol_of
     from hwprof.errors import UserError
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.calibrate import describe, measure_calibration, store_calibration
@@ -55,6 +55,7 @@ def run(args):
         check_writable(args.table)
     space = get_space(args.space)
     model = load_latency_model(args.table, args.predictor, calibrate=False)
+    print_level_note(model)
     backend = get_backend(args.device, backend_options(args))
     expect = model.device_fingerprint or (model.predictor.meta.get("device_fingerprint")
                                           if model.predictor is not None else None)

@@ -51,7 +51,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import print_json, print_level_note
     from hwprof.errors import UserError
     from hwprof.latency.loading import load_latency_model
     from hwprof.latency.predictors.calibration import RENEW, describe
@@ -61,6 +61,7 @@ def run(args):
     if args.batch < 1:
         raise UserError(f"--batch must be at least 1, got {args.batch}")
     model = load_latency_model(args.table, args.predictor, calibrate=not args.no_calibration)
+    print_level_note(model)
     out = _of_model(args, model) if args.model else _of_arch(args, model)
     specs = out.pop("_specs")
     cal = model.calibration.for_specs(specs) if model.calibration else None

@@ -34,7 +34,7 @@ def add_arguments(p):
 def run(args):
     import sys
 
-    from hwprof.commands._common import print_json
+    from hwprof.commands._common import print_json, print_level_note
     from hwprof.errors import UserError
     from hwprof.latency.loading import load_latency_model
     from hwprof.latency.model import answered_sum
@@ -44,6 +44,7 @@ def run(args):
         raise UserError("give --table and/or --predictor to answer the ops from")
     specs = load_specs(sys.stdin.read(), "stdin") if args.ops == "-" else read_ops_file(args.ops)
     model = load_latency_model(args.table, args.predictor, calibrate=False)
+    print_level_note(model)
     answers = model.answers(specs)
     missing = [i for i, a in enumerate(answers) if a.latency_ms is None]
     out = {"total_ms": answered_sum(answers), "ops": [a.to_dict() for a in answers],

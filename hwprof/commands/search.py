@@ -176,8 +176,11 @@ def load_model(table, predictor):
     from hwprof.errors import UserError
     if not table and not predictor:
         raise UserError("give --table (a latency table of the target device) and/or --predictor")
+    from hwprof.commands._common import print_level_note
     from hwprof.latency.loading import load_latency_model
-    return load_latency_model(table, predictor)
+    model = load_latency_model(table, predictor)
+    print_level_note(model)
+    return model
 
 
 def table_device(table_path) -> str | None:

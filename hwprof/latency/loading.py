@@ -40,6 +40,11 @@ def load_latency_model(table_path: PathLike = None, predictor_path: PathLike = N
         from hwprof.latency.predictors.persist import load_predictor
         predictor = load_predictor(predictor_path)
     model = LatencyModel(table, predictor, device_fingerprint=device_fingerprint, env_key=env_key)
+    if table is not None and predictor is not None:
+        from hwprof.latency.levelmerge import level_note
+        sources = predictor.meta.get("sources") or []
+        model.level_note = level_note(predictor.meta.get("reference_levels"), table,
+                                      str(table_path), sources[0] if sources else None)
     if calibrate:
         from hwprof.latency.predictors.calibration import stored_calibration
         model.calibration = stored_calibration(table, predictor)

@@ -63,6 +63,9 @@ class LatencyModel:
         self._lut: dict[str, float] = {}
         self.device_fingerprint, self.env_key = device_fingerprint, env_key
         self.calibration = None  # object with apply(sum_ms, specs) -> ms; see estimate_arch
+        # set by load_latency_model when the table and the predictor sit at different
+        # reference levels (their answers then differ by a common factor)
+        self.level_note: str | None = None
         if table is not None:
             df, self.device_fingerprint, self.env_key = one_device(
                 table.df[table.df["status"] == "ok"], device_fingerprint, env_key)

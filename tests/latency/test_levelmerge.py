@@ -268,3 +268,10 @@ def test_fit_refuses_tables_at_two_levels_and_evaluate_names_another_level(tmp_p
     assert f"{b} is at reference level 1.25 ms (elasticity 0.9), the predictor was fitted at " \
            f"1 ms (elasticity 0.9): its latencies hold a common factor of about 1.222" in err
     assert f"table rescale {b} --reference-from {a}" in err
+    # a table and a predictor answering together (predict, estimate, calibrate, search) say it too
+    ops = tmp_path / "ops.json"
+    ops.write_text('{"kind": "conv2d", "input": [1, 8, 16, 16], "out_channels": 64, "kernel": 1}\n')
+    assert main(["predict", "--predictor", str(pred), "--table", str(b), "--ops", str(ops)]) == 0
+    assert "hwprof: note: " in capsys.readouterr().err
+    assert main(["predict", "--predictor", str(pred), "--table", str(a), "--ops", str(ops)]) == 0
+    assert "note" not in capsys.readouterr().err
