@@ -80,7 +80,5 @@ def _level_note(pred, table, path: str, target: str):
     fitted at, a note saying so (the figures then hold a common factor); else None."""
     if target != "latency_ms":
         return None
-    from hwprof.latency.levelmerge import level_note
-    sources = pred.meta.get("sources") or []
-    return level_note(pred.meta.get("reference_levels"), table, path,
-                      sources[0] if sources else None)
+    from hwprof.latency.levelmerge import predictor_level_note
+    return predictor_level_note(pred, table, path)

@@ -124,7 +124,8 @@ def _record_levels(pred, levels) -> None:
     """Keep the level the predictor's device was fitted at, so that `evaluate` can say when a
     table it is judged on sits at another."""
     from hwprof.latency.levelmerge import level_record
-    key = f"{pred.meta.get('device_fingerprint')}/{pred.meta.get('env_key')}"
+    from hwprof.latency.reference import level_key
+    key = level_key(pred.meta.get("device_fingerprint"), pred.meta.get("env_key"))
     pred.meta["reference_levels"] = level_record(levels, key)
 
 

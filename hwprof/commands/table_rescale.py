@@ -44,8 +44,8 @@ def run(args):
         raise UserError(f"{args.table} holds device/environment {key}, {args.reference_from} "
                         f"{ref_key}: a level is a time of the reference op on one device in one "
                         f"environment, so rows are carried only between tables of the same one")
-    out, n = rescale_table(table, target, f"carried from {src.level_ms:.6g} ms to the level of "
-                                          f"{args.reference_from}")
+    out, n = rescale_table(table, key, src, target, f"carried from {src.level_ms:.6g} ms to the "
+                                                    f"level of {args.reference_from}")
     write_table(args.out, out)
     rep = {"rows": int(len(out.df)), "rescaled": n, "from": src.describe(),
            "to": target.describe(), "out": args.out}

@@ -28,7 +28,7 @@ from hwprof.errors import UserError
 from hwprof.latency import elasticity as el
 from hwprof.latency.backends.agent import refstats
 from hwprof.latency.backends.agent.protocol import DEFAULTS, OP_ELASTICITY
-from hwprof.latency.passes import recentre_ci
+from hwprof.latency.conflicts import isnull
 from hwprof.latency.reference import adopt_level, level_key
 from hwprof.latency.table import LatencyTable
 
@@ -93,6 +93,15 @@ class Mismatch:
     found: Level
 
 
+def first_levels(levels: Sequence[dict[str, Level]]) -> dict[str, Level]:
+    """Per key the level of the first input that holds it (the target of the others)."""
+    out: dict[str, Level] = {}
+    for per_key in levels:
+        for key, lv in per_key.items():
+            out.setdefault(key, lv)
+    return out
+
+
 def mismatches(levels: Sequence[dict[str, Level]]) -> list[Mismatch]:
     """Where an input holds a key at another level (or elasticity) than the first input that
     holds it; the first input's is the target."""
@@ -126,7 +135,7 @@ def relevel_row(row: dict[str, Any], target: Level, cfg: dict[str, Any]) -> dict
     its latency and CI scaled by ``(target / level) ** e``."""
     own = row.get("ref_elasticity")
     e = (target.elasticity if target.elasticity is not None
-         else OP_ELASTICITY if _null(own) else float(own))
+         else OP_ELASTICITY if isnull(own) else float(own))
     passes = el.row_passes(row) or _single_pass(row)
     if passes is not None:
         ests = [refstats.estimate(y, x, target.level_ms, cfg["target_ci"], cfg["min_side"],
@@ -136,9 +145,8 @@ def relevel_row(row: dict[str, Any], target: Level, cfg: dict[str, Any]) -> dict
         upd["bracketed"] = near["bracketed"]
     else:
         factor = (target.level_ms / float(row["ref_level_ms"])) ** e
-        upd = {c: None if _null(row.get(c)) else float(row[c]) * factor for c in SCALED}
-        if not _null(upd["latency_ms"]):
-            recentre_ci(upd, upd["latency_ms"])
+        # latency and CI by one factor: the CI keeps its width relative to the latency
+        upd = {c: None if isnull(row.get(c)) else float(row[c]) * factor for c in SCALED}
         pm = row.get("pass_medians_ms")
         upd["pass_medians_ms"] = None if pm is None else [float(v) * factor for v in pm]
     return {**upd, "ref_level_ms": target.level_ms, "ref_elasticity": e}
@@ -168,10 +176,11 @@ def one_level(table: LatencyTable, what: str) -> tuple[str, Level]:
     return next(iter(levels.items()))
 
 
-def rescale_table(table: LatencyTable, target: Level, how: str) -> tuple[LatencyTable, int]:
-    """``table`` (one device key) with its rows carried to ``target`` and the level recorded
-    as adopted (``how``); and how many rows were carried."""
-    key, lv = one_level(table, "the table")
+def rescale_table(table: LatencyTable, key: str, lv: Level, target: Level, how: str
+                  ) -> tuple[LatencyTable, int]:
+    """``table``, whose one device key ``key`` is at ``lv`` (:func:`one_level`), with its rows
+    carried to ``target`` and the level recorded as adopted (``how``); and how many rows were
+    carried."""
     meta = copy.deepcopy(table.meta)
     if lv.same(target):
         return LatencyTable(table.df.copy(), meta), 0
@@ -187,14 +196,12 @@ def merged_reference(metas: Sequence[dict[str, Any]], levels: Sequence[dict[str,
     plans = [(m.get("reference") or {}).get("plan") for m in metas]
     plan = next((p for p in plans if p is not None), None)
     out: dict[str, Any] = {}
-    for per_key in levels:
-        for key, lv in per_key.items():
-            if key not in out:
-                out[key] = dict(lv.entry) if lv.entry else {
-                    "level_ms": lv.level_ms, "chosen": "the rows' own level (a merged input "
-                    "without a recorded one)"}
-                if lv.elasticity is not None:
-                    out[key]["elasticity"] = lv.elasticity
+    for key, lv in first_levels(levels).items():
+        out[key] = dict(lv.entry) if lv.entry else {
+            "level_ms": lv.level_ms, "chosen": "the rows' own level (a merged input without a "
+            "recorded one)"}
+        if lv.elasticity is not None:
+            out[key]["elasticity"] = lv.elasticity
     if plan is None and not out:
         return None
     return {"plan": plan, "levels": out}
@@ -217,16 +224,13 @@ def check_plans(metas: Sequence[dict[str, Any]], sources: Sequence[str]) -> None
 
 def _single_pass(row: dict[str, Any]):
     """A row of one pass whose samples are kept only as ``samples_ms`` (schema 3 tables)."""
-    if not _null(row.get("passes")) and int(row["passes"]) > 1:
+    if not isnull(row.get("passes")) and int(row["passes"]) > 1:
         return None
     ys, xs = row.get("samples_ms"), row.get("sample_ref_ms")
     if ys is None or xs is None or len(ys) == 0 or len(ys) != len(xs):
         return None
     return [([float(v) for v in ys], [float(v) for v in xs])]
 
-
-def _null(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def agreed_levels(tables: Sequence[LatencyTable], sources: Sequence[str], hint: str
@@ -236,17 +240,21 @@ def agreed_levels(tables: Sequence[LatencyTable], sources: Sequence[str], hint: 
     levels = [key_levels(t.df, t.meta) for t in tables]
     for m in mismatches(levels):
         raise refuse(m, sources, hint)
-    out: dict[str, Level] = {}
-    for per_key in levels:
-        for key, lv in per_key.items():
-            out.setdefault(key, lv)
-    return out
+    return first_levels(levels)
 
 
 def level_record(levels: dict[str, Level], key: str | None = None) -> dict[str, Any]:
     """``levels`` (or only ``key``'s) as JSON for a predictor's metadata."""
     return {k: {"level_ms": lv.level_ms, "elasticity": lv.elasticity}
             for k, lv in levels.items() if key is None or k == key}
+
+
+def predictor_level_note(predictor, table: LatencyTable, path: str) -> str | None:
+    """:func:`level_note` for a predictor's recorded level, naming its first training table
+    as the one to rescale to."""
+    meta = getattr(predictor, "meta", None) or {}
+    sources = meta.get("sources") or []
+    return level_note(meta.get("reference_levels"), table, path, sources[0] if sources else None)
 
 
 def level_note(record: dict[str, Any] | None, table: LatencyTable, path: str,

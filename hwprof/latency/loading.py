@@ -41,10 +41,8 @@ def load_latency_model(table_path: PathLike = None, predictor_path: PathLike = N
         predictor = load_predictor(predictor_path)
     model = LatencyModel(table, predictor, device_fingerprint=device_fingerprint, env_key=env_key)
     if table is not None and predictor is not None:
-        from hwprof.latency.levelmerge import level_note
-        sources = predictor.meta.get("sources") or []
-        model.level_note = level_note(predictor.meta.get("reference_levels"), table,
-                                      str(table_path), sources[0] if sources else None)
+        from hwprof.latency.levelmerge import predictor_level_note
+        model.level_note = predictor_level_note(predictor, table, str(table_path))
     if calibrate:
         from hwprof.latency.predictors.calibration import stored_calibration
         model.calibration = stored_calibration(table, predictor)

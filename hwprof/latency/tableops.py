@@ -194,19 +194,19 @@ def merge(tables: Sequence[LatencyTable], on_conflict: str = "error", allow_mixe
     metas = [t.meta for t in tables]
     levels = [levelmerge.key_levels(t.df, t.meta) for t in tables]
     meta = merge_meta(metas, sources, levels)
-    df = _concat([t.df for t in tables]) if any(len(t.df) for t in tables) else tables[0].df.iloc[:0]
+    frames, rescaled = [t.df for t in tables], 0
+    mism = levelmerge.mismatches(levels)
+    if rescale:  # rows carried before the inputs are concatenated (once)
+        for m in mism:
+            frames[m.other], n = levelmerge.relevel_frame(frames[m.other], m.key, m.target,
+                                                          metas[m.other])
+            rescaled += n
+    df = _concat(frames) if any(len(f) for f in frames) else frames[0].iloc[:0]
     if not allow_mixed and len(df):
         check_mixed(df, meta)
     levelmerge.check_plans(metas, names)
-    frames, rescaled = [t.df for t in tables], 0
-    for m in levelmerge.mismatches(levels):
-        if not rescale:
-            raise levelmerge.refuse(m, names)
-        frames[m.other], n = levelmerge.relevel_frame(frames[m.other], m.key, m.target,
-                                                      metas[m.other])
-        rescaled += n
-    if rescaled:
-        df = _concat(frames)
+    if mism and not rescale:
+        raise levelmerge.refuse(mism[0], names)
     groups: dict[tuple, list[dict]] = {}
     for r in df.to_dict("records"):
         groups.setdefault(row_key(r), []).append(r)
