@@ -56,7 +56,12 @@ def add_arguments(p):
     p.add_argument("--transfer-from", metavar="FILE",
                    help="adapt this predictor (fitted on another device) to the device of "
                         "--table, which needs only a few measured ops (about 50)")
-    add_force_argument(p)
+    p.add_argument("--learning-curve", nargs="?", const=True, default=None, metavar="PNG",
+                   help="also refit each kind's model on 1/4, 1/2 and 3/4 of its rows and print "
+                        "its cross-validated accuracy on each: whether measuring more "
+                        "configurations should still help (points per doubling of the rows); "
+                        "costs about a third of the fit again. With PNG, also plot it there")
+    add_force_argument(p, "--out and the --learning-curve plot")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="print the fit report as JSON")
 
@@ -76,6 +81,9 @@ def run(args):
         raise UserError(f"--cv must be at least 2, got {args.cv}")
     check_output(args.out, args.table, force=args.force)
     check_writable(args.out)
+    plot = args.learning_curve if isinstance(args.learning_curve, str) else None
+    if plot:
+        check_output(plot, args.table + [args.out], force=args.force, flag="--learning-curve")
     tables = [read_table(t) for t in args.table]
     levels = _training_levels(tables, args)
     frames = [t.df for t in tables]
@@ -88,6 +96,9 @@ def run(args):
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     log = None if (args.quiet or args.json) else (lambda m: print(m, file=sys.stderr))
     if args.transfer_from:
+        if args.learning_curve:
+            raise UserError("--learning-curve goes with a fit of its own, not with "
+                            "--transfer-from (a transfer's few rows are all it has)")
         return _transfer(args, df, log, levels)
     pred = fit_predictor(df, kinds=kinds, candidates=models, cv=args.cv, min_rows=args.min_rows,
                          target=args.target, scoring=args.scoring, random_state=args.seed,
@@ -97,15 +108,39 @@ def run(args):
                          log=log if log else lambda m: (m.startswith("note:") and print(
                              f"hwprof: {m}", file=sys.stderr)))
     _record_levels(pred, levels)
+    curve = _learning_curve(args, pred, df) if args.learning_curve else None
     save_predictor(args.out, pred)
     report = {"out": args.out, **pred.describe()}
+    if curve is not None:
+        report["learning_curve"] = curve
     if args.json:
         print_json(report)
     elif not args.quiet:
         print(f"wrote {args.out}: " + ", ".join(
             f"{k} -> {v['model']} (CV MAPE {100 * v['cv'][v['model']]['mape']:.1f} %, ±10 %: "
             f"{100 * v['cv'][v['model']]['within_10']:.0f} %)" for k, v in report["kinds"].items()))
+        if curve is not None:
+            from hwprof.latency.predictors.learning import format_curve
+            print("\n".join(format_curve(curve)))
     return 0
+
+
+def _learning_curve(args, pred, df) -> dict:
+    """Each kind's cross-validated accuracy on nested subsets of its rows; kept in the
+    predictor's metadata too."""
+    import sys
+
+    from hwprof.latency.predictors.learning import learning_curve
+    from hwprof.latency.predictors.predictor import training_rows
+    if not (args.quiet or args.json):
+        print("learning curve: refitting each kind on parts of its rows ...", file=sys.stderr)
+    curve = learning_curve(pred, training_rows(pred, df, args.target), target=args.target,
+                           cv=args.cv, seed=args.seed)
+    pred.meta["learning_curve"] = curve
+    if isinstance(args.learning_curve, str):
+        from hwprof.latency.predictors.plotting import learning_curve_plot
+        learning_curve_plot(curve, args.learning_curve)
+    return curve
 
 
 def _training_levels(tables, args) -> dict:

@@ -51,3 +51,35 @@ def parity_plot(frame, path: str | os.PathLike, title: str | None = None) -> Non
             raise UserError(f"cannot write the plot {path}: {e.strerror or e}") from None
     finally:
         plt.close(fig)
+
+
+def learning_curve_plot(curve: dict, path: str | os.PathLike) -> None:
+    """Each kind's cross-validated share within ±10 % against its rows (log2 axis), from
+    :func:`hwprof.latency.predictors.learning.learning_curve`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    try:
+        for kind, c in curve.items():
+            n = [p["rows"] for p in c["points"]]
+            w = [100 * p["within_10"] for p in c["points"]]
+            slope = c["points_per_doubling"]
+            label = kind if slope is None else f"{kind} ({slope:+.1f} points per doubling)"
+            ax.plot(n, w, "o-", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training rows (nested subsets of the table's)")
+        ax.set_ylabel("cross-validated within ±10 % (%)")
+        ax.set_title("would measuring more help?")
+        ax.legend(loc="lower right", fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path)
+        except OSError as e:
+            raise UserError(f"cannot write the plot {path}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)

@@ -150,6 +150,14 @@ def _select_rows(df, target: str, device_fingerprint: str | None, env_key: str |
     return ok.drop_duplicates("signature", keep="last"), device_fingerprint, env_key
 
 
+def training_rows(pred: LatencyPredictor, df, target: str = "latency_ms"):
+    """The rows of ``df`` that ``pred`` was fitted on (its device and environment, one row per
+    signature, those named in its training signatures), for refitting on parts of them."""
+    rows, _, _ = _select_rows(df, target, pred.meta.get("device_fingerprint"),
+                              pred.meta.get("env_key"))
+    return rows[rows["signature"].isin(set(pred.meta.get("training_signatures") or ()))]
+
+
 MAX_CI = 0.2  # rows whose latency is known only within more than +-20 % are not training data
 
 
