@@ -43,12 +43,7 @@ def parity_plot(frame, path: str | os.PathLike, title: str | None = None) -> Non
                               f"±10 %: {100 * overall['within_10']:.1f} %")
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path)
-        except OSError as e:
-            raise UserError(f"cannot write the plot {path}: {e.strerror or e}") from None
+        _save(fig, path)
     finally:
         plt.close(fig)
 
@@ -75,11 +70,15 @@ def learning_curve_plot(curve: dict, path: str | os.PathLike) -> None:
         ax.set_title("would measuring more help?")
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path)
-        except OSError as e:
-            raise UserError(f"cannot write the plot {path}: {e.strerror or e}") from None
+        _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    except OSError as e:
+        raise UserError(f"cannot write the plot {path}: {e.strerror or e}") from None
