@@ -219,6 +219,8 @@ def run(args):
     if args.minutes is not None:
         import time
         options["deadline"] = time.monotonic() + 60.0 * args.minutes
+    import pandas as pd
+    started = pd.Timestamp.now(tz="UTC")
     if specs is None:
         report = _budget_rounds(args, backends, out, options)
     else:
@@ -248,10 +250,41 @@ def run(args):
                   + (f", op samples carried to it with elasticity "
                      f"{report.reference_elasticity:g}"
                      if report.reference_elasticity is not None else ""))
-        summary = read_table(out).summary()
+        table = read_table(out)
+        note = unreached_level_note(report, table.df, started)
+        if note:
+            print(f"note: {note}")
+        summary = table.summary()
         summary["path"] = out
         print(format_summary(summary))
     return 0
+
+
+UNREACHED = 0.9  # this share of a build's rows not bracketing the level: say why
+
+
+def unreached_level_note(report, df, started) -> str | None:
+    """When the reference stayed on one side of the table's level for the whole build (an
+    adopted level this machine no longer reaches) and nearly none of the build's rows
+    bracketed it, say what that cost: those ops could not stop before their time cap or
+    sample limit."""
+    m, level = report.machine, report.reference_level_ms
+    if not m or not level or not m.get("p5_ms") or not m.get("p95_ms"):
+        return None
+    lo, hi = m["p5_ms"], m["p95_ms"]
+    if lo <= level <= hi or "bracketed" not in df:
+        return None
+    new = df[(df["status"] == "ok") & (df["measured_at"] >= started) & df["bracketed"].notna()]
+    if new.empty or (~new["bracketed"].astype(bool)).mean() < UNREACHED:
+        return None
+    side = "faster" if hi < level else "slower"
+    share = float((~new["bracketed"].astype(bool)).mean())
+    return (f"the reference ran {side} than the table's level all along ({lo:.4f}-{hi:.4f} "
+            f"ms, p5-p95, against {level:.4f} ms): every op sample was carried to the level by "
+            f"extrapolation, and the {100 * share:.0f} % of ops whose samples could not "
+            f"bracket it were sampled until their time cap or sample limit (fewer ops per "
+            f"minute). A build at a level this machine reaches now (without --reference-from) "
+            f"avoids the caps; `hwprof table rescale` then carries its rows to the old level")
 
 
 def _budget_rounds(args, backends, out, options):
