@@ -8,6 +8,7 @@ cross-validation (mean absolute percentage error); the best is refitted on all r
   hwprof fit --table tables/cpu-sample.parquet --out cpu.predictor
   hwprof fit --table a.parquet --table b.parquet --kinds conv2d,mbconv --out cpu.predictor
   hwprof fit --transfer-from cpu.predictor --table board-50-ops.parquet --out board.predictor
+  hwprof fit --table train.parquet --out cpu.predictor --learning-curve curve.png
 
 Kinds of the table with too few rows to fit are skipped with a note (an
 imported table's few whole-network rows, say); naming such a kind in --kinds
@@ -18,6 +19,8 @@ interval from the model's cross-validated (or leave-one-out) errors.
 Several --table of one device must be at one reference level (`hwprof table merge
 --rescale` or `hwprof table rescale` puts them there); the predictor keeps that level, and
 `hwprof evaluate` says when a table it is judged on sits at another.
+--learning-curve says, per kind, whether a longer build should still make the
+model more accurate (its cross-validated accuracy on 1/4 ... 4/4 of the rows).
 """
 
 VERB = "fit"
