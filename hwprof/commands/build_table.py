@@ -275,10 +275,10 @@ def unreached_level_note(report, df, started) -> str | None:
     if lo <= level <= hi or "bracketed" not in df:
         return None
     new = df[(df["status"] == "ok") & (df["measured_at"] >= started) & df["bracketed"].notna()]
-    if new.empty or (~new["bracketed"].astype(bool)).mean() < UNREACHED:
+    share = float((~new["bracketed"].astype(bool)).mean()) if len(new) else 0.0
+    if share < UNREACHED:
         return None
     side = "faster" if hi < level else "slower"
-    share = float((~new["bracketed"].astype(bool)).mean())
     return (f"the reference ran {side} than the table's level all along ({lo:.4f}-{hi:.4f} "
             f"ms, p5-p95, against {level:.4f} ms): every op sample was carried to the level by "
             f"extrapolation, and the {100 * share:.0f} % of ops whose samples could not "

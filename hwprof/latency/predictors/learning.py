@@ -96,4 +96,3 @@ def format_curve(curve: dict[str, Any]) -> list[str]:
                   "flat: more rows measured the same way are unlikely to help much")
         lines.append(f"  {kind:<10}{pts}   {slope:+.1f} points per doubling: {advice}")
     return lines
-
