@@ -48,8 +48,8 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op",
     g = p.add_argument_group(
         "measurement protocol",
         f"every {what} is sampled in rounds, each sample beside a sample of the reference op; "
-        f"its latency is carried to the table's reference level (see README, 'Measurement "
-        f"protocol')")
+        f"its latency is carried to the table's reference level (see README, 'How an op is "
+        f"measured')")
     cap = (f"{DEFAULTS['time_cap_s']:g}" if what == "op" else
            f"{NETWORK_SAMPLING_S:g} shared by the networks of one call, at least 5 each")
     g.add_argument("--time-cap", type=float, metavar="S",
@@ -76,8 +76,8 @@ def add_protocol_arguments(p: argparse.ArgumentParser, what: str = "op",
         g.add_argument("--quick", action="store_true",
                        help="a first look with a shorter protocol (" + ", ".join(
                            f"{k}={v:g}" for k, v in QUICK.items() if v is not None) + "; the options above "
-                           "still override it): mbv2-cifar in about 7 s instead of about a minute, "
-                           "less repeatable over time (README, 'Measured figures')")
+                           "still override it): mbv2-cifar in about 4 s instead of 1.5-4 minutes on a "
+                           "2-vCPU VM, less repeatable over time (README, 'Measured figures')")
 
 
 def protocol_of(args: argparse.Namespace) -> dict:

@@ -105,7 +105,7 @@ def plan_extra(specs: Sequence[OpSpec], need: dict[str, int], measured: Iterable
     Why: an op's latency can sit in one of two levels according to where its buffers land,
     and that follows what the process allocated before it. An extra pass holding only the
     unsettled ops is a history of its own, and on the development VM it landed in the slow
-    level about twice as often as the sweeps did (README, issue 12); a sweep's history is what
+    level about twice as often as the sweeps did (docs/MEASUREMENTS.md, issue 12); a sweep's history is what
     the ops' other passes, and a network's, are built in.
     """
     sweep = plan_groups(specs, dict.fromkeys(set(measured) | set(need), 1), seed, group_ops,

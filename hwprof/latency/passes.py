@@ -26,7 +26,7 @@ the kept and the new ones.
 
 Why the lower half (since 2026-12-05; agent v8 to then: the mean of all passes; before v8:
 the median pass). Some ops' latencies fall in two levels, 5-15 % apart, by where a
-process's heap put their per-call buffers (README, issue 12: the glibc probe), and which
+process's heap put their per-call buffers (docs/MEASUREMENTS.md, issue 12: the glibc probe), and which
 level a pass lands in is luck: one slow pass among three pulled the mean of all of them by
 a third of the gap, so two builds of one space differed on exactly those ops. The slow
 level is the accident (rarer, and not what the same op costs in most processes); the lower

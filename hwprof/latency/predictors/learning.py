@@ -15,7 +15,7 @@ table (800 adaptive rows) cross-validated 79.9 / 85.7 / 87.6 / 89.1 % within ±1
 cross-validated curve rises where the held-out one does. A composite kind (an MBConv
 block) keeps its parts' models as fitted on all of their rows; only its own rows are
 subsampled. What a "rising" curve promises is a longer build of the kind in one session
-(README, "What more measuring buys"): rows from another session, at another state of the
+(docs/MEASUREMENTS.md, "What more measuring buys"): rows from another session, at another state of the
 machine, did not help there.
 """
 

@@ -24,7 +24,7 @@ Candidate models:
             5-fold CV MAPE was 3.7 against 4.0 % on MBConv blocks (within +-10 %: 94.1
             against 93.0 % of 971 rows), 2.4 against 2.5 % on conv2d, 1.8 against 1.9 %
             on depthwise convs, and held-out configs within +-10 % rose from 95.9 to
-            97.4 % (README, issue 17)
+            97.4 % (docs/MEASUREMENTS.md, issue 17)
 
 Each is scored by K-fold cross-validation of the predicted latency (``scoring``:
 mean absolute percentage error by default, which unlike RMSPE is not ruled by

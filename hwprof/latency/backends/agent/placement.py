@@ -3,8 +3,8 @@
 An op's latency on the development VM can sit in one of two levels according to
 where the C heap puts its buffers, and a chain frees and takes its intermediate
 buffers again on every call, from the same free space each time: every instance
-of the op in one process lands alike, and a pass is one placement (README,
-issue 12). With a jitter, a block of random size (a multiple of 16 bytes up to
+of the op in one process lands alike, and a pass is one placement
+(docs/MEASUREMENTS.md, issue 12). With a jitter, a block of random size (a multiple of 16 bytes up to
 the setting) is taken from the C heap right before each timed op block and given
 back right after, so the block's buffers start that much further on, and one
 pass's samples average many placements.

@@ -96,7 +96,7 @@ BUILD_PASSES = 3
 # ... and the ops whose passes still disagree (a standard error above passes.PASS_SE) get up
 # to this many more, one at a time, each in a fresh process (build-table --extra-passes):
 # side by side on 2026-12-03, two builds 14.5 min apart agreed within +-5 % on 100 % of
-# mbv2-cifar's and mbv2-mini's ops with them, 96.0 % and 93.3 % without (README, issue 12).
+# mbv2-cifar's and mbv2-mini's ops with them, 96.0 % and 93.3 % without (docs/MEASUREMENTS.md, issue 12).
 # Since agent 13 an extra pass builds every measured op in a sweep's order and times only the
 # unsettled ones (buildplan.plan_extra): built alone they sat a median 2.6 % above their own
 # row's sweeps, built so 0.6 % (2026-12-05, two side-by-side runs on mbv2-cifar).
@@ -149,7 +149,8 @@ NETWORK_REF_PRIME_CALLS = 2
 # every op carried to the level as the reference moves (elasticity 1): an op's fitted
 # elasticity moves from build to build (by 0.17 in the median between two 16-sample builds),
 # and a 7-s build sitting 20-40 % away from the level carries every sample that far with it
-# (README: "Measured figures"). Tables built with it are faster to make and less repeatable.
+# (README and docs/MEASUREMENTS.md: "Measured figures"). Tables built with it are faster to
+# make and less repeatable.
 QUICK = {"min_span_s": 0.0, "time_cap_s": 0.1, "target_ci": 0.04, "min_samples": 8,
          "max_samples": 16, "settle_s": 0.1, "min_warmup_calls": 1, "instances": 1,
          "ref_gap_ms": 10.0, "elasticity": 1.0}

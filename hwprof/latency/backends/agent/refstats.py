@@ -37,7 +37,7 @@ from .protocol import ELASTICITY_BOUNDS, Z95, median_ci, quantile
 # Where no samples are near the level, every sample is carried there as the op's ratio to the
 # reference (elasticity 1), not with its fitted elasticity: a slope fitted over one session's
 # narrow range of states is poorly determined (the same op's fits differ by 0.17-0.22 between
-# two builds) and the error grows with the distance carried. Measured (README, issue 12): the
+# two builds) and the error grows with the distance carried. Measured (docs/MEASUREMENTS.md, issue 12): the
 # same mbv2-cifar network measured 10 times over 5 minutes, re-estimated at a level 10-25 %
 # below every state the machine visited, spread 1.09-1.13x with fitted elasticities and 1.036x
 # with 1; across an afternoon's change of regime, ops moved as much as the reference or more
