@@ -189,10 +189,11 @@ def _default_passes(args) -> None:
 def run(args):
     import re
 
-    from hwprof.commands._common import backend_options, print_json, protocol_of
+    import pandas as pd
+
+    from hwprof.commands._common import backend_options, print_json
     from hwprof.latency.backends.registry import get_backend
     from hwprof.latency.build import build_table
-    from hwprof.latency.table import read_table
 
     if args.minutes is not None and args.minutes <= 0:
         from hwprof.errors import UserError
@@ -202,11 +203,28 @@ def run(args):
     if len(set(devices)) != len(devices):
         from hwprof.errors import UserError
         raise UserError("the same --device is given twice")
-    opts = backend_options(args)
-    backends = [get_backend(d, opts) for d in devices]
+    backends = [get_backend(d, backend_options(args)) for d in devices]
     specs, name = _specs(args)
     out = args.out or "tables/{}-{}.parquet".format(
         re.sub(r"[^A-Za-z0-9_.-]+", "_", backends[0].label.split("@")[-1]), name)
+    options = _build_options(args)
+    started = pd.Timestamp.now(tz="UTC")
+    if specs is None:
+        report = _budget_rounds(args, backends, out, options)
+    else:
+        report = build_table(specs, backends, out, **options)
+    if args.json:
+        print_json(report.as_dict())
+    elif not args.quiet:
+        _print_report(args, report, out, started)
+    return 0
+
+
+def _build_options(args) -> dict:
+    """build_table's keyword arguments from the command line: the protocol, an adopted
+    reference level and elasticity, passes, and the deadline of --minutes."""
+    from hwprof.commands._common import protocol_of
+
     protocol = protocol_of(args)
     level = elasticity = None
     if args.reference_from:
@@ -219,45 +237,43 @@ def run(args):
     if args.minutes is not None:
         import time
         options["deadline"] = time.monotonic() + 60.0 * args.minutes
-    import pandas as pd
-    started = pd.Timestamp.now(tz="UTC")
-    if specs is None:
-        report = _budget_rounds(args, backends, out, options)
-    else:
-        report = build_table(specs, backends, out, **options)
-    if args.json:
-        print_json(report.as_dict())
-    elif not args.quiet:
-        from hwprof.commands.table_show import format_summary
-        share = report.sampled_s / report.wall_s if report.wall_s else 0.0
-        what = (f"made {report.measured} measurement(s) of ops in {report.passes} passes, each "
-                f"pass in a fresh agent process" if report.passes > 1
-                else f"measured {report.measured} op(s)")
-        print(f"{what} ({report.errors} errors), skipped "
-              f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
-              f"({100 * share:.0f} % of it timing ops, the rest mostly the reference beside them)")
-        if report.extra_ops:
-            print(f"extra passes: {report.extra_ops} more measurement(s) of ops whose passes "
-                  f"disagreed")
-        if report.not_started:
-            print(f"the {args.minutes:g}-minute budget was spent: {report.not_started} op(s) "
-                  f"not measured")
-        if report.machine:
-            m = report.machine
-            print(f"the machine moved {m['spread']:.2f}x while measuring (reference p5 "
-                  f"{m['p5_ms']:.4f} ms, p95 {m['p95_ms']:.4f} ms); latencies are at the "
-                  f"table's reference level {report.reference_level_ms:.4f} ms"
-                  + (f", op samples carried to it with elasticity "
-                     f"{report.reference_elasticity:g}"
-                     if report.reference_elasticity is not None else ""))
-        table = read_table(out)
-        note = unreached_level_note(report, table.df, started)
-        if note:
-            print(f"note: {note}")
-        summary = table.summary()
-        summary["path"] = out
-        print(format_summary(summary))
-    return 0
+    return options
+
+
+def _print_report(args, report, out: str, started) -> None:
+    """What the build did, how far the machine moved, a note where the adopted level was
+    never reached, and the table's summary."""
+    from hwprof.commands.table_show import format_summary
+    from hwprof.latency.table import read_table
+
+    share = report.sampled_s / report.wall_s if report.wall_s else 0.0
+    what = (f"made {report.measured} measurement(s) of ops in {report.passes} passes, each "
+            f"pass in a fresh agent process" if report.passes > 1
+            else f"measured {report.measured} op(s)")
+    print(f"{what} ({report.errors} errors), skipped "
+          f"{report.skipped} already in the table, in {report.wall_s:.1f} s "
+          f"({100 * share:.0f} % of it timing ops, the rest mostly the reference beside them)")
+    if report.extra_ops:
+        print(f"extra passes: {report.extra_ops} more measurement(s) of ops whose passes "
+              f"disagreed")
+    if report.not_started:
+        print(f"the {args.minutes:g}-minute budget was spent: {report.not_started} op(s) "
+              f"not measured")
+    if report.machine:
+        m = report.machine
+        print(f"the machine moved {m['spread']:.2f}x while measuring (reference p5 "
+              f"{m['p5_ms']:.4f} ms, p95 {m['p95_ms']:.4f} ms); latencies are at the "
+              f"table's reference level {report.reference_level_ms:.4f} ms"
+              + (f", op samples carried to it with elasticity "
+                 f"{report.reference_elasticity:g}"
+                 if report.reference_elasticity is not None else ""))
+    table = read_table(out)
+    note = unreached_level_note(report, table.df, started)
+    if note:
+        print(f"note: {note}")
+    summary = table.summary()
+    summary["path"] = out
+    print(format_summary(summary))
 
 
 UNREACHED = 0.9  # this share of a build's rows not bracketing the level: say why
