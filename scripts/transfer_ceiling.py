@@ -3,17 +3,18 @@
 
 ``hwprof fit --transfer-from`` multiplies device A's predictions by a correction learned from
 a few of device B's rows. Its error is A's predictor's error compounded with the correction's.
-This script removes the first: it takes device A's *measured* latencies as a perfect device-A
-predictor (a table of A and a table of B holding the same ops, e.g. both built with
-``--sample 200 --seed 4``), fits the transfer's own correction (``predictors/transfer.py``:
-the ridge, and the per-kind forest where it wins) on N of B's rows and judges it on the others.
-Drawn ``--draws`` times for ``--few`` rows, and once in ``--folds``-fold cross-validation (all
-the other rows train: what many more measured rows would buy). Nothing is measured here.
+This script removes the first: given a table of A and a table of B holding the same ops (e.g.
+both built with ``--sample 200 --seed 4``), it puts A's *measured* latencies in place of its
+predictor (what a perfect one would say, up to A's own label noise), fits the transfer's own
+correction (``predictors/transfer.py``: the ridge, and the per-kind forest where it wins) on N
+of B's rows and judges it on the others. Drawn ``--draws`` times for ``--few`` rows, and once
+in ``--folds``-fold cross-validation (all the other rows train: what many more measured rows
+would buy). Nothing is measured here.
 
-Beside it: B's labels' own floor (each op's passes against each other, as the predictor
-benchmark prints it) and how far the machine moved while each table was measured. If the
-figure with a perfect device-A predictor stays below a goal, no predictor of A reaches the
-goal on this pair of devices, whatever it is trained on.
+Beside it: both tables' labels' own floor (each op's passes against each other, as the
+predictor benchmark prints it) and how far the machine moved while each was measured. If the
+figure from A's measured latencies stays well below a goal, no predictor of A reaches the goal
+on this pair of devices, whatever it is trained on.
 
   .venv/bin/python scripts/transfer_ceiling.py --a /tmp/s31/ort/ort-full.parquet \\
       --b /tmp/s31/ort/ort2-full.parquet
@@ -112,8 +113,9 @@ def main(argv=None) -> int:
         idx = rng.permutation(len(b))
         rel = judged(a, b.iloc[idx[:args.few]], b.iloc[idx[args.few:]])
         shares.append(100 * np.mean(rel <= 0.10))
-    print(f"a perfect device-A predictor, transferred with {args.few} of B's rows, judged on the "
-          f"other {len(b) - args.few}: within ±10 % {np.mean(shares):.1f} % (mean of "
+    print(f"device A's measured latencies in place of its predictor, transferred with {args.few} "
+          f"of B's rows, judged on the other {len(b) - args.few}: within ±10 % "
+          f"{np.mean(shares):.1f} % (mean of "
           f"{args.draws} draws; min {min(shares):.1f}, max {max(shares):.1f})")
     rel = np.empty(len(b))
     folds = np.array_split(rng.permutation(len(b)), args.folds)
