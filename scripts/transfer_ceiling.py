@@ -23,11 +23,12 @@ on this pair of devices, whatever it is trained on.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from hwprof.latency.specs import stored_specs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_predictors_budget import _movement, _pairwise_floor, _print_floor, _table  # noqa: E402
@@ -38,10 +39,8 @@ class MeasuredA:
     say); the kind features are hwprof's own, so the transfer's forests see what they see."""
 
     def __init__(self, df):
-        from hwprof.latency.specs import OpSpec
         ok = df[(df["status"] == "ok") & df["latency_ms"].notna()]
-        self.lat = {OpSpec(json.loads(s), _trusted=True): float(v)
-                    for s, v in zip(ok["spec"], ok["latency_ms"])}
+        self.lat = dict(zip(stored_specs(ok["spec"]), ok["latency_ms"].astype(float)))
         self.kinds = sorted({s.kind for s in self.lat})
 
     def can_predict(self, spec) -> bool:
@@ -55,16 +54,11 @@ class MeasuredA:
         return feature_matrix(specs)[0]
 
 
-def _specs(df):
-    from hwprof.latency.specs import OpSpec
-    return [OpSpec(json.loads(s), _trusted=True) for s in df["spec"]]
-
-
 def judged(a: MeasuredA, train, test) -> np.ndarray:
     """|pred / true - 1| on ``test`` of the correction fitted on ``train`` (B's rows)."""
     from hwprof.latency.predictors.transfer import correction, fit_transfer
     forests, state = fit_transfer(a, train)
-    specs = _specs(test)
+    specs = stored_specs(test["spec"])
     pred = a._predict(specs)
     out = np.empty(len(specs))
     kinds = np.array([s.kind for s in specs])
@@ -83,7 +77,7 @@ def _common(a_path, b_path):
     a = MeasuredA(ta.df)
     ok = tb.df[(tb.df["status"] == "ok") & tb.df["latency_ms"].notna()]
     ok = ok.drop_duplicates("signature", keep="last")
-    keep = [a.can_predict(s) for s in _specs(ok)]
+    keep = [a.can_predict(s) for s in stored_specs(ok["spec"])]
     return ta, tb, a, ok[keep].reset_index(drop=True)
 
 
@@ -104,7 +98,7 @@ def main(argv=None) -> int:
           f"({_movement(tb)})")
     _print_floor("A's labels", _pairwise_floor(ta.df[ta.df["signature"].isin(set(b["signature"]))]))
     _print_floor("B's labels", _pairwise_floor(b))
-    ratio = b["latency_ms"].to_numpy(float) / a._predict(_specs(b))
+    ratio = b["latency_ms"].to_numpy(float) / a._predict(stored_specs(b["spec"]))
     print(f"B / A per op: median {np.median(ratio):.3f}, p5-p95 {np.percentile(ratio, 5):.3f}-"
           f"{np.percentile(ratio, 95):.3f}")
     rng = np.random.default_rng(args.seed)

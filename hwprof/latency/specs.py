@@ -475,6 +475,12 @@ class OpSpec:
         return f"OpSpec({self._json})"
 
 
+def stored_specs(column: Iterable[str]) -> list[OpSpec]:
+    """The specs of a table's ``spec`` column: canonical JSON that hwprof wrote, so trusted
+    without validating each again."""
+    return [OpSpec(json.loads(s), _trusted=True) for s in column]
+
+
 def parse_spec(obj: Any) -> OpSpec:
     """Validate one op spec (a mapping or an :class:`OpSpec`) into canonical form."""
     if isinstance(obj, OpSpec):

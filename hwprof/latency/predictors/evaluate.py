@@ -66,17 +66,15 @@ def prediction_frame(predictor, df, target: str = "latency_ms"):
     Returns (frame with kind, signature, spec, true_ms, pred_ms; list of
     skipped kinds).
     """
-    import json
-
     import pandas as pd
 
-    from hwprof.latency.specs import OpSpec
+    from hwprof.latency.specs import stored_specs
 
     ok = df[(df["status"] == "ok") & df[target].notna()]
     known = set(predictor.kinds)
     skipped = sorted(set(ok["kind"]) - known)
     ok = ok[ok["kind"].isin(known)]
-    specs = [OpSpec(json.loads(s), _trusted=True) for s in ok["spec"]]
+    specs = stored_specs(ok["spec"])
     if specs and hasattr(predictor, "predict_intervals"):
         pred, low, high = predictor.predict_intervals(specs)
     else:

@@ -21,14 +21,13 @@ machine, did not help there.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 import numpy as np
 
 from hwprof.latency.predictors.evaluate import accuracy
 from hwprof.latency.predictors.regressors import KindRegressor
-from hwprof.latency.specs import OpSpec
+from hwprof.latency.specs import stored_specs
 
 FRACTIONS = (0.25, 0.5, 0.75)  # of each kind's rows, besides the whole set
 RISING = 1.5  # points within ±10 % per doubling of the rows: at least this is "still rising"
@@ -45,7 +44,7 @@ def learning_curve(pred, rows, *, target: str = "latency_ms", fractions: Sequenc
     out: dict[str, Any] = {}
     for kind, model in sorted(pred.models.items()):
         part = rows[rows["kind"] == kind]
-        specs = [OpSpec(json.loads(s), _trusted=True) for s in part["spec"]]
+        specs = stored_specs(part["spec"])
         x = pred._features(kind, specs)
         y = part[target].astype(float).to_numpy()
         order = np.random.default_rng([seed, len(y)]).permutation(len(y))

@@ -9,7 +9,6 @@ with no model is an error that names the kinds the predictor knows.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Sequence
 
@@ -21,7 +20,7 @@ from hwprof.latency.predictors.evaluate import accuracy
 from hwprof.latency.predictors.features import feature_matrix
 from hwprof.latency.predictors.intervals import interval_from_residuals
 from hwprof.latency.predictors.regressors import CANDIDATES, MIN_ROWS, KindRegressor, TooFewRows
-from hwprof.latency.specs import COMPOSITE_KINDS, OpSpec, parse_spec
+from hwprof.latency.specs import COMPOSITE_KINDS, OpSpec, parse_spec, stored_specs
 from hwprof.latency.table import one_device
 
 TARGETS = ("latency_ms", "median_ms", "min_ms", "p10_ms", "mean_ms")
@@ -272,7 +271,7 @@ def _fit_kind(pred: LatencyPredictor, kind: str, part, target: str, fitted, stac
               settings: dict, log):
     """Fit ``kind``'s regressor on its rows ``part`` into ``pred`` (stacked on the parts'
     models already fitted, for a composite kind); returns its specs, latencies and model."""
-    specs = [OpSpec(json.loads(s), _trusted=True) for s in part["spec"]]
+    specs = stored_specs(part["spec"])
     _, fnames = feature_matrix(specs[:1])
     pred.feature_names[kind] = fnames
     if kind in COMPOSITE_KINDS and stack:

@@ -32,7 +32,6 @@ before).
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Sequence
 
@@ -40,7 +39,7 @@ import numpy as np
 
 from hwprof.errors import UserError
 from hwprof.latency.predictors.intervals import interval_from_residuals
-from hwprof.latency.specs import OpSpec
+from hwprof.latency.specs import OpSpec, stored_specs
 
 ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 25))
 MIN_TRANSFER_ROWS = 5
@@ -127,7 +126,7 @@ def fit_transfer(base, df, *, target: str = "latency_ms", source: str = "",
     kept ({kind: forest}) and the state (JSON numbers) for the predictor's metadata."""
     ok = df[(df["status"] == "ok") & df[target].notna()]
     ok = ok.drop_duplicates("signature", keep="last")
-    specs = [OpSpec(json.loads(s), _trusted=True) for s in ok["spec"]]
+    specs = stored_specs(ok["spec"])
     keep = [i for i, s in enumerate(specs) if base.can_predict(s)]
     skipped = sorted({specs[i].kind for i in range(len(specs)) if i not in set(keep)})
     specs = [specs[i] for i in keep]
